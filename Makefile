@@ -1,0 +1,39 @@
+# The two user commands: `make reproduce` (the whole experiment on the embedded default config)
+# and `make test`. Both create the virtual environment on first use.
+PYTHON ?= python3
+VENV ?= .venv
+CORES ?= all
+CONFIG ?=
+SNAKEMAKE_ARGS ?=
+BIN := $(VENV)/bin
+# rules call the `staa` CLI: put the environment first on PATH for Snakemake and its jobs
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+STAMP := $(VENV)/.staa-installed
+
+.PHONY: env reproduce test report dry-run lint clean
+
+env: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+reproduce: env
+	$(BIN)/snakemake --cores $(CORES) $(if $(CONFIG),--configfile $(CONFIG)) $(SNAKEMAKE_ARGS)
+
+report: env
+	$(BIN)/snakemake --cores 1 $(if $(CONFIG),--configfile $(CONFIG)) --report results/report.html
+
+dry-run: env
+	$(BIN)/snakemake -n $(if $(CONFIG),--configfile $(CONFIG))
+
+lint: env
+	$(BIN)/snakemake --lint
+
+test: env
+	$(BIN)/python -m pytest -q tests
+
+clean:
+	rm -rf results .snakemake

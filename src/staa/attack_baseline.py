@@ -1,0 +1,121 @@
+"""Iterative baselines (PGD, SparseFool, one-pixel) on a fixed, seeded subset of the test split.
+
+The attack runs once per (dataset, threat model, baseline) at batch size 1 (the paper's timing
+setting); its adversarial waveforms are stored, then scored on every victim (white-box on the
+threat model, transfer on the others) with the same metrics code as STAA-Net.
+"""
+from __future__ import annotations
+
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from staa.attacks import make_attack
+from staa.data.prepare import load_classes, load_split
+from staa.errors import ConfigError, DataError
+from staa.evaluate import attack_metrics, predict_array, write_attack_outputs
+from staa.models import load_victim
+from staa.runtime import describe_device
+from staa.utils import atomic_path, write_csv
+
+
+def make_subset(data_dir: str | Path, size: int, seed: int, out: str | Path) -> pd.DataFrame:
+    """A seeded subset of the test split, the same for every baseline and for STAA-Net's subset row."""
+    _, table = load_split(data_dir, "test")
+    rng = np.random.default_rng([seed, 7])
+    n = min(int(size), len(table))
+    idx = np.sort(rng.choice(len(table), size=n, replace=False))
+    sub = table.iloc[idx][["utt_id", "label", "label_idx", "speaker"]].assign(index=idx)
+    write_csv(out, sub)
+    return sub
+
+
+def _subset_arrays(data_dir, subset_csv) -> tuple[np.ndarray, pd.DataFrame]:
+    x, table = load_split(data_dir, "test")
+    sub = pd.read_csv(subset_csv, dtype={"utt_id": str})
+    if not set(sub["utt_id"]).issubset(set(table["utt_id"].astype(str))):
+        raise DataError(f"{subset_csv}: lists utterances that are not in the test split; rerun the subset rule")
+    idx = sub["index"].to_numpy()
+    return np.asarray(x[idx], dtype=np.float32), table.iloc[idx].reset_index(drop=True)
+
+
+def split_settings(params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    settings = dict(params["settings"])
+    method = settings.pop("method")
+    return method, settings
+
+
+def run_baseline(params: dict[str, Any], data_dir: str | Path, subset_csv: str | Path, threat_path: str | Path,
+                 out_dir: str | Path, device: torch.device, log=sys.stderr) -> pd.DataFrame:
+    """params: name, threat, settings {method, ...}, seed. Writes adversarial.npy + attack_log.csv."""
+    out_dir = Path(out_dir)
+    method, settings = split_settings(params)
+    attack = make_attack(method, **settings)
+    x, table = _subset_arrays(data_dir, subset_csv)
+    attack.validate_for_length(x.shape[1])
+    model = load_victim(threat_path, device)
+    clean = predict_array(model, x, device)
+    gen = torch.Generator(device="cpu").manual_seed(int(params["seed"]))
+    advs, rows = np.empty_like(x), []
+    for i in range(x.shape[0]):
+        xi = torch.from_numpy(x[i:i + 1]).to(device)
+        yi = torch.from_numpy(clean[i:i + 1]).long().to(device)
+        t0 = time.perf_counter()
+        status, err = "ok", ""
+        try:
+            adv = attack(model, xi, yi, generator=gen)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            advs[i] = adv.detach().cpu().numpy()[0]
+            if not np.all(np.isfinite(advs[i])):
+                raise FloatingPointError("adversarial example contains NaN/inf")
+        except (RuntimeError, FloatingPointError, ValueError) as exc:  # record, keep the clean input, go on
+            advs[i] = x[i]
+            status, err = "failed", f"{type(exc).__name__}: {exc}"
+            print(f"[{params['name']}] utterance {table['utt_id'].iloc[i]} failed: {err}\n"
+                  f"{traceback.format_exc(limit=2)}", file=log, flush=True)
+        rows.append({"utt_id": table["utt_id"].iloc[i], "seconds": time.perf_counter() - t0, "status": status,
+                     "error": err})
+        print(f"[{params['name']} on {params['threat']}] {i + 1}/{x.shape[0]} {rows[-1]['seconds']:.3f}s {status}",
+              file=log, flush=True)
+    with atomic_path(out_dir / "adversarial.npy") as tmp:
+        with open(tmp, "wb") as fh:
+            np.save(fh, advs)
+    log_df = pd.DataFrame(rows).assign(device=describe_device(device), threads=torch.get_num_threads())
+    write_csv(out_dir / "attack_log.csv", log_df)
+    return log_df
+
+
+def score_baseline(params: dict[str, Any], data_dir: str | Path, subset_csv: str | Path, adv_path: str | Path,
+                   attack_log: str | Path, victim_path: str | Path, out_dir: str | Path, device: torch.device,
+                   log=sys.stderr) -> dict[str, Any]:
+    """params: dataset, name, method, threat, victim, frame_ms. Scores stored adversarials on a victim."""
+    info = load_classes(data_dir)
+    x, table = _subset_arrays(data_dir, subset_csv)
+    x_adv = np.load(adv_path)
+    if x_adv.shape != x.shape:
+        raise DataError(f"{adv_path}: shape {x_adv.shape} does not match the subset {x.shape}")
+    alog = pd.read_csv(attack_log)
+    victim = load_victim(victim_path, device)
+    clean, adv = predict_array(victim, x, device), predict_array(victim, x_adv, device)
+    frame = max(1, int(round(float(params.get("frame_ms", 20)) * int(info["sample_rate"]) / 1000)))
+    metrics, per = attack_metrics(x, x_adv, table["label_idx"].to_numpy(), clean, adv, frame)
+    sec = alog["seconds"].to_numpy()
+    metrics.update({
+        "dataset": params["dataset"], "attack": params["name"], "method_family": params["method"],
+        "threat": params["threat"], "variant": None, "victim": params["victim"],
+        "white_box": params["victim"] == params["threat"], "subset": "subset",
+        "seconds_per_utterance": float(sec.mean()), "seconds_per_utterance_median": float(np.median(sec)),
+        "throughput_utt_per_s": None, "n_failed": int((alog["status"] != "ok").sum()),
+        "device": str(alog["device"].iloc[0]), "threads": int(alog["threads"].iloc[0]), "subset_metrics": None,
+    })
+    write_attack_outputs(Path(out_dir), metrics, per, table, info["classes"], seconds=sec)
+    print(f"[{params['name']} {params['threat']} -> {params['victim']}] ASR {metrics['asr']:.3f} "
+          f"L0 {metrics['l0_percent']} % SNR {metrics['snr_peak_db']} dB", file=log, flush=True)
+    return metrics

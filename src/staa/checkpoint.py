@@ -1,0 +1,74 @@
+"""Per-epoch training checkpoints with resume (safe loading, atomic writes).
+
+A checkpoint records a fingerprint of the settings that shape the training trajectory; a rerun
+resumes only from a checkpoint with the same fingerprint (more epochs may be added), so a changed
+learning rate never silently continues an old run.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from staa.utils import atomic_path
+
+
+def fingerprint(params: dict[str, Any], ignore: tuple[str, ...] = ("epochs",)) -> str:
+    kept = {k: v for k, v in params.items() if k not in ignore}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def file_digest(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Content digest of a file: its size plus its first and last MiB (fast even for GB arrays;
+    any realistic change to a data split or model file changes these bytes or the size)."""
+    path = Path(path)
+    size = path.stat().st_size
+    h = hashlib.sha256(str(size).encode())
+    with open(path, "rb") as fh:
+        h.update(fh.read(chunk))
+        if size > chunk:
+            fh.seek(max(chunk, size - chunk))
+            h.update(fh.read(chunk))
+    return h.hexdigest()[:16]
+
+
+def data_digest(data_dir: str | Path, splits: tuple[str, ...] = ("train", "dev")) -> str:
+    """Identity of the data a training run consumed: arrays, tables and class list."""
+    data_dir = Path(data_dir)
+    files = [data_dir / "classes.json"] + [data_dir / f"{s}.{e}" for s in splits for e in ("npy", "csv")]
+    return hashlib.sha256("".join(file_digest(f) for f in files).encode()).hexdigest()[:16]
+
+
+def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_checkpoint(path: str | Path, fp: str, log) -> dict[str, Any] | None:
+    """Return the checkpoint at `path` if it exists and matches fingerprint `fp`, else None."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a torn file cannot happen (atomic writes) but a foreign one can
+        print(f"[resume] ignoring unreadable checkpoint {path}: {exc}", file=log, flush=True)
+        return None
+    if state.get("fingerprint") != fp:
+        print(f"[resume] ignoring {path}: it was trained with other settings", file=log, flush=True)
+        return None
+    return state
+
+
+def to_cpu(obj: Any) -> Any:
+    """Recursively move tensors to CPU (optimizer states) so checkpoints load anywhere."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(to_cpu(v) for v in obj)
+    return obj

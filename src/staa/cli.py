@@ -1,0 +1,266 @@
+"""`staa` command line: one subcommand per pipeline step, each runnable by hand.
+
+Rules pass the config values they depend on as one JSON object (`--params`), so no step reads the
+config file itself; outputs go where DESIGN 8 says. Errors a user can fix are printed as one clear
+line (exit 2), without a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from staa.errors import StaaError
+
+COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], None], str]] = {}
+
+
+def command(name: str, help_: str):
+    def deco(fn):
+        COMMANDS[name] = (fn, help_)
+        return fn
+    return deco
+
+
+def _params(ns: argparse.Namespace) -> dict[str, Any]:
+    try:
+        value = json.loads(ns.params)
+    except json.JSONDecodeError as exc:
+        raise StaaError(f"--params: not valid JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise StaaError("--params: expected a JSON object")
+    return value
+
+
+@command("validate-config", "check a config file against the schema and cross-references")
+def _validate(ns):
+    import yaml
+
+    from staa.config import validate_config
+
+    cfg = yaml.safe_load(Path(ns.config).read_text())
+    validate_config(cfg, ns.schema)
+    print(f"{ns.config}: valid")
+
+
+@command("synth-corpus", "generate the procedural emotional-speech corpus (WAVs + metadata.csv)")
+def _synth(ns):
+    from staa.data.synthetic import generate_corpus
+
+    p = _params(ns)
+    meta = generate_corpus(ns.out, **p)
+    print(f"wrote {len(meta)} utterances to {ns.out}", file=sys.stderr)
+
+
+@command("prepare-data", "read a corpus, split it, write fixed-length arrays, tables and a card")
+def _prepare(ns):
+    from staa.data.prepare import prepare_dataset
+
+    info = prepare_dataset(ns.dataset, _params(ns), ns.out_dir)
+    print(json.dumps(info), file=sys.stderr)
+
+
+@command("train-victim", "train and evaluate one victim model on one dataset")
+def _train_victim(ns):
+    from staa.runtime import setup_runtime
+    from staa.train_victim import train_victim
+
+    device = setup_runtime(ns.threads, ns.gpus)
+    train_victim(ns.name, _params(ns), ns.data_dir, ns.out_dir, device)
+
+
+@command("victims-table", "gather victims' metrics.json into one CSV")
+def _victims_table(ns):
+    from staa.report.tables import build_tables
+
+    build_tables([Path(p) for p in ns.metrics], [], [], Path(ns.out_dir), names=("victims",))
+
+
+@command("train-generator", "train one STAA-Net generator against a frozen threat model")
+def _train_generator(ns):
+    from staa.runtime import setup_runtime
+    from staa.train_generator import train_generator
+
+    device = setup_runtime(ns.threads, ns.gpus)
+    train_generator(_params(ns), ns.data_dir, ns.threat_model, ns.out_dir, device)
+
+
+@command("attack-staa", "apply a generator to the test split and score it on one victim")
+def _attack_staa(ns):
+    from staa.attack_staa import evaluate_staa
+    from staa.runtime import setup_runtime
+
+    device = setup_runtime(ns.threads, ns.gpus)
+    subset = _read_subset(ns.subset) if ns.subset else None
+    evaluate_staa(_params(ns), ns.data_dir, ns.generator, ns.victim_model, ns.out_dir, device, subset_ids=subset)
+
+
+@command("make-subset", "draw the seeded test subset shared by every baseline")
+def _make_subset(ns):
+    from staa.attack_baseline import make_subset
+
+    p = _params(ns)
+    make_subset(ns.data_dir, int(p["subset_size"]), int(p["seed"]), ns.out)
+
+
+@command("attack-baseline", "run one iterative baseline on the subset against its threat model")
+def _attack_baseline(ns):
+    from staa.attack_baseline import run_baseline
+    from staa.runtime import setup_runtime
+
+    device = setup_runtime(ns.threads, ns.gpus)
+    run_baseline(_params(ns), ns.data_dir, ns.subset, ns.threat_model, ns.out_dir, device)
+
+
+@command("score-baseline", "score stored baseline adversarials on one victim (white-box or transfer)")
+def _score_baseline(ns):
+    from staa.attack_baseline import score_baseline
+    from staa.runtime import setup_runtime
+
+    device = setup_runtime(ns.threads, ns.gpus)
+    score_baseline(_params(ns), ns.data_dir, ns.subset, ns.adversarial, ns.attack_log, ns.victim_model, ns.out_dir,
+                   device)
+
+
+@command("timing", "time STAA-Net and every baseline per utterance on the same inputs")
+def _timing(ns):
+    from staa.runtime import setup_runtime
+    from staa.timing import run_timing
+
+    device = setup_runtime(ns.threads, ns.gpus)
+    run_timing(_params(ns), ns.data_dir, ns.subset, ns.generator, ns.threat_model, ns.out, device)
+
+
+@command("report", "build tables, figures and the reproduction summary from explicit result files")
+def _report(ns):
+    from staa.report import build_figures, build_tables, write_summary
+
+    p = _params(ns)
+    paths = {k: [Path(f) for f in getattr(ns, k)] for k in ("victims", "attacks", "timing", "victim_logs",
+                                                           "generator_logs", "examples")}
+    # white-box STAA runs keep their listening examples beside metrics.json
+    paths["examples"] = [e for p in paths["examples"]
+                         for e in (sorted(p.parent.glob("examples/example_*.npz")) if p.name == "metrics.json" else [p])]
+    tables = build_tables(paths["victims"], paths["attacks"], paths["timing"], Path(ns.tables_dir),
+                          names=("whitebox", "transfer", "timing", "ablation"))
+    figures = build_figures(paths["attacks"], paths["timing"], paths["victim_logs"], paths["generator_logs"],
+                            paths["examples"], Path(ns.figures_dir), style=p.get("style", {}),
+                            victims_order=p.get("victims_order", []))
+    write_summary(paths["victims"], paths["attacks"], paths["timing"], Path(ns.summary), p.get("config_name", ""),
+                  p.get("datasets_info", {}))
+    _copy_listening_examples(paths["examples"], Path(ns.figures_dir) / "listening")
+    print(f"wrote {len(tables)} table files, {len(figures)} figure files, {ns.summary}", file=sys.stderr)
+
+
+def _copy_listening_examples(npz_paths: list[Path], out_dir: Path) -> None:
+    """Put the clean/adversarial WAV pairs beside the figures, named by dataset and threat model,
+    so the Snakemake report links them."""
+    import shutil
+
+    from staa.utils import atomic_path
+
+    for npz in npz_paths:
+        run = npz.parent.parent  # .../attacks/{ds}/staa/{threat}/{variant}/on_{victim}
+        tag = f"{run.parents[3].name}_{run.parents[1].name}_{run.parent.name}_{npz.stem}"
+        for kind in ("clean", "adv"):
+            wav = npz.parent / f"{npz.stem}_{kind}.wav"
+            if wav.is_file():
+                with atomic_path(out_dir / f"{tag}_{kind}.wav") as tmp:
+                    shutil.copyfile(wav, tmp)
+
+
+def _read_subset(path: str) -> list[str]:
+    import pandas as pd
+
+    return pd.read_csv(path, dtype={"utt_id": str})["utt_id"].tolist()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="staa", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    for name, (fn, help_) in COMMANDS.items():
+        sp = sub.add_parser(name, help=help_)
+        sp.set_defaults(fn=fn)
+        _add_args(name, sp)
+    return parser
+
+
+def _add_args(name: str, sp: argparse.ArgumentParser) -> None:
+    common = {"--params": dict(default="{}", help="JSON object with the step's settings")}
+    if name == "validate-config":
+        sp.add_argument("config")
+        sp.add_argument("--schema", default="workflow/schemas/config.schema.yaml")
+    elif name == "synth-corpus":
+        sp.add_argument("--out", required=True)
+        sp.add_argument("--params", **common["--params"])
+    elif name == "prepare-data":
+        sp.add_argument("--dataset", required=True)
+        sp.add_argument("--out-dir", required=True)
+        sp.add_argument("--params", **common["--params"])
+    elif name == "train-victim":
+        sp.add_argument("--name", required=True)
+        sp.add_argument("--data-dir", required=True)
+        sp.add_argument("--out-dir", required=True)
+        sp.add_argument("--params", **common["--params"])
+        sp.add_argument("--threads", type=int, default=1)
+        sp.add_argument("--gpus", type=int, default=0)
+    elif name in ("train-generator", "attack-staa"):
+        sp.add_argument("--data-dir", required=True)
+        sp.add_argument("--out-dir", required=True)
+        sp.add_argument("--params", **common["--params"])
+        sp.add_argument("--threads", type=int, default=1)
+        sp.add_argument("--gpus", type=int, default=0)
+        if name == "train-generator":
+            sp.add_argument("--threat-model", required=True)
+        else:
+            sp.add_argument("--generator", required=True)
+            sp.add_argument("--victim-model", required=True)
+            sp.add_argument("--subset", default=None, help="CSV of utt_id: also score this subset")
+    elif name == "make-subset":
+        sp.add_argument("--data-dir", required=True)
+        sp.add_argument("--out", required=True)
+        sp.add_argument("--params", **common["--params"])
+    elif name in ("attack-baseline", "score-baseline", "timing"):
+        sp.add_argument("--data-dir", required=True)
+        sp.add_argument("--subset", required=True)
+        sp.add_argument("--params", **common["--params"])
+        sp.add_argument("--threads", type=int, default=1)
+        sp.add_argument("--gpus", type=int, default=0)
+        if name == "attack-baseline":
+            sp.add_argument("--threat-model", required=True)
+            sp.add_argument("--out-dir", required=True)
+        elif name == "score-baseline":
+            sp.add_argument("--adversarial", required=True)
+            sp.add_argument("--attack-log", required=True)
+            sp.add_argument("--victim-model", required=True)
+            sp.add_argument("--out-dir", required=True)
+        else:
+            sp.add_argument("--generator", required=True)
+            sp.add_argument("--threat-model", required=True)
+            sp.add_argument("--out", required=True)
+    elif name == "report":
+        for flag in ("victims", "attacks", "timing", "victim-logs", "generator-logs", "examples"):
+            sp.add_argument(f"--{flag}", nargs="*", default=[])
+        sp.add_argument("--tables-dir", required=True)
+        sp.add_argument("--figures-dir", required=True)
+        sp.add_argument("--summary", required=True)
+        sp.add_argument("--params", **common["--params"])
+    elif name == "victims-table":
+        sp.add_argument("--out-dir", required=True)
+        sp.add_argument("metrics", nargs="+")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ns = build_parser().parse_args(argv)
+    try:
+        ns.fn(ns)
+    except StaaError as exc:
+        print(f"staa {ns.cmd}: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

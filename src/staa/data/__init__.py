@@ -1,0 +1,1 @@
+"""Corpus listing (readers) and speaker-independent splitting; no audio decoding happens here."""

@@ -1,0 +1,123 @@
+"""Attack evaluation shared by STAA-Net and the baselines (DESIGN 6).
+
+Given clean and adversarial waveforms and a victim, compute the fooling rate (ASR against the
+victim's clean prediction), success against the ground truth, SNR (peak and energy, over
+successful examples), L0 (count, % of samples, % of frames), and write `metrics.json` plus a
+per-utterance CSV in one format, so tables can join STAA-Net and baseline rows.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+import soundfile as sf
+import torch
+
+from staa.metrics import l0, l0_frames, snr_energy_db, snr_peak_db
+from staa.utils import atomic_path, write_csv, write_json
+
+
+def _mean(a: np.ndarray) -> float | None:
+    a = a[np.isfinite(a)]
+    return float(a.mean()) if a.size else None
+
+
+def attack_metrics(x: np.ndarray, x_adv: np.ndarray, labels: np.ndarray, clean_pred: np.ndarray,
+                   adv_pred: np.ndarray, frame_length: int, perturbed: np.ndarray | None = None) -> tuple[dict, pd.DataFrame]:
+    """Metrics over all utterances. `perturbed` is the (N, L) boolean map of changed samples
+    (STAA-Net: its hard mask; baselines: x_adv != x); SNR and L0 are averaged over successes."""
+    delta = (x_adv.astype(np.float64) - x.astype(np.float64))
+    if perturbed is None:
+        perturbed = delta != 0
+    length = x.shape[1]
+    fooled = adv_pred != clean_pred
+    correct = clean_pred == labels
+    counts = perturbed.sum(axis=1)
+    frames = l0_frames(perturbed.astype(np.float32), frame_length)
+    n_frames = -(-length // frame_length)
+    snr_p, snr_e = snr_peak_db(x, delta), snr_energy_db(x, delta)
+    succ = fooled
+    metrics = {
+        "asr": float(fooled.mean()) if len(fooled) else 0.0,
+        "success_vs_truth": float((adv_pred[correct] != labels[correct]).mean()) if correct.any() else 0.0,
+        "error_rate_adv": float((adv_pred != labels).mean()) if len(labels) else 0.0,
+        "clean_accuracy": float(correct.mean()) if len(labels) else 0.0,
+        "snr_peak_db": _mean(snr_p[succ]),
+        "snr_energy_db": _mean(snr_e[succ]),
+        "l0": float(counts[succ].mean()) if succ.any() else None,
+        "l0_percent": float(100.0 * counts[succ].mean() / length) if succ.any() else None,
+        "l0_frames_percent": float(100.0 * frames[succ].mean() / n_frames) if succ.any() else None,
+        "l0_all_percent": float(100.0 * counts.mean() / length) if len(counts) else None,
+        "frame_length": int(frame_length),
+        "length": int(length),
+        "n_utterances": int(len(fooled)),
+        "n_success": int(fooled.sum()),
+    }
+    per = pd.DataFrame({
+        "clean_pred": clean_pred, "adv_pred": adv_pred, "fooled": fooled.astype(int),
+        "success_vs_truth": ((adv_pred != labels) & correct).astype(int),
+        "snr_peak_db": np.round(snr_p, 4), "snr_energy_db": np.round(snr_e, 4), "l0": counts,
+    })
+    return metrics, per
+
+
+@torch.no_grad()
+def predict_array(model: torch.nn.Module, x: np.ndarray, device: torch.device, batch_size: int = 64) -> np.ndarray:
+    out = []
+    for i in range(0, x.shape[0], batch_size):
+        xb = torch.from_numpy(np.array(x[i:i + batch_size], dtype=np.float32)).to(device)
+        out.append(model(xb).argmax(1).cpu().numpy())
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+
+
+def time_per_utterance(fn: Callable[[torch.Tensor], Any], x: np.ndarray, device: torch.device, n: int,
+                       warmup: int = 2) -> np.ndarray:
+    """Wall-clock seconds of `fn` at batch size 1 on the first `n` utterances, after `warmup` calls."""
+    n = min(n, x.shape[0])
+    xs = [torch.from_numpy(np.array(x[i:i + 1], dtype=np.float32)).to(device) for i in range(n)]
+    for i in range(min(warmup, n)):
+        fn(xs[i])
+    times = []
+    for xi in xs:
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        fn(xi)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    return np.asarray(times)
+
+
+def write_examples(out_dir: Path, table: pd.DataFrame, x: np.ndarray, x_adv: np.ndarray, mask: np.ndarray,
+                   classes: list[str], clean_pred: np.ndarray, adv_pred: np.ndarray, sample_rate: int, n: int) -> None:
+    """Keep a few clean/adversarial pairs for listening (WAV) and plotting (npz); fooled ones first."""
+    if n <= 0:
+        return
+    order = np.concatenate([np.flatnonzero(adv_pred != clean_pred), np.flatnonzero(adv_pred == clean_pred)])[:n]
+    for k, i in enumerate(order):
+        base = out_dir / "examples"
+        uid = str(table["utt_id"].iloc[i])
+        for tag, sig in (("clean", x[i]), ("adv", x_adv[i])):
+            with atomic_path(base / f"example_{k}_{tag}.wav") as tmp:
+                sf.write(tmp, np.clip(sig, -1, 1).astype(np.float32), sample_rate, subtype="FLOAT", format="WAV")
+        with atomic_path(base / f"example_{k}.npz") as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, x=x[i], x_adv=x_adv[i], mask=mask[i].astype(np.float32), sample_rate=sample_rate,
+                         label=classes[int(table["label_idx"].iloc[i])], clean_pred=classes[int(clean_pred[i])],
+                         adv_pred=classes[int(adv_pred[i])], utt_id=uid)
+
+
+def write_attack_outputs(out_dir: Path, metrics: dict[str, Any], per: pd.DataFrame, table: pd.DataFrame,
+                         classes: list[str], seconds: np.ndarray | None = None) -> None:
+    per = per.copy()
+    per.insert(0, "utt_id", table["utt_id"].to_numpy())
+    per.insert(1, "label", [classes[int(i)] for i in table["label_idx"]])
+    per["clean_pred"] = [classes[int(i)] for i in per["clean_pred"]]
+    per["adv_pred"] = [classes[int(i)] for i in per["adv_pred"]]
+    per["seconds"] = np.nan if seconds is None else np.resize(seconds, len(per)) if len(seconds) == len(per) else np.nan
+    write_csv(out_dir / "per_utterance.csv", per)
+    write_json(out_dir / "metrics.json", metrics)

@@ -1,0 +1,56 @@
+"""Classification metrics for SER (WA, UA) and attack metrics (SNR, L0) as DESIGN 6 defines them."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def confusion(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
+    """Rows: true class, columns: predicted class."""
+    cm = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(cm, (np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)), 1)
+    return cm
+
+
+def classification_report(y_true, y_pred, classes: list[str]) -> dict:
+    """WA (accuracy), UA (unweighted average recall over classes present), per-class recall, confusion."""
+    cm = confusion(y_true, y_pred, len(classes))
+    support = cm.sum(axis=1)
+    recall = np.divide(np.diag(cm), support, out=np.zeros(len(classes)), where=support > 0)
+    present = support > 0
+    return {
+        "wa": float(np.diag(cm).sum() / max(1, cm.sum())),
+        "ua": float(recall[present].mean()) if present.any() else 0.0,
+        "per_class_recall": {c: float(r) for c, r in zip(classes, recall)},
+        "confusion": cm.tolist(),
+        "classes": list(classes),
+    }
+
+
+def snr_peak_db(x: np.ndarray, delta: np.ndarray) -> np.ndarray:
+    """20 log10(max|x| / max|delta|) per row (the reference definition); inf where delta = 0."""
+    num = np.abs(x).max(axis=-1)
+    den = np.abs(delta).max(axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return 20.0 * np.log10(num / den)
+
+
+def snr_energy_db(x: np.ndarray, delta: np.ndarray) -> np.ndarray:
+    """10 log10(sum x^2 / sum delta^2) per row (ours); inf where delta = 0."""
+    num = (x.astype(np.float64) ** 2).sum(axis=-1)
+    den = (delta.astype(np.float64) ** 2).sum(axis=-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return 10.0 * np.log10(num / den)
+
+
+def l0(delta: np.ndarray) -> np.ndarray:
+    """Number of perturbed samples per row."""
+    return (delta != 0).sum(axis=-1)
+
+
+def l0_frames(delta: np.ndarray, frame_length: int) -> np.ndarray:
+    """Number of frames (non-overlapping, `frame_length` samples) that contain a perturbed sample."""
+    n, length = delta.shape
+    n_frames = -(-length // frame_length)
+    padded = np.zeros((n, n_frames * frame_length), dtype=bool)
+    padded[:, :length] = delta != 0
+    return padded.reshape(n, n_frames, frame_length).any(axis=-1).sum(axis=-1)

@@ -1,0 +1,72 @@
+"""Victim and threat models: a registry of families and checkpoint (de)serialisation."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from staa.errors import ConfigError, DataError
+from staa.models.victim import Victim
+
+FAMILIES = ("emo18", "zhao19", "wav2vec2", "wavlm")
+_CNN_ARCH_KEYS = {
+    "emo18": {"channels", "kernels", "pools", "hidden", "lstm_layers"},
+    "zhao19": {"channels", "kernel", "pool", "hidden", "lstm_layers"},
+}
+_SSL_ARCH_KEYS = {"pretrained", "small_config", "freeze_feature_encoder", "hf_config_json"}
+
+
+def build_victim(family: str, num_classes: int, length: int, arch: dict[str, Any] | None = None) -> Victim:
+    """Build a victim of `family` (emo18, zhao19, wav2vec2, wavlm) for C classes and clips of `length`."""
+    arch = dict(arch or {})
+    if family not in FAMILIES:
+        raise ConfigError(f"unknown model family {family!r}; expected one of {list(FAMILIES)}")
+    if family in _CNN_ARCH_KEYS:
+        unknown = set(arch) - _CNN_ARCH_KEYS[family]
+        if unknown:
+            raise ConfigError(f"{family}: unknown architecture option(s) {sorted(unknown)}; expected some of {sorted(_CNN_ARCH_KEYS[family])}")
+        from staa.models.cnn_lstm import Emo18, Zhao19
+
+        net = (Emo18 if family == "emo18" else Zhao19)(num_classes, **arch)
+    else:
+        unknown = set(arch) - _SSL_ARCH_KEYS
+        if unknown:
+            raise ConfigError(f"{family}: unknown architecture option(s) {sorted(unknown)}; expected some of {sorted(_SSL_ARCH_KEYS)}")
+        from staa.models.ssl import SSLClassifier
+
+        net = SSLClassifier(family, num_classes, **arch)
+        if "hf_config_json" not in arch:  # record the realised config so the checkpoint rebuilds offline
+            arch = {"hf_config_json": net.hf_config_json()}
+    return Victim(net, family, num_classes, length, arch)
+
+
+def save_victim(model: Victim, path: str | Path, extra: dict[str, Any] | None = None) -> None:
+    """Save weights + the metadata to rebuild the model; loadable with `weights_only=True`."""
+    from staa.utils import atomic_path
+
+    payload = {
+        "family": model.family, "num_classes": model.num_classes, "length": model.length,
+        "arch_json": json.dumps(model.arch, sort_keys=True),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "extra_json": json.dumps(extra or {}, sort_keys=True),
+    }
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_victim(path: str | Path, map_location: str | torch.device = "cpu") -> Victim:
+    """Load a victim saved by `save_victim`, safely (`weights_only=True`), in eval mode."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: model checkpoint not found")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+        model = build_victim(payload["family"], int(payload["num_classes"]), int(payload["length"]),
+                             json.loads(payload["arch_json"]))
+        model.load_state_dict(payload["state_dict"])
+    except (KeyError, RuntimeError, EOFError, ValueError) as exc:
+        raise DataError(f"{path}: not a valid victim checkpoint ({exc})") from None
+    model.extra = json.loads(payload.get("extra_json", "{}"))
+    return model.to(map_location).eval()

@@ -1,0 +1,270 @@
+"""Markdown reproduction summary: our measured headline figures beside the paper's claims.
+
+Every number comes from the input files. The only constants are the paper's published claim
+bands (:data:`PAPER_CLAIMS`), stated as the paper's. A claim is PASS when our range lies inside
+the paper's band or overlaps it, DIFFERS when it lies wholly outside, NO DATA when the inputs
+hold nothing to compare.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from staa.report.collect import STAA, load_attack_metrics, load_timing, load_victim_metrics
+from staa.utils import write_text
+
+PathLike = str | Path
+
+#: Claim bands published by Chang et al. (2024), STAA-Net (IEEE Trans. Affective Computing).
+PAPER_CLAIMS: dict[str, dict[str, Any]] = {
+    "perturbed_fraction": {"band": (6.0, 25.0), "unit": "%",
+                           "text": "STAA-Net perturbs 6–25 % of the samples"},
+    "asr": {"band": (53.0, 99.0), "unit": "%",
+            "text": "STAA-Net attack success rate 53–99 %"},
+    "speedup": {"band": (57.0, 418.0), "unit": "×",
+                "text": "STAA-Net is 57–418× faster than the iterative baselines"},
+}
+
+PASS, DIFFERS, NO_DATA = "PASS", "DIFFERS", "NO DATA"
+
+
+def verdict(ours: tuple[float, float] | None, band: tuple[float, float]) -> tuple[str, str]:
+    """(marker, qualifier) for our [lo, hi] range against the paper's band."""
+    if ours is None:
+        return NO_DATA, "no runs to compare"
+    lo, hi = ours
+    a, b = band
+    if lo >= a and hi <= b:
+        return PASS, "inside the paper's band"
+    if hi >= a and lo <= b:
+        return PASS, "overlaps the paper's band, partly outside"
+    return DIFFERS, "below the paper's band" if hi < a else "above the paper's band"
+
+
+def _range(values: Any) -> tuple[float, float] | None:
+    v = np.asarray(pd.to_numeric(pd.Series(values), errors="coerce"), dtype=float)
+    v = v[np.isfinite(v)]
+    return (float(v.min()), float(v.max())) if v.size else None
+
+
+def _fmt_range(r: tuple[float, float] | None, unit: str, digits: int = 1) -> str:
+    if r is None:
+        return "–"
+    lo, hi = r
+    sp = "" if unit in ("×", "") else " "
+    if round(lo, digits) == round(hi, digits):
+        return f"{lo:.{digits}f}{sp}{unit}"
+    return f"{lo:.{digits}f}–{hi:.{digits}f}{sp}{unit}"
+
+
+def _is_synthetic(info: Any) -> bool:
+    if isinstance(info, Mapping):
+        if info.get("synthetic") is True:
+            return True
+        return any("synth" in str(info.get(k, "")).lower()
+                   for k in ("kind", "type", "source", "name", "reader", "description"))
+    return "synth" in str(info).lower()
+
+
+def _md_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    def esc(x: Any) -> str:
+        return str(x).replace("|", "\\|").replace("\n", " ")
+    lines = ["| " + " | ".join(esc(h) for h in header) + " |",
+             "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(esc(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _list(xs: Sequence[Any]) -> str:
+    xs = list(dict.fromkeys(str(x) for x in xs))
+    return ", ".join(xs) if xs else "–"
+
+
+def build_summary(victims: pd.DataFrame, attacks: pd.DataFrame, timing: pd.DataFrame,
+                  config_name: str, datasets_info: Mapping[str, Any],
+                  reference: str = "full") -> str:
+    """The summary Markdown text from already loaded DataFrames."""
+    st = attacks[(attacks["method_family"] == STAA) & (attacks["variant"] == reference)]
+    st_wb, st_tr = st[st["white_box"]], st[~st["white_box"]]
+    base_t = timing[timing["method_family"] != STAA] if len(timing) else timing
+    datasets = list(dict.fromkeys([*datasets_info.keys(), *victims["dataset"],
+                                   *attacks["dataset"], *timing["dataset"]]))
+
+    out: list[str] = [f"# STAA-Net reproduction summary — config `{config_name}`", ""]
+    out.append(f"Generated from {len(victims)} victim metrics file(s), {len(attacks)} attack "
+               f"metrics file(s) and {len(timing)} timing row(s). STAA-Net figures use the "
+               f"`{reference}` variant. Paper: Chang et al., *STAA-Net: A Sparse and "
+               "Transferable Adversarial Attack for Speech Emotion Recognition*, 2024.")
+    out.append("")
+
+    # datasets
+    out += ["## Datasets", ""]
+    info_rows = []
+    for ds in datasets:
+        info = datasets_info.get(ds, {})
+        if isinstance(info, Mapping):
+            desc = "; ".join(f"{k}: {v}" for k, v in info.items()
+                             if isinstance(v, (str, int, float, bool)))
+        else:
+            desc = str(info)
+        info_rows.append([f"`{ds}`", "yes" if _is_synthetic(info) else "no", desc or "–"])
+    out += [_md_table(["dataset", "synthetic", "details"], info_rows), ""]
+
+    # claims
+    claims: list[list[str]] = []
+    notes: list[str] = []
+
+    def where(df: pd.DataFrame, extra: str = "", unit: str = "run(s)") -> str:
+        if df.empty:
+            return "–"
+        ds = list(dict.fromkeys(df["dataset"]))
+        return (f"config `{config_name}`; dataset{'s' if len(ds) > 1 else ''} {_list(ds)}; "
+                f"{len(df)} {unit}{extra}")
+
+    # perturbed fraction
+    c = PAPER_CLAIMS["perturbed_fraction"]
+    r = _range(st_wb["l0_percent"])
+    m, q = verdict(r, c["band"])
+    claims.append(["perturbed fraction (STAA-Net, white-box, % of samples)",
+                   _fmt_range(c["band"], "%", 0), _fmt_range(r, "%"),
+                   where(st_wb, f"; threats {_list(st_wb['threat'])}"), f"**{m}** ({q})"])
+    if m == DIFFERS:
+        notes.append(f"Perturbed fraction {_fmt_range(r, '%')} is {q}; the sparsity loss "
+                     "weight and mask threshold set it and were not tuned to the paper.")
+
+    # ASR
+    c = PAPER_CLAIMS["asr"]
+    r = _range(100 * st["asr"]) if len(st) else None
+    m, q = verdict(r, c["band"])
+    detail = (f"; white-box {_fmt_range(_range(100 * st_wb['asr']), '%')}, transfer "
+              f"{_fmt_range(_range(100 * st_tr['asr']), '%')}")
+    claims.append(["attack success rate (STAA-Net, white-box and transfer)",
+                   _fmt_range(c["band"], "%", 0), _fmt_range(r, "%"), where(st, detail),
+                   f"**{m}** ({q})"])
+    if m == DIFFERS:
+        notes.append(f"ASR {_fmt_range(r, '%')} is {q}.")
+
+    # speed-up
+    c = PAPER_CLAIMS["speedup"]
+    r = _range(base_t["speedup_vs_staa"]) if len(base_t) else None
+    m, q = verdict(r, c["band"])
+    per = "; ".join(f"{meth} {_fmt_range(_range(g['speedup_vs_staa']), '×')}"
+                    for meth, g in base_t.groupby("method", sort=False)) if len(base_t) else ""
+    devices = _list(f"{d} ({int(t)} thread{'s' if t != 1 else ''})"
+                    for d, t in zip(timing["device"], timing["threads"])) if len(timing) else ""
+    claims.append(["speed-up of STAA-Net over the iterative baselines (median time)",
+                   _fmt_range(c["band"], "×", 0), _fmt_range(r, "×"),
+                   where(base_t, f"; {per}; device {devices}", "timing row(s)"),
+                   f"**{m}** ({q})"])
+    if m == DIFFERS:
+        notes.append(f"Speed-up {_fmt_range(r, '×')} is {q}. The ratio depends on the device, "
+                     "the baselines' iteration budgets and the utterance length.")
+
+    # victims
+    if len(victims):
+        chance = 1.0 / victims["n_classes"].astype(float)
+        above = victims["ua"] > chance
+        m = PASS if bool(above.all()) else DIFFERS
+        q = ("every victim's UA is above chance (1 / number of classes)" if m == PASS else
+             f"{int((~above).sum())} victim(s) at or below chance: "
+             f"{_list(victims.loc[~above, 'victim'])}")
+        claims.append(["victims' clean accuracy (UA; WA)",
+                       "victims trained to well above chance (per-victim values: paper's "
+                       "tables)",
+                       f"UA {_fmt_range(_range(100 * victims['ua']), '%')}; "
+                       f"WA {_fmt_range(_range(100 * victims['wa']), '%')}",
+                       where(victims, f"; victims {_list(victims['victim'])}", "victim(s)"),
+                       f"**{m}** ({q})"])
+        if m == DIFFERS:
+            notes.append(f"Some victims did not learn ({q}); attacks on them are not "
+                         "meaningful.")
+    else:
+        claims.append(["victims' clean accuracy (UA; WA)", "per-victim values: paper's tables",
+                       "–", "–", f"**{NO_DATA}** (no victim metrics)"])
+
+    out += ["## Headline claims", "",
+            "Paper bands are the paper's published claims; *ours* is the range (min–max) of "
+            "our measurements over the runs named in *source*. PASS: our range lies inside or "
+            "overlaps the paper's band; DIFFERS: it lies wholly outside.", ""]
+    out += [_md_table(["claim", "paper", "ours", "source", "verdict"], claims), ""]
+
+    # general notes on comparability
+    synth = [ds for ds in datasets if _is_synthetic(datasets_info.get(ds, {}))]
+    if synth:
+        notes.append(f"Dataset(s) {_list(synth)} are synthetic stand-ins, not DEMoS/IEMOCAP: "
+                     "absolute accuracies and attack rates are not comparable with the paper, "
+                     "only the trends are.")
+    if len(victims):
+        mx = int(victims["n_params"].max())
+        if mx < 1_000_000:
+            mn = int(victims["n_params"].min())
+            size = f"{mx:,}" if mn == mx else f"{mn:,}–{mx:,}"
+            notes.append(f"Victim models are small ({size} parameters), far smaller than the "
+                         "paper's; small models can be easier or harder to fool and transfer "
+                         "to.")
+        ep = _range(victims["epochs"])
+        notes.append(f"Victims trained for {_fmt_range(ep, 'epochs', 0)}; test sets of "
+                     f"{_fmt_range(_range(victims['n_test']), 'utterances', 0)}.")
+    if len(timing) and any("cpu" in str(d).lower() for d in timing["device"]):
+        notes.append(f"Timing was measured on {devices}; the paper timed on GPU, so "
+                     "absolute seconds differ and the speed-up depends on the device.")
+    sub = attacks[attacks["subset"] == "subset"] if len(attacks) else attacks
+    if len(sub):
+        n = _range(sub["n_utterances"])
+        notes.append(f"Baselines (and 'staa (subset)' rows) were evaluated on a subset of "
+                     f"{_fmt_range(n, 'utterances', 0)} to bound their run time.")
+    if len(attacks):
+        n = _range(st["n_utterances"]) if len(st) else None
+        if n is not None:
+            notes.append(f"STAA-Net runs evaluated {_fmt_range(n, 'utterances', 0)} each.")
+    out += ["## Notes", ""]
+    out += [f"- {n}" for n in notes] or ["- None."]
+    out.append("")
+
+    # per-dataset detail
+    out += ["## Per-dataset detail", ""]
+    for ds in datasets:
+        out += [f"### `{ds}`", ""]
+        v = victims[victims["dataset"] == ds]
+        if len(v):
+            out += [_md_table(["victim", "family", "WA (%)", "UA (%)", "test utterances",
+                               "parameters"],
+                              [[r.victim, r.family, f"{100 * r.wa:.1f}", f"{100 * r.ua:.1f}",
+                                r.n_test, f"{r.n_params:,}"] for r in v.itertuples()]), ""]
+        a = attacks[(attacks["dataset"] == ds) & attacks["white_box"]]
+        a = a[(a["method_family"] != STAA) | (a["variant"] == reference)]
+        if len(a):
+            rows = []
+            for r in a.itertuples():
+                tr = attacks[(attacks["dataset"] == ds) & (attacks["attack"] == r.attack)
+                             & (attacks["variant"] == r.variant) & (attacks["threat"] == r.threat)
+                             & ~attacks["white_box"]]
+                rows.append([r.attack, r.threat, f"{100 * r.asr:.1f}",
+                             _fmt_range(_range(100 * tr["asr"]), "", 1) if len(tr) else "–",
+                             f"{r.l0_percent:.2f}",
+                             "–" if np.isnan(r.snr_peak_db) else f"{r.snr_peak_db:.1f}",
+                             f"{r.seconds_per_utterance:.3g}", r.subset])
+            out += [_md_table(["attack", "threat", "white-box ASR (%)",
+                               "transfer ASR range (%)", "perturbed (%)", "peak SNR (dB)",
+                               "s / utterance", "evaluated on"], rows), ""]
+        t = base_t[base_t["dataset"] == ds] if len(base_t) else base_t
+        if len(t):
+            out += [_md_table(["method", "threat", "median s / utterance", "speed-up"],
+                              [[r.method, r.threat, f"{r.seconds_per_utterance:.3g}",
+                                f"{r.speedup_vs_staa:.1f}×"] for r in t.itertuples()]), ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def write_summary(victim_metrics: Sequence[PathLike], attack_metrics: Sequence[PathLike],
+                  timing: Sequence[PathLike], out_path: Path, config_name: str,
+                  datasets_info: Mapping[str, Any], reference: str = "full") -> Path:
+    """Load the given result files and write the Markdown reproduction summary atomically."""
+    text = build_summary(load_victim_metrics(victim_metrics),
+                         load_attack_metrics(attack_metrics), load_timing(timing),
+                         config_name, datasets_info, reference)
+    out_path = Path(out_path)
+    write_text(out_path, text)
+    return out_path

@@ -1,0 +1,204 @@
+"""Train one STAA-Net generator against a frozen threat model (DESIGN 4).
+
+The generator is trained once; afterwards one forward pass turns a clean utterance into an
+adversarial one. The adversarial loss is the Carlini-Wagner margin against the threat model's
+*clean prediction*; magnitude, quantisation and sparsity losses are weighted per variant.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from staa.checkpoint import data_digest, file_digest, fingerprint, load_checkpoint, save_checkpoint, to_cpu
+from staa.data.prepare import load_classes, load_split
+from staa.errors import ConfigError, DataError, TrainingError
+from staa.generator import STAANet
+from staa.losses import staa_losses
+from staa.models import load_victim
+from staa.runtime import grad_context
+from staa.train_victim import predict
+from staa.utils import atomic_path, write_csv, write_json
+
+
+def eps_at(epoch: int, eps: float, flex: dict[str, Any] | None) -> float:
+    """Magnitude bound at 0-based `epoch`. Flex-eps (reference option): flex.eps until epoch
+    `until_epoch`, `then` from `from_epoch`, linearly in between (ours)."""
+    if not flex:
+        return float(eps)
+    e = epoch + 1
+    if e <= flex["until_epoch"]:
+        return float(flex["eps"])
+    if e >= flex["from_epoch"]:
+        return float(flex["then"])
+    frac = (e - flex["until_epoch"]) / max(1, flex["from_epoch"] - flex["until_epoch"])
+    return float(flex["eps"] + frac * (flex["then"] - flex["eps"]))
+
+
+def resolve(params: dict[str, Any]) -> dict[str, Any]:
+    """Merge the variant's overrides (factorised, losses, eps, frame_length, epochs) into train settings."""
+    train = dict(params["train"])
+    var = params.get("variant_cfg", {})
+    for key in ("eps", "frame_length", "epochs"):
+        if key in var:
+            train[key] = var[key]
+    train["factorised"] = bool(var.get("factorised", True))
+    train["losses"] = dict(var.get("losses", {}))
+    if float(train.get("eps", 0.03)) <= 0:
+        raise ConfigError(f"generator eps must be > 0, got {train.get('eps')}")
+    return train
+
+
+def build_generator(arch: dict[str, Any], length: int, factorised: bool, frame_length: int,
+                    loc_bias_init: float = 0.0) -> STAANet:
+    return STAANet(length, factorised=factorised, frame_length=int(frame_length), loc_bias_init=loc_bias_init,
+                   **arch)
+
+
+def save_generator(model: STAANet, path: Path, meta: dict[str, Any]) -> None:
+    payload = {"meta_json": json.dumps(meta, sort_keys=True),
+               "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_generator(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[STAANet, dict[str, Any]]:
+    """Rebuild a generator saved by `save_generator` (safe `weights_only=True` load), in eval mode."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: generator checkpoint not found")
+    payload = torch.load(path, map_location=map_location, weights_only=True)
+    meta = json.loads(payload["meta_json"])
+    model = build_generator(meta["arch"], int(meta["length"]), bool(meta["factorised"]), int(meta["frame_length"]))
+    model.load_state_dict(payload["state_dict"])
+    return model.to(map_location).eval(), meta
+
+
+def train_generator(params: dict[str, Any], data_dir: str | Path, threat_path: str | Path, out_dir: str | Path,
+                    device: torch.device, log=sys.stderr) -> dict[str, Any]:
+    """params: threat, variant, arch {...}, train {...}, variant_cfg {...}, seed."""
+    out_dir = Path(out_dir)
+    tag = f"{params['threat']}/{params['variant']}"
+    info = load_classes(data_dir)
+    classes, length = info["classes"], int(info["length"])
+    train = resolve(params)
+    if int(train.get("frame_length", 1)) > length:
+        raise ConfigError(f"generator frame_length {train['frame_length']} is larger than the clip length ({length})")
+    target = train.get("target")
+    target_idx = None
+    if target is not None:
+        if target not in classes:
+            raise ConfigError(f"generator.train.target: unknown class {target!r}; expected one of {classes}")
+        target_idx = classes.index(target)
+    x_tr, _ = load_split(data_dir, "train")
+    x_dev, _ = load_split(data_dir, "dev")
+    seed = int(params["seed"])
+
+    threat = load_victim(threat_path, map_location=device)
+    threat.eval()
+    for p in threat.parameters():
+        p.requires_grad_(False)
+    y_tr = predict(threat, x_tr, device)  # the threat model's clean predictions are the labels to leave
+    y_dev = predict(threat, x_dev, device)
+
+    torch.manual_seed(seed)
+    gen = build_generator(params["arch"], length, train["factorised"], int(train.get("frame_length", 1)),
+                          float(train.get("loc_bias_init", 0.0))).to(device)
+    opt = torch.optim.Adam(gen.parameters(), lr=float(train["lr"]))
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=int(train.get("step_size", 5)),
+                                            gamma=float(train.get("gamma", 0.5)))
+    epochs, bs = int(train["epochs"]), int(train["batch_size"])
+    fp = fingerprint({**params, "train": {k: v for k, v in train.items() if k != "epochs"}, "length": length,
+                      "data": data_digest(data_dir), "threat_model": file_digest(threat_path)})
+    ckpt_path = out_dir / "ckpt" / "last.pt"
+    start, rows = 0, []
+    state = load_checkpoint(ckpt_path, fp, log)
+    if state is not None and int(state["epoch"]) <= epochs:
+        gen.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        start, rows = int(state["epoch"]), list(state["rows"])
+        print(f"[{tag}] resumed from {ckpt_path} after epoch {start}", file=log, flush=True)
+    print(f"[{tag}] generator: {gen.count_parameters()} parameters, input {gen.input_length} -> {length} samples, "
+          f"factorised={train['factorised']}, losses={train['losses']}, {epochs} epochs on {device}",
+          file=log, flush=True)
+    warmup = int(train.get("warmup_epochs", 0))
+    for epoch in range(start, epochs):
+        t0 = time.time()
+        eps = eps_at(epoch, float(train.get("eps", 0.03)), train.get("flex_eps"))
+        # ours: ramp the auxiliary weights from 0 so magnitudes find an adversarial direction
+        # before the sparsity term prunes the mask (without it the mask collapses to all-zero)
+        ramp = min(1.0, epoch / warmup) if warmup > 0 else 1.0
+        weights = {k: w * ramp for k, w in train["losses"].items()}
+        gen.train()
+        torch.manual_seed(seed * 100003 + epoch)  # quantisation coin flips, reproducible on resume
+        order = np.random.default_rng([seed, epoch]).permutation(x_tr.shape[0])
+        sums = {k: 0.0 for k in ("total", "adv", "mag", "qua", "spa")}
+        fooled = density = seen = 0
+        for b, i in enumerate(range(0, len(order), bs)):
+            idx = np.sort(order[i:i + bs])
+            xb = torch.from_numpy(np.array(x_tr[idx], dtype=np.float32)).to(device)
+            yb = torch.from_numpy(y_tr[idx]).long().to(device)
+            out = gen(xb, eps)
+            with grad_context(device):
+                logits = threat(out.x_adv)
+            tgt = None if target_idx is None else torch.full_like(yb, target_idx)
+            terms = staa_losses(logits, yb, out.v, out.m_soft, out.m, weights, kappa=float(train.get("kappa", 0.0)),
+                                target=tgt, reduction=train.get("reduction", "mean"))
+            if not torch.isfinite(terms["total"]):
+                raise TrainingError(f"generator {tag}: loss is {terms['total'].item()} at epoch {epoch + 1}, "
+                                    f"batch {b + 1}; the last good checkpoint ({ckpt_path}) was kept")
+            opt.zero_grad(set_to_none=True)
+            terms["total"].backward()
+            if train.get("grad_clip"):
+                torch.nn.utils.clip_grad_norm_(gen.parameters(), float(train["grad_clip"]))
+            opt.step()
+            for k in sums:
+                sums[k] += float(terms[k].detach()) * len(idx)
+            fooled += int((logits.argmax(1) != yb).sum())
+            density += float(out.m_hard.mean()) * len(idx)
+            seen += len(idx)
+        sched.step()
+        dev = evaluate_dev(gen, threat, x_dev, y_dev, eps, device, bs)
+        row = {"epoch": epoch + 1, "loss": sums["total"] / seen, **{k: sums[k] / seen for k in ("adv", "mag", "qua", "spa")},
+               "fooling_rate": fooled / seen, "mask_density": density / seen, "dev_fooling_rate": dev["fooling_rate"],
+               "dev_mask_density": dev["mask_density"], "eps": eps, "lr": opt.param_groups[0]["lr"],
+               "seconds": round(time.time() - t0, 3)}
+        rows.append(row)
+        save_checkpoint(ckpt_path, {"fingerprint": fp, "epoch": epoch + 1, "model": to_cpu(gen.state_dict()),
+                                    "optimizer": to_cpu(opt.state_dict()), "scheduler": sched.state_dict(),
+                                    "rows": rows})
+        print(f"[{tag}] epoch {epoch + 1}/{epochs} loss {row['loss']:.4f} adv {row['adv']:.3f} mag {row['mag']:.4f} "
+              f"qua {row['qua']:.3f} spa {row['spa']:.3f} | train fool {row['fooling_rate']:.3f} "
+              f"density {row['mask_density']:.3f} | dev fool {dev['fooling_rate']:.3f} density "
+              f"{dev['mask_density']:.3f} | eps {eps:.4f} ({row['seconds']:.1f}s)", file=log, flush=True)
+    final_eps = eps_at(epochs - 1, float(train.get("eps", 0.03)), train.get("flex_eps"))
+    meta = {"arch": params["arch"], "length": length, "factorised": train["factorised"],
+            "frame_length": int(train.get("frame_length", 1)), "eps": final_eps, "threat": params["threat"],
+            "variant": params["variant"], "classes": classes, "dataset": info["dataset"], "losses": train["losses"],
+            "target": target, "warmup_epochs": warmup}
+    write_csv(out_dir / "train_log.csv", pd.DataFrame(rows))
+    save_generator(gen.cpu(), out_dir / "generator.pt", meta)
+    write_json(out_dir / "train_summary.json", {**meta, "final": rows[-1] if rows else {}})
+    return meta
+
+
+@torch.no_grad()
+def evaluate_dev(gen: STAANet, threat, x: np.ndarray, y: np.ndarray, eps: float, device, bs: int) -> dict[str, float]:
+    """Fooling rate and hard-mask density on the dev split (eval mode, hard quantisation)."""
+    gen.eval()
+    fooled, density = 0, 0.0
+    for i in range(0, x.shape[0], bs):
+        xb = torch.from_numpy(np.array(x[i:i + bs], dtype=np.float32)).to(device)
+        out = gen(xb, eps)
+        pred = threat(out.x_adv).argmax(1).cpu().numpy()
+        fooled += int((pred != y[i:i + bs]).sum())
+        density += float(out.m.mean()) * xb.shape[0]
+    gen.train()
+    return {"fooling_rate": fooled / max(1, x.shape[0]), "mask_density": density / max(1, x.shape[0])}

@@ -1,0 +1,122 @@
+"""Train and evaluate one victim model on one dataset (DESIGN 3).
+
+Per epoch: shuffled mini-batches (order from seed + epoch, so a resumed run sees the same
+batches), dev WA/UA, a progress line in the log, a CSV row and a checkpoint. At the end the
+selected weights (best dev UA, or last epoch as the reference does for SSL models) are scored on
+the test split.
+"""
+from __future__ import annotations
+
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from staa.checkpoint import data_digest, fingerprint, load_checkpoint, save_checkpoint, to_cpu
+from staa.data.prepare import load_classes, load_split
+from staa.errors import ConfigError, TrainingError
+from staa.metrics import classification_report
+from staa.models import build_victim, save_victim
+from staa.utils import write_csv, write_json
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, x: np.ndarray, device: torch.device, batch_size: int = 64) -> np.ndarray:
+    """Class predictions for a (N, L) array, in batches."""
+    model.eval()
+    out = []
+    for i in range(0, x.shape[0], batch_size):
+        xb = torch.from_numpy(np.array(x[i:i + batch_size], dtype=np.float32)).to(device)
+        out.append(model(xb).argmax(dim=1).cpu().numpy())
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+
+
+def train_victim(name: str, params: dict[str, Any], data_dir: str | Path, out_dir: str | Path,
+                 device: torch.device, log=sys.stderr) -> dict[str, Any]:
+    """params: family, arch, epochs, batch_size, lr, weight_decay, seed, select, grad_clip."""
+    out_dir = Path(out_dir)
+    info = load_classes(data_dir)
+    classes, length = info["classes"], int(info["length"])
+    x_tr, t_tr = load_split(data_dir, "train")
+    x_dev, t_dev = load_split(data_dir, "dev")
+    x_te, t_te = load_split(data_dir, "test")
+    y_tr = t_tr["label_idx"].to_numpy()
+    epochs, bs, seed = int(params["epochs"]), int(params["batch_size"]), int(params["seed"])
+    select = params.get("select", "best_dev_ua")
+    if select not in ("best_dev_ua", "last"):
+        raise ConfigError(f"victims.{name}.select: {select!r}; expected 'best_dev_ua' or 'last'")
+
+    torch.manual_seed(seed)
+    model = build_victim(params["family"], len(classes), length, params.get("arch", {})).to(device)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(trainable, lr=float(params["lr"]), weight_decay=float(params.get("weight_decay", 0.0)))
+    fp = fingerprint({**params, "classes": classes, "length": length, "data": data_digest(data_dir)})
+    ckpt_path = out_dir / "ckpt" / "last.pt"
+    start, rows, best = 0, [], {"ua": -1.0, "epoch": -1, "state": None}
+    state = load_checkpoint(ckpt_path, fp, log)
+    if state is not None and int(state["epoch"]) <= epochs:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        start, rows = int(state["epoch"]), list(state["rows"])
+        best = {"ua": float(state["best_ua"]), "epoch": int(state["best_epoch"]), "state": state["best_model"]}
+        print(f"[{name}] resumed from {ckpt_path} after epoch {start}", file=log, flush=True)
+
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"[{name}] {params['family']}: {n_params} parameters, {len(y_tr)} train / {len(t_dev)} dev / "
+          f"{len(t_te)} test utterances, {epochs} epochs on {device}", file=log, flush=True)
+    for epoch in range(start, epochs):
+        t0 = time.time()
+        model.train()
+        torch.manual_seed(seed * 100003 + epoch)  # dropout/SpecAugment stream, reproducible on resume
+        order = np.random.default_rng([seed, epoch]).permutation(len(y_tr))
+        tot_loss, correct, seen = 0.0, 0, 0
+        for b, i in enumerate(range(0, len(order), bs)):
+            idx = np.sort(order[i:i + bs])
+            xb = torch.from_numpy(np.array(x_tr[idx], dtype=np.float32)).to(device)
+            yb = torch.from_numpy(y_tr[idx]).long().to(device)
+            logits = model(xb)
+            loss = F.cross_entropy(logits, yb)
+            if not torch.isfinite(loss):
+                raise TrainingError(f"victim {name}: loss is {loss.item()} at epoch {epoch + 1}, batch {b + 1}; "
+                                    f"the last good checkpoint ({ckpt_path}) was kept. Lower the learning rate.")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if params.get("grad_clip"):
+                torch.nn.utils.clip_grad_norm_(trainable, float(params["grad_clip"]))
+            opt.step()
+            tot_loss += loss.item() * len(idx)
+            correct += int((logits.argmax(1) == yb).sum())
+            seen += len(idx)
+        dev = classification_report(t_dev["label_idx"].to_numpy(), predict(model, x_dev, device), classes)
+        row = {"epoch": epoch + 1, "train_loss": tot_loss / seen, "train_acc": correct / seen,
+               "dev_wa": dev["wa"], "dev_ua": dev["ua"], "lr": opt.param_groups[0]["lr"],
+               "seconds": round(time.time() - t0, 3)}
+        rows.append(row)
+        if dev["ua"] > best["ua"]:
+            best = {"ua": dev["ua"], "epoch": epoch + 1, "state": to_cpu(model.state_dict())}
+        save_checkpoint(ckpt_path, {
+            "fingerprint": fp, "epoch": epoch + 1, "model": to_cpu(model.state_dict()),
+            "optimizer": to_cpu(opt.state_dict()), "rows": rows, "best_ua": best["ua"],
+            "best_epoch": best["epoch"], "best_model": best["state"]})
+        print(f"[{name}] epoch {epoch + 1}/{epochs} loss {row['train_loss']:.4f} train_acc {row['train_acc']:.3f} "
+              f"dev_wa {dev['wa']:.3f} dev_ua {dev['ua']:.3f} ({row['seconds']:.1f}s)", file=log, flush=True)
+
+    if select == "best_dev_ua" and best["state"] is not None:
+        model.load_state_dict(best["state"])
+    chosen = best["epoch"] if select == "best_dev_ua" else epochs
+    test = classification_report(t_te["label_idx"].to_numpy(), predict(model, x_te, device), classes)
+    metrics = {"dataset": info["dataset"], "victim": name, "family": params["family"], **test,
+               "n_test": int(len(t_te)), "n_params": int(n_params), "epochs": epochs, "selected_epoch": chosen,
+               "dev_ua_selected": float(best["ua"]) if select == "best_dev_ua" else float(rows[-1]["dev_ua"])}
+    write_csv(out_dir / "train_log.csv", pd.DataFrame(rows))
+    save_victim(model.cpu(), out_dir / "model.pt", extra={"dataset": info["dataset"], "victim": name,
+                                                          "classes": classes, "selected_epoch": chosen})
+    write_json(out_dir / "metrics.json", metrics)
+    print(f"[{name}] test WA {test['wa']:.3f} UA {test['ua']:.3f} (epoch {chosen})", file=log, flush=True)
+    return metrics

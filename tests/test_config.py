@@ -1,0 +1,99 @@
+"""Config validation: the schema rejects unknown keys and wrong types, naming them; semantic checks
+catch cross-reference and range errors before any job starts."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from conftest import REPO, SCHEMA, load_default_config
+from staa.config import SYNTH_EMOTIONS, validate_config
+from staa.errors import ConfigError
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "paper.yaml"])
+def test_shipped_configs_are_valid(name):
+    path = REPO / "config" / name
+    if not path.exists():
+        pytest.skip(f"{name} not present")
+    validate_config(yaml.safe_load(path.read_text()), SCHEMA)
+
+
+def _err(cfg) -> str:
+    with pytest.raises(ConfigError) as exc:
+        validate_config(cfg, SCHEMA)
+    return str(exc.value)
+
+
+def test_unknown_key_is_named():
+    cfg = load_default_config()
+    cfg["victims"]["emo18"]["epoch"] = 3
+    msg = _err(cfg)
+    assert "'epoch'" in msg and "victims.emo18" in msg
+
+
+def test_unknown_top_level_key_is_named():
+    cfg = load_default_config()
+    cfg["sed"] = 1
+    assert "'sed'" in _err(cfg)
+
+
+def test_wrong_type_is_named():
+    cfg = load_default_config()
+    cfg["victims"]["zhao19"]["epochs"] = "ten"
+    msg = _err(cfg)
+    assert "victims.zhao19.epochs" in msg and "'ten'" in msg
+
+
+def test_unknown_model_family_rejected():
+    cfg = load_default_config()
+    cfg["victims"]["emo18"]["family"] = "resnet"
+    msg = _err(cfg)
+    assert "victims.emo18.family" in msg and "resnet" in msg
+
+
+def test_threat_must_be_a_victim():
+    cfg = load_default_config()
+    cfg["generator"]["threats"] = ["emo18", "hubert"]
+    assert "'hubert'" in _err(cfg)
+
+
+@pytest.mark.parametrize("eps", [0, -0.01])
+def test_non_positive_eps_rejected(eps):
+    cfg = load_default_config()
+    cfg["generator"]["train"]["eps"] = eps
+    assert "generator.train.eps" in _err(cfg)
+
+
+def test_frame_longer_than_clip_rejected():
+    cfg = load_default_config()
+    cfg["generator"]["train"]["frame_length"] = 10 ** 7
+    assert "larger than the clip length" in _err(cfg)
+
+
+def test_variant_with_unknown_loss_rejected():
+    cfg = load_default_config()
+    cfg["generator"]["variants"]["full"]["losses"]["smoothness"] = 1.0
+    msg = _err(cfg)
+    assert "'smoothness'" in msg and "variants.full" in msg
+
+
+def test_run_dataset_must_be_declared():
+    cfg = load_default_config()
+    cfg["run"]["datasets"] = ["iemocap"]
+    assert "'iemocap'" in _err(cfg)
+
+
+def test_synth_emotions_match_the_generator():
+    from staa.data.synthetic import EMOTIONS
+
+    assert sorted(EMOTIONS) == sorted(SYNTH_EMOTIONS)
+
+
+def test_several_errors_reported_at_once():
+    cfg = copy.deepcopy(load_default_config())
+    cfg["generator"]["threats"] = ["nope"]
+    cfg["generator"]["train"]["eps"] = -1
+    msg = _err(cfg)
+    assert "'nope'" in msg and "generator.train.eps" in msg

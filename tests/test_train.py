@@ -1,0 +1,90 @@
+"""Victim and generator training: determinism, resume after interruption, NaN handling."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from staa.errors import TrainingError
+from staa.runtime import setup_runtime
+from staa.train_victim import train_victim
+
+PARAMS = {"family": "emo18", "arch": {"channels": [4, 4, 4], "hidden": 8}, "epochs": 2, "batch_size": 8,
+          "lr": 1e-3, "seed": 0, "select": "best_dev_ua"}
+
+
+@pytest.fixture(autouse=True)
+def _cpu():
+    setup_runtime(1)
+
+
+def _run(tiny_dataset, out, **over):
+    return train_victim("emo18", {**PARAMS, **over}, tiny_dataset, out, torch.device("cpu"))
+
+
+def test_same_seed_same_metrics(tiny_dataset, tmp_path):
+    _run(tiny_dataset, tmp_path / "a")
+    _run(tiny_dataset, tmp_path / "b")
+    a = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    b = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    assert a == b
+    sa = torch.load(tmp_path / "a" / "model.pt", weights_only=True)["state_dict"]
+    sb = torch.load(tmp_path / "b" / "model.pt", weights_only=True)["state_dict"]
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_resume_gives_the_same_result(tiny_dataset, tmp_path):
+    """A run interrupted after epoch 1 and rerun ends exactly where an uninterrupted run does."""
+    _run(tiny_dataset, tmp_path / "full", epochs=3)
+    _run(tiny_dataset, tmp_path / "cut", epochs=1)  # stands in for a job killed after epoch 1
+    (tmp_path / "cut" / "metrics.json").unlink()
+    log = []
+
+    class L:
+        def write(self, s):
+            log.append(s)
+
+        def flush(self):
+            pass
+
+    train_victim("emo18", {**PARAMS, "epochs": 3}, tiny_dataset, tmp_path / "cut", torch.device("cpu"), log=L())
+    assert any("resumed" in s and "after epoch 1" in s for s in log)
+    full = json.loads((tmp_path / "full" / "metrics.json").read_text())
+    cut = json.loads((tmp_path / "cut" / "metrics.json").read_text())
+    assert full == cut
+
+
+def test_changed_settings_do_not_resume(tiny_dataset, tmp_path):
+    _run(tiny_dataset, tmp_path / "x", epochs=1)
+    log = []
+
+    class L:
+        def write(self, s):
+            log.append(s)
+
+        def flush(self):
+            pass
+
+    train_victim("emo18", {**PARAMS, "epochs": 1, "lr": 5e-3}, tiny_dataset, tmp_path / "x", torch.device("cpu"), log=L())
+    assert not any("resumed" in s for s in log) and any("other settings" in s for s in log)
+
+
+def test_nan_loss_stops_with_epoch_and_batch(tiny_dataset, tmp_path, monkeypatch):
+    import staa.train_victim as tv
+
+    real = tv.F.cross_entropy
+    calls = {"n": 0}
+    n_batches = -(-len(__import__("numpy").load(tiny_dataset / "train.npy", mmap_mode="r")) // PARAMS["batch_size"])
+
+    def flaky(*a, **k):
+        calls["n"] += 1
+        out = real(*a, **k)
+        return out * float("nan") if calls["n"] > n_batches else out  # NaN from epoch 2 on
+
+    monkeypatch.setattr(tv.F, "cross_entropy", flaky)
+    with pytest.raises(TrainingError, match=r"epoch 2, batch 1"):
+        _run(tiny_dataset, tmp_path / "nan", epochs=3)
+    ck = torch.load(tmp_path / "nan" / "ckpt" / "last.pt", weights_only=True)
+    assert ck["epoch"] == 1  # the last good checkpoint is kept
+    assert not (tmp_path / "nan" / "metrics.json").exists()

@@ -1,0 +1,73 @@
+# Baselines stage: PGD, SparseFool, one-pixel on a seeded test subset, against each threat model;
+# the stored adversarials are scored on every victim (white-box and transfer), as for STAA-Net.
+
+
+rule make_subset:
+    """The seeded test subset shared by every baseline (and reported for STAA-Net too)."""
+    input:
+        "results/data/{dataset}/test.csv",
+    output:
+        "results/attacks/{dataset}/subset.csv",
+    params:
+        p=subset_params,
+    log:
+        "results/logs/make_subset/{dataset}.log",
+    conda:
+        "../envs/staa.yaml"
+    shell:
+        "staa make-subset --data-dir results/data/{wildcards.dataset:q} --out {output:q} --params {params.p:q} > {log:q} 2>&1"
+
+
+rule attack_baseline:
+    """Run one baseline on the subset against its threat model, batch size 1, timing each utterance."""
+    input:
+        "results/data/{dataset}/classes.json",
+        "results/data/{dataset}/test.npy",
+        subset="results/attacks/{dataset}/subset.csv",
+        threat="results/victims/{dataset}/{threat}/model.pt",
+    output:
+        adv="results/attacks/{dataset}/{method}/{threat}/adversarial.npy",
+        alog="results/attacks/{dataset}/{method}/{threat}/attack_log.csv",
+    params:
+        p=baseline_params,
+    threads: job_threads()
+    resources:
+        gpu=0,
+    log:
+        "results/logs/attack_baseline/{dataset}/{method}/{threat}.log",
+    benchmark:
+        "results/benchmarks/attack_baseline/{dataset}/{method}/{threat}.tsv"
+    conda:
+        "../envs/staa.yaml"
+    shell:
+        "staa attack-baseline --data-dir results/data/{wildcards.dataset:q} --subset {input.subset:q} "
+        "--threat-model {input.threat:q} --out-dir results/attacks/{wildcards.dataset:q}/{wildcards.method:q}/{wildcards.threat:q} "
+        "--params {params.p:q} --threads {threads} --gpus {resources.gpu} > {log:q} 2>&1"
+
+
+rule score_baseline:
+    """Score a baseline's stored adversarials on one victim (white-box if it is the threat model)."""
+    input:
+        "results/data/{dataset}/classes.json",
+        "results/data/{dataset}/test.npy",
+        subset="results/attacks/{dataset}/subset.csv",
+        adv="results/attacks/{dataset}/{method}/{threat}/adversarial.npy",
+        alog="results/attacks/{dataset}/{method}/{threat}/attack_log.csv",
+        victim="results/victims/{dataset}/{victim}/model.pt",
+    output:
+        metrics="results/attacks/{dataset}/{method}/{threat}/on_{victim}/metrics.json",
+        per_utt="results/attacks/{dataset}/{method}/{threat}/on_{victim}/per_utterance.csv",
+    params:
+        p=score_params,
+    threads: job_threads()
+    resources:
+        gpu=0,
+    log:
+        "results/logs/score_baseline/{dataset}/{method}/{threat}/on_{victim}.log",
+    conda:
+        "../envs/staa.yaml"
+    shell:
+        "staa score-baseline --data-dir results/data/{wildcards.dataset:q} --subset {input.subset:q} "
+        "--adversarial {input.adv:q} --attack-log {input.alog:q} --victim-model {input.victim:q} "
+        "--out-dir results/attacks/{wildcards.dataset:q}/{wildcards.method:q}/{wildcards.threat:q}/on_{wildcards.victim:q} "
+        "--params {params.p:q} --threads {threads} --gpus {resources.gpu} > {log:q} 2>&1"

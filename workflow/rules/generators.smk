@@ -1,0 +1,29 @@
+# Generator stage: one STAA-Net generator per (dataset, threat model, variant) (DESIGN 4).
+
+
+rule train_generator:
+    """Train a STAA-Net generator against a frozen threat model (checkpoint per epoch, resumable)."""
+    input:
+        "results/data/{dataset}/classes.json",
+        multiext("results/data/{dataset}/train", ".npy", ".csv"),
+        multiext("results/data/{dataset}/dev", ".npy", ".csv"),
+        threat="results/victims/{dataset}/{threat}/model.pt",
+    output:
+        model="results/generators/{dataset}/{threat}/{variant}/generator.pt",
+        log_csv="results/generators/{dataset}/{threat}/{variant}/train_log.csv",
+        summary="results/generators/{dataset}/{threat}/{variant}/train_summary.json",
+    params:
+        p=generator_params,
+    threads: job_threads()
+    resources:
+        gpu=0,
+    log:
+        "results/logs/train_generator/{dataset}/{threat}/{variant}.log",
+    benchmark:
+        "results/benchmarks/train_generator/{dataset}/{threat}/{variant}.tsv"
+    conda:
+        "../envs/staa.yaml"
+    shell:
+        "staa train-generator --data-dir results/data/{wildcards.dataset:q} --threat-model {input.threat:q} "
+        "--out-dir results/generators/{wildcards.dataset:q}/{wildcards.threat:q}/{wildcards.variant:q} "
+        "--params {params.p:q} --threads {threads} --gpus {resources.gpu} > {log:q} 2>&1"

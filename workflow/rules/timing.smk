@@ -1,0 +1,28 @@
+# Timing stage: STAA-Net vs every baseline, per utterance, same inputs/device/threads (DESIGN 6).
+
+
+rule timing:
+    """Median seconds per utterance at batch size 1 and the speed-up of STAA-Net over each baseline."""
+    input:
+        "results/data/{dataset}/classes.json",
+        "results/data/{dataset}/test.npy",
+        subset="results/attacks/{dataset}/subset.csv",
+        generator=lambda wc: f"results/generators/{wc.dataset}/{wc.threat}/{timing_variant()}/generator.pt",
+        threat="results/victims/{dataset}/{threat}/model.pt",
+    output:
+        "results/timing/{dataset}/{threat}.csv",
+    params:
+        p=timing_params,
+    threads: job_threads()
+    resources:
+        gpu=0,
+    log:
+        "results/logs/timing/{dataset}/{threat}.log",
+    benchmark:
+        "results/benchmarks/timing/{dataset}/{threat}.tsv"
+    conda:
+        "../envs/staa.yaml"
+    shell:
+        "staa timing --data-dir results/data/{wildcards.dataset:q} --subset {input.subset:q} "
+        "--generator {input.generator:q} --threat-model {input.threat:q} --out {output:q} "
+        "--params {params.p:q} --threads {threads} --gpus {resources.gpu} > {log:q} 2>&1"

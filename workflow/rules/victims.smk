@@ -1,0 +1,43 @@
+# Victim stage: train and evaluate every victim model of every dataset (DESIGN 3).
+
+
+rule train_victim:
+    """Train one victim (per-epoch checkpoint, resumable), evaluate it on the test split."""
+    input:
+        "results/data/{dataset}/classes.json",
+        multiext("results/data/{dataset}/train", ".npy", ".csv"),
+        multiext("results/data/{dataset}/dev", ".npy", ".csv"),
+        multiext("results/data/{dataset}/test", ".npy", ".csv"),
+    output:
+        model="results/victims/{dataset}/{victim}/model.pt",
+        metrics="results/victims/{dataset}/{victim}/metrics.json",
+        log_csv="results/victims/{dataset}/{victim}/train_log.csv",
+    params:
+        p=victim_params,
+    threads: job_threads()
+    resources:
+        gpu=0,
+    log:
+        "results/logs/train_victim/{dataset}/{victim}.log",
+    benchmark:
+        "results/benchmarks/train_victim/{dataset}/{victim}.tsv"
+    conda:
+        "../envs/staa.yaml"
+    shell:
+        "staa train-victim --name {wildcards.victim:q} --data-dir results/data/{wildcards.dataset:q} "
+        "--out-dir results/victims/{wildcards.dataset:q}/{wildcards.victim:q} --params {params.p:q} "
+        "--threads {threads} --gpus {resources.gpu} > {log:q} 2>&1"
+
+
+rule victims_table:
+    """Gather every victim's clean WA/UA into one CSV."""
+    input:
+        lambda wc: [m for ds in run_datasets() for m in victim_targets(ds)],
+    output:
+        multiext("results/tables/victims", ".csv", ".md", ".tex"),
+    log:
+        "results/logs/victims_table.log",
+    conda:
+        "../envs/staa.yaml"
+    shell:
+        "staa victims-table --out-dir results/tables {input:q} > {log:q} 2>&1"
