@@ -32,7 +32,14 @@ dry-run: env
 lint: env
 	$(BIN)/snakemake --lint
 
+# The SLURM integration test (.ci/slurm_test.sh) installs and starts a throw-away one-node SLURM
+# cluster, so it runs only in CI (CI=true) or when asked (STAA_SLURM_TEST=1); it skips when not root.
 test: env
+	@if [ "$${CI:-}" = "true" ] || [ "$${STAA_SLURM_TEST:-}" = "1" ]; then \
+		STAA_VENV=$(abspath $(VENV)) bash .ci/slurm_test.sh; \
+	else \
+		echo "SKIP: SLURM integration test (runs in CI, or with STAA_SLURM_TEST=1)"; \
+	fi
 	$(BIN)/python -m pytest -q tests
 
 clean:

@@ -39,11 +39,16 @@ def tiny_config() -> dict:
             hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16,
             conv_dim=[8, 8], conv_kernel=[10, 3], conv_stride=[5, 2], num_conv_pos_embeddings=8,
             num_conv_pos_embedding_groups=2, classifier_proj_size=8, layerdrop=0.0, mask_time_prob=0.0)
-    if "generator" in cfg:
-        cfg["generator"]["arch"]["channels"] = [4, 8]
-        cfg["generator"]["train"].update(epochs=1, batch_size=4)
-    if "baselines" in cfg:
-        cfg["baselines"]["subset_size"] = 3
+    # three victims, one ablation, one baseline: every rule of the DAG runs, in about 30 jobs
+    del cfg["victims"]["wavlm"]
+    ds["victims"] = ["emo18", "zhao19", "wav2vec2"]
+    cfg["generator"]["arch"]["channels"] = [4, 8]
+    cfg["generator"]["train"].update(epochs=1, batch_size=4)
+    cfg["generator"]["variants"] = {k: v for k, v in cfg["generator"]["variants"].items()
+                                    if k in ("full", "no_sparsity_loss")}
+    cfg["attack_eval"].update(timing_utterances=2)
+    cfg["baselines"]["subset_size"] = 3
+    cfg["baselines"]["methods"] = {"pgd": {**cfg["baselines"]["methods"]["pgd"], "steps": 3}}
     if "timing" in cfg:
         cfg["timing"].update(utterances=2, warmup=1, throughput_batch=4)
     return cfg

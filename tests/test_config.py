@@ -97,3 +97,11 @@ def test_several_errors_reported_at_once():
     cfg["generator"]["train"]["eps"] = -1
     msg = _err(cfg)
     assert "'nope'" in msg and "generator.train.eps" in msg
+
+
+def test_slurm_tiny_config_matches_tiny_config():
+    """tests/slurm_tiny.yaml (used by .ci/slurm_test.sh) is tiny_config() frozen to a file."""
+    from conftest import tiny_config
+
+    assert yaml.safe_load((REPO / "tests" / "slurm_tiny.yaml").read_text()) == tiny_config()
+    validate_config(tiny_config(), SCHEMA)

@@ -171,6 +171,22 @@ def _copy_listening_examples(npz_paths: list[Path], out_dir: Path) -> None:
                     shutil.copyfile(wav, tmp)
 
 
+@command("bench", "print wall time and memory per stage and rule from the benchmark files")
+def _bench(ns):
+    from staa.bench import collect, summarise
+
+    jobs = collect(ns.bench_dir)
+    if jobs.empty:
+        raise StaaError(f"{ns.bench_dir}: no benchmark files; run the pipeline first")
+    stages = summarise(jobs, ns.cores)
+    print(f"Per stage (estimated wall time on {ns.cores} parallel jobs):")
+    print(stages.to_markdown(index=False))
+    print(f"\nTotal job time {jobs.seconds.sum():.1f} s; estimated wall time {stages.est_wall_s.sum():.1f} s")
+    if ns.per_rule:
+        print("\nPer job:")
+        print(jobs.sort_values("seconds", ascending=False).round(2).to_markdown(index=False))
+
+
 def _read_subset(path: str) -> list[str]:
     import pandas as pd
 
@@ -247,6 +263,10 @@ def _add_args(name: str, sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--figures-dir", required=True)
         sp.add_argument("--summary", required=True)
         sp.add_argument("--params", **common["--params"])
+    elif name == "bench":
+        sp.add_argument("--bench-dir", default="results/benchmarks")
+        sp.add_argument("--cores", type=int, default=2)
+        sp.add_argument("--per-rule", action="store_true")
     elif name == "victims-table":
         sp.add_argument("--out-dir", required=True)
         sp.add_argument("metrics", nargs="+")

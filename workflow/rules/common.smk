@@ -19,7 +19,7 @@ _errors = semantic_errors(config)
 if _errors:
     raise ValueError("invalid configuration:\n  - " + "\n  - ".join(_errors))
 
-# path components never contain '/', and a baseline is never called "staa" (that folder is STAA-Net's)
+# wildcards match one path component; a baseline is never called "staa" (STAA-Net's folder)
 wildcard_constraints:
     dataset="[^/]+",
     victim="[^/]+",

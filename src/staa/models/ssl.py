@@ -41,9 +41,15 @@ class SSLClassifier(nn.Module):
             config = cfg_cls(**json.loads(hf_config_json))
             self.model = model_cls(config)
         elif pretrained:
+            import os
+
+            looks_local = os.sep in pretrained and not pretrained.count("/") == 1 or pretrained.startswith((".", "~"))
+            if looks_local and not os.path.isdir(os.path.expanduser(pretrained)):
+                raise ConfigError(f"{family}: pretrained directory {pretrained!r} does not exist; expected a local "
+                                  "directory with config.json and weights, or a hub name like facebook/wav2vec2-base")
             try:
-                self.model = model_cls.from_pretrained(pretrained, num_labels=num_classes)
-            except OSError as exc:
+                self.model = model_cls.from_pretrained(os.path.expanduser(pretrained), num_labels=num_classes)
+            except (OSError, ValueError) as exc:
                 raise ConfigError(
                     f"{family}: cannot load pretrained weights {pretrained!r} ({exc}); expected a local "
                     "directory with config.json and weights, or a hub name present in the local cache") from None

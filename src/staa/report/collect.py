@@ -41,14 +41,12 @@ ATTACK_REQUIRED: dict[str, type | tuple[type, ...]] = {
     "white_box": bool,
     "asr": (int, float),
     "success_vs_truth": (int, float),
-    "l0": (int, float),
-    "l0_percent": (int, float),
     "seconds_per_utterance": (int, float),
     "n_utterances": int,
     "n_success": int,
 }
-# present but allowed to be null
-ATTACK_NULLABLE: tuple[str, ...] = ("snr_peak_db", "snr_energy_db")
+# present but allowed to be null (averages over successful examples: null when none succeeded)
+ATTACK_NULLABLE: tuple[str, ...] = ("snr_peak_db", "snr_energy_db", "l0", "l0_percent")
 # may be absent or null
 ATTACK_OPTIONAL: tuple[str, ...] = (
     "l0_frames_percent",
@@ -234,7 +232,7 @@ def load_attack_metrics(paths: Sequence[PathLike]) -> pd.DataFrame:
             "method_family": obj["method_family"], "threat": obj["threat"],
             "variant": variant or "", "victim": obj["victim"], "white_box": obj["white_box"],
         }
-        for k in ("asr", "success_vs_truth", "l0", "l0_percent", "seconds_per_utterance"):
+        for k in ("asr", "success_vs_truth", "seconds_per_utterance"):
             row[k] = float(obj[k])
         for k in ATTACK_NULLABLE + ATTACK_OPTIONAL:
             row[k] = _float_or_nan(obj.get(k))
@@ -251,12 +249,12 @@ def load_attack_metrics(paths: Sequence[PathLike]) -> pd.DataFrame:
                 if k not in sub:
                     raise DataError(f"{path}: missing key 'subset_metrics.{k}'")
                 _check_type(path, f"subset_metrics.{k}", sub[k], (int, float),
-                            nullable=k.startswith("snr"))
+                            nullable=k.startswith(("snr", "l0")))
             row[f"subset_{k}"] = _float_or_nan(sub.get(k)) if sub else float("nan")
         row["path"] = str(path)
         rows.append(row)
     cols = ["dataset", "attack", "method_family", "threat", "variant", "victim", "white_box",
-            "asr", "success_vs_truth", "l0", "l0_percent", "seconds_per_utterance",
+            "asr", "success_vs_truth", "seconds_per_utterance",
             *ATTACK_NULLABLE, *ATTACK_OPTIONAL, "n_utterances", "n_success", "subset",
             "has_subset_metrics", *[f"subset_{k}" for k in SUBSET_KEYS], "path"]
     df = pd.DataFrame(rows, columns=cols)

@@ -1,0 +1,415 @@
+#!/usr/bin/env bash
+# SLURM integration test: runs the tiny pipeline (tests/slurm_tiny.yaml) once locally and once
+# through a throw-away one-node SLURM cluster with workflow/profiles/slurm, then checks that every
+# metrics.json under results/victims and results/attacks is identical (timing keys aside) and that
+# the jobs really went through SLURM.
+#
+#   bash .ci/slurm_test.sh          # exit 0 = PASS or SKIP, 1 = FAIL
+#
+# Skips (exit 0, "SKIP: <reason>") when not root, when the SLURM/munge Debian packages are missing
+# and cannot be installed, or when the project venv is missing.
+# Environment:
+#   STAA_VENV            project venv (default: .venv in the repo root, as made by `make env`)
+#   SLURM_TEST_TARGETS   snakemake targets, space-separated (default: the workflow's default target)
+#   SLURM_TEST_EXTRA_ARGS  extra snakemake options for both runs, e.g. "--omit-from report"
+#   SLURM_TEST_TIMEOUT   overall bound in seconds (default 1500); each run is bounded too
+#   SLURM_TEST_RUN_TIMEOUT  bound per pipeline run in seconds (default 900)
+#   SLURM_TEST_NICE      niceness of the whole test (default 10; the CI box may be shared)
+#   SLURM_TEST_KEEP=1    keep the temp dir (logs, both result trees) instead of deleting it
+# Everything it starts (munged, slurmctld, slurmd, the snakemake runs) is stopped by PID on exit,
+# also on failure, Ctrl-C or timeout. Nothing is written outside one temp dir (apart from the
+# Debian packages, if they had to be installed).
+set -euo pipefail
+
+# ---- the whole test is bounded: re-exec under timeout (and nice) ---------------------------------
+if [[ -z "${_SLURM_TEST_BOUNDED:-}" ]]; then
+    export _SLURM_TEST_BOUNDED=1
+    # --foreground: only this script gets the signal; its EXIT trap then stops everything it started.
+    exec timeout --foreground --kill-after=60 "${SLURM_TEST_TIMEOUT:-1500}" \
+        nice -n "${SLURM_TEST_NICE:-10}" bash "$0" "$@"
+fi
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SNAKEFILE="$REPO/workflow/Snakefile"
+TINY="$REPO/tests/slurm_tiny.yaml"
+PROFILE="$REPO/workflow/profiles/slurm"
+PARTITION=debug
+RUN_TIMEOUT="${SLURM_TEST_RUN_TIMEOUT:-900}"
+read -r -a TARGETS <<<"${SLURM_TEST_TARGETS:-}"
+read -r -a EXTRA <<<"${SLURM_TEST_EXTRA_ARGS:-}"
+
+say() { echo "slurm-test: $*"; }
+skip() { echo "SKIP: $*"; exit 0; }
+fail() { echo "slurm-test: FAIL: $*" >&2; exit 1; }
+
+# ---- 1. preconditions (skip, not fail, where the environment cannot run the test) ---------------
+[[ "$(id -u)" -eq 0 ]] || skip "not root (a throw-away SLURM cluster needs root)"
+
+VENV="${STAA_VENV:-$REPO/.venv}"
+[[ "$VENV" == /* ]] || VENV="$REPO/$VENV"
+for exe in python snakemake staa; do
+    [[ -x "$VENV/bin/$exe" ]] || skip "project venv missing or incomplete ($VENV/bin/$exe); run 'make env'"
+done
+PY="$VENV/bin/python"
+"$PY" -c "import snakemake_executor_plugin_slurm" 2>/dev/null \
+    || fail "snakemake-executor-plugin-slurm is not installed in $VENV (rerun 'make env')"
+# rules call the `staa` CLI: the venv goes first on PATH (SLURM jobs inherit it via --export=ALL)
+export PATH="$VENV/bin:$PATH"
+export MPLBACKEND=Agg
+
+# the static tiny config should still be tests/conftest.py:tiny_config() (warn only: it is what runs)
+if ! (cd "$REPO" && PYTHONPATH=src:tests "$PY" -c '
+import sys, yaml, conftest
+sys.exit(yaml.safe_load(open("tests/slurm_tiny.yaml")) != conftest.tiny_config())' 2>/dev/null); then
+    say "WARNING: tests/slurm_tiny.yaml differs from tests/conftest.py:tiny_config(); regenerate it (see its header)"
+fi
+
+PKGS=(slurmctld slurmd slurm-client munge)
+have_slurm() {
+    local c
+    for c in slurmctld slurmd sinfo sbatch srun squeue scontrol scancel munged; do
+        command -v "$c" >/dev/null 2>&1 || return 1
+    done
+}
+if ! have_slurm; then
+    command -v apt-get >/dev/null 2>&1 || skip "SLURM not installed and no apt-get to install it"
+    say "installing ${PKGS[*]} (apt-get)"
+    export DEBIAN_FRONTEND=noninteractive
+    timeout 180 apt-get update -qq >/dev/null 2>&1 || skip "apt-get update failed (no package access)"
+    timeout 600 apt-get install -y -qq --no-install-recommends "${PKGS[@]}" >/dev/null 2>&1 \
+        || skip "apt-get could not install ${PKGS[*]}"
+    have_slurm || skip "SLURM/munge commands still missing after apt-get install"
+fi
+
+# ---- cleanup: stop what we started, by PID, on every exit path ------------------------------------
+T="$(mktemp -d /tmp/staa-slurm-test.XXXXXX)"
+chmod 700 "$T"
+MUNGED_PID="" SLURMCTLD_PID="" SLURMD_PID="" STEP_PID=""
+
+stop_pid() {  # stop_pid PID [group]: TERM, wait up to 15 s, then KILL
+    local pid="$1" target="$1" i
+    [[ -n "$pid" ]] || return 0
+    [[ "${2:-}" == group ]] && target="-$pid"
+    kill -TERM -- "$target" 2>/dev/null || return 0
+    for ((i = 0; i < 30; i++)); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.5
+    done
+    kill -KILL -- "$target" 2>/dev/null || true
+}
+
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    set +e
+    # a pipeline run still going (timeout/interrupt): `timeout` leads its own process group
+    if [[ -n "$STEP_PID" ]]; then
+        say "stopping the running pipeline (pid $STEP_PID)"
+        stop_pid "$STEP_PID" group
+    fi
+    # cancel whatever is left on our private cluster (all jobs on it are this test's)
+    if [[ -n "$SLURMCTLD_PID" ]] && kill -0 "$SLURMCTLD_PID" 2>/dev/null; then
+        timeout 10 scancel --quiet --user=root >/dev/null 2>&1
+        sleep 1
+    fi
+    stop_pid "$SLURMD_PID"
+    stop_pid "$SLURMCTLD_PID"
+    stop_pid "$MUNGED_PID"
+    if [[ "${SLURM_TEST_KEEP:-0}" == 1 ]]; then
+        say "kept $T"
+    else
+        rm -rf "$T"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'echo "slurm-test: interrupted or timed out" >&2; exit 124' INT TERM
+
+# run_bounded SECONDS LOG CMD...: run in the background (so signals reach our traps at once),
+# bounded by timeout, output to LOG
+run_bounded() {
+    local secs="$1" log="$2" rc=0
+    shift 2
+    timeout --kill-after=30 "$secs" "$@" >"$log" 2>&1 &
+    STEP_PID=$!
+    wait "$STEP_PID" || rc=$?
+    STEP_PID=""
+    return "$rc"
+}
+
+# ---- 2. a one-node SLURM cluster in $T ------------------------------------------------------------
+mkdir -p "$T/munge" "$T/slurm/state" "$T/slurm/spool"
+chmod 700 "$T/munge"
+# private munge key + socket: nothing of a system munge is used or changed
+dd if=/dev/urandom of="$T/munge/munge.key" bs=1024 count=1 status=none
+chmod 400 "$T/munge/munge.key"
+MUNGE_SOCKET="$T/munge/munge.socket"
+
+free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+CTLD_PORT="$(free_port)"
+SLURMD_PORT="$(free_port)"
+while [[ "$SLURMD_PORT" == "$CTLD_PORT" ]]; do SLURMD_PORT="$(free_port)"; done
+
+NCPU="$(nproc)"
+CPUS=$((NCPU < 2 ? NCPU : 2))
+REALMEM="$(slurmd -C 2>/dev/null | sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p' | head -n1)"
+[[ -n "$REALMEM" ]] || REALMEM=$(($(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024))
+
+export SLURM_CONF="$T/slurm/slurm.conf"
+cat >"$SLURM_CONF" <<EOF
+# throw-away single-node cluster of .ci/slurm_test.sh
+ClusterName=staaci
+SlurmctldHost=localhost
+SlurmctldPort=$CTLD_PORT
+SlurmdPort=$SLURMD_PORT
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+CredType=cred/munge
+AuthInfo=socket=$MUNGE_SOCKET
+StateSaveLocation=$T/slurm/state
+SlurmdSpoolDir=$T/slurm/spool
+SlurmctldPidFile=$T/slurm/slurmctld.pid
+SlurmdPidFile=$T/slurm/slurmd.pid
+SlurmctldLogFile=$T/slurm/slurmctld.log
+SlurmdLogFile=$T/slurm/slurmd.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+MpiDefault=none
+ReturnToService=2
+SchedulerType=sched/backfill
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+AccountingStorageType=accounting_storage/none
+JobAcctGatherType=jobacct_gather/none
+JobCompType=jobcomp/none
+# finished jobs stay visible to squeue (the plugin's status command without accounting) for 1 h
+MinJobAge=3600
+NodeName=localhost NodeAddr=127.0.0.1 CPUs=$CPUS RealMemory=$REALMEM State=UNKNOWN
+PartitionName=$PARTITION Nodes=localhost Default=YES MaxTime=INFINITE State=UP
+EOF
+
+# The plugin's job step (snakemake-executor-plugin-slurm-jobstep) runs each job with `srun` but
+# drops every SLURM_* variable from srun's environment, SLURM_CONF included, so srun would not find
+# this private cluster's config (a real cluster has /etc/slurm/slurm.conf or configless slurmd).
+# A shim first on PATH (jobs inherit PATH) puts SLURM_CONF back; nothing under /etc is touched.
+REAL_SRUN="$(command -v srun)"
+mkdir -p "$T/bin"
+printf '#!/bin/sh\nexport SLURM_CONF=%q\nexec %q "$@"\n' "$SLURM_CONF" "$REAL_SRUN" >"$T/bin/srun"
+chmod 755 "$T/bin/srun"
+export PATH="$T/bin:$PATH"
+
+say "starting munged, slurmctld, slurmd (conf $SLURM_CONF; node CPUs=$CPUS RealMemory=${REALMEM}MB)"
+munged --foreground --force --socket="$MUNGE_SOCKET" --key-file="$T/munge/munge.key" \
+    --pid-file="$T/munge/munged.pid" --log-file="$T/munge/munged.log" \
+    --seed-file="$T/munge/munged.seed" >"$T/munge/munged.out" 2>&1 &
+MUNGED_PID=$!
+for ((i = 0; i < 40; i++)); do [[ -S "$MUNGE_SOCKET" ]] && break; sleep 0.25; done
+[[ -S "$MUNGE_SOCKET" ]] || { cat "$T/munge/munged.out" "$T/munge/munged.log" 2>/dev/null; fail "munged did not start"; }
+
+slurmctld -D -c >"$T/slurm/slurmctld.out" 2>&1 &
+SLURMCTLD_PID=$!
+slurmd -D -N localhost >"$T/slurm/slurmd.out" 2>&1 &
+SLURMD_PID=$!
+
+node_state=""
+for ((i = 0; i < 120; i++)); do
+    node_state="$(timeout 5 sinfo -h -N -n localhost -o '%T' 2>/dev/null | head -n1 || true)"
+    [[ "$node_state" == idle ]] && break
+    kill -0 "$SLURMCTLD_PID" 2>/dev/null && kill -0 "$SLURMD_PID" 2>/dev/null || break
+    sleep 0.5
+done
+if [[ "$node_state" != idle ]]; then
+    tail -n 20 "$T/slurm/slurmctld.log" "$T/slurm/slurmd.log" "$T/slurm/"*.out 2>/dev/null
+    fail "SLURM node did not become idle (state '${node_state:-none}')"
+fi
+say "cluster up: partition $PARTITION, node localhost idle"
+
+# ---- 3. the two pipeline runs -----------------------------------------------------------------------
+# Overrides for the test cluster, derived from the profile itself so that everything else in it
+# (runtimes, retries, status command, ...) is exercised as written: every slurm_partition -> the
+# test partition, gpu -> 0 (no GPU here), mem_mb capped at the node's memory, set-threads -> the
+# tiny config's run.threads (the node has 2 CPUs, and equal threads keep results comparable).
+mapfile -t OVERRIDES < <("$PY" - "$PROFILE/config.yaml" "$TINY" "$PARTITION" "$REALMEM" <<'PYEOF'
+import sys
+import yaml
+
+profile = yaml.safe_load(open(sys.argv[1]))
+threads = int(yaml.safe_load(open(sys.argv[2]))["run"].get("threads", 1))
+partition, realmem = sys.argv[3], int(sys.argv[4])
+
+
+def fix(name, value):
+    if name == "slurm_partition":
+        return partition
+    if name == "gpu":
+        return 0
+    if name == "mem_mb":
+        try:
+            if int(eval(str(value), {"__builtins__": {}}, {"attempt": 1})) > realmem:
+                return realmem
+        except Exception:
+            pass
+    return value
+
+
+def flat(value):
+    return str(value).replace(" ", "")
+
+
+args = ["--default-resources"]
+args += [f"{k}={flat(fix(k, v))}" for k, v in (profile.get("default-resources") or {}).items()]
+if profile.get("set-resources"):
+    args.append("--set-resources")
+    args += [f"{rule}:{k}={flat(fix(k, v))}"
+             for rule, res in profile["set-resources"].items() for k, v in res.items()]
+if profile.get("set-threads"):
+    args.append("--set-threads")
+    args += [f"{rule}={threads}" for rule in profile["set-threads"]]
+print("\n".join(args))
+PYEOF
+)
+[[ ${#OVERRIDES[@]} -gt 1 ]] || fail "could not derive the test overrides from $PROFILE/config.yaml"
+
+LOCAL_DIR="$T/local"
+SLURM_DIR="$T/slurm-run"
+mkdir -p "$LOCAL_DIR" "$SLURM_DIR"
+COMMON=(snakemake -s "$SNAKEFILE" --configfile "$TINY" "${EXTRA[@]}")
+
+LOCAL_CMD=("${COMMON[@]}" --directory "$LOCAL_DIR" --cores 2 "${TARGETS[@]}")
+SLURM_CMD=("${COMMON[@]}" --directory "$SLURM_DIR" --workflow-profile "$PROFILE" --jobs 4
+    "${OVERRIDES[@]}"
+    --slurm-no-account --slurm-keep-successful-logs --slurm-init-seconds-before-status-checks 2
+    "${TARGETS[@]}")
+
+show_failure() {  # show_failure LOG RUNDIR: failed rules, their logs, the end of the run log
+    local f
+    echo "---- failed jobs ----" >&2
+    grep -E '^Error in rule |^SLURM-job .* failed|Error executing rule' "$1" | sort | uniq -c | cut -c1-300 >&2
+    for f in $(awk '/^Error in rule /{e=1} e && /^    log: /{print $2; e=0}' "$1" | sort -u | head -n 8); do
+        [[ -s "$2/$f" ]] && { echo "---- $f ----" >&2; tail -n 15 "$2/$f" | cut -c1-300 >&2; }
+    done
+    echo "---- last lines of the snakemake log ----" >&2
+    tail -n 12 "$1" | cut -c1-300 >&2
+    return 0
+}
+
+say "local run:"
+printf '  %q' "${LOCAL_CMD[@]}"; echo
+t0=$SECONDS
+rc=0; run_bounded "$RUN_TIMEOUT" "$T/local.log" "${LOCAL_CMD[@]}" || rc=$?
+LOCAL_S=$((SECONDS - t0))
+if [[ $rc -ne 0 ]]; then
+    show_failure "$T/local.log" "$LOCAL_DIR"
+    fail "local run failed (rc $rc after ${LOCAL_S}s) - a pipeline problem, not a SLURM one"
+fi
+say "local run done in ${LOCAL_S}s"
+
+say "SLURM run:"
+printf '  %q' "${SLURM_CMD[@]}"; echo
+t0=$SECONDS
+rc=0; run_bounded "$RUN_TIMEOUT" "$T/slurm.log" "${SLURM_CMD[@]}" || rc=$?
+SLURM_S=$((SECONDS - t0))
+if [[ $rc -ne 0 ]]; then
+    show_failure "$T/slurm.log" "$SLURM_DIR"
+    ls -R "$SLURM_DIR/.snakemake/slurm_logs" 2>/dev/null | head -n 20 >&2
+    fail "SLURM run failed (rc $rc after ${SLURM_S}s)"
+fi
+say "SLURM run done in ${SLURM_S}s"
+say "wall time: local ${LOCAL_S}s, SLURM ${SLURM_S}s"
+
+# ---- 4. identical results (timing keys aside) ------------------------------------------------------
+say "comparing metrics.json (results/victims, results/attacks):"
+"$PY" - "$LOCAL_DIR" "$SLURM_DIR" <<'PYEOF' || fail "results differ between the local and the SLURM run"
+import json
+import sys
+from pathlib import Path
+
+TIMING = {"seconds_per_utterance", "seconds_per_utterance_median", "victim_seconds_per_utterance_median",
+          "throughput_utt_per_s", "device", "threads"}
+
+
+def timing_key(key):
+    return key in TIMING or "seconds" in key
+
+
+def strip(obj):
+    if isinstance(obj, dict):
+        return {k: strip(v) for k, v in obj.items() if not timing_key(k)}
+    if isinstance(obj, list):
+        return [strip(v) for v in obj]
+    return obj
+
+
+def canon(obj):  # canonical text: NaN == NaN, key order irrelevant
+    return json.dumps(obj, sort_keys=True)
+
+
+def diffs(a, b, path=""):
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b)):
+            if k not in a or k not in b:
+                yield f"{path}/{k}: only in {'SLURM' if k in b else 'local'} run"
+            else:
+                yield from diffs(a[k], b[k], f"{path}/{k}")
+    elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b)):
+            yield from diffs(x, y, f"{path}[{i}]")
+    elif canon(a) != canon(b):
+        yield f"{path}: local {canon(a)[:80]} != SLURM {canon(b)[:80]}"
+
+
+local, slurm = Path(sys.argv[1]), Path(sys.argv[2])
+
+
+def collect(root):
+    return {str(p.relative_to(root)) for sub in ("results/victims", "results/attacks")
+            for p in (root / sub).rglob("metrics.json")}
+
+
+fl, fs = collect(local), collect(slurm)
+bad = 0
+for rel in sorted(fl ^ fs):
+    print(f"  MISSING  {rel} (only in the {'local' if rel in fl else 'SLURM'} run)")
+    bad += 1
+for rel in sorted(fl & fs):
+    a = strip(json.loads((local / rel).read_text()))
+    b = strip(json.loads((slurm / rel).read_text()))
+    d = list(diffs(a, b))
+    if d:
+        bad += 1
+        print(f"  DIFFERS  {rel}")
+        for line in d[:10]:
+            print(f"           {line}")
+    else:
+        print(f"  match    {rel}")
+if not fl:
+    print("  no metrics.json found at all")
+    bad += 1
+print(f"  {len(fl & fs)} file(s) compared, {bad} problem(s)")
+sys.exit(1 if bad else 0)
+PYEOF
+
+# ---- 5. the jobs really ran on SLURM ------------------------------------------------------------------
+# expected: every job of the run except local rules (`all`), as counted in the local run's log
+# (a local run prints "localrule X:" for every job; a SLURM run prints "rule X:" for submitted ones)
+EXPECTED="$(grep -E '^(local)?(rule|checkpoint) [A-Za-z_0-9]+:$' "$T/local.log" | grep -Evc '^(local)?rule all:$' || true)"
+SUBMITTED="$(grep -c 'has been submitted with SLURM jobid' "$T/slurm.log" || true)"
+LOGS="$(find "$SLURM_DIR/.snakemake/slurm_logs" -name '*.log' 2>/dev/null | wc -l)"
+JOBS_TXT="$T/squeue.txt"
+timeout 20 squeue --states=all --noheader --format='%i|%T|%P|%l|%C|%m|%k' >"$JOBS_TXT" || true
+COMPLETED="$(grep -c '|COMPLETED|' "$JOBS_TXT" || true)"
+say "SLURM evidence: $SUBMITTED jobs submitted (expected $EXPECTED), $LOGS SLURM job logs, $COMPLETED COMPLETED in squeue"
+# per rule: how many jobs, and what SLURM was asked for (from the profile)
+awk -F'|' '{ split($7, a, "_wildcards"); r = a[1]; sub(/^rule_/, "", r);
+             n[r]++; s[r] = "partition " $3 ", time limit " $4 ", cpus " $5 ", mem " $6 }
+           END { for (r in n) printf "  %-16s x%-3d %s\n", r, n[r], s[r] }' "$JOBS_TXT" | sort
+[[ "$EXPECTED" -ge 1 ]] || fail "could not count the jobs of the local run"
+[[ "$SUBMITTED" -ge "$EXPECTED" ]] || fail "only $SUBMITTED of $EXPECTED jobs were submitted to SLURM"
+[[ "$LOGS" -ge "$EXPECTED" ]] || fail "only $LOGS SLURM job logs for $EXPECTED jobs"
+[[ "$COMPLETED" -ge "$EXPECTED" ]] || fail "squeue lists only $COMPLETED COMPLETED jobs for $EXPECTED"
+# a job run by the main snakemake process itself shows as "localrule X:"; only `all` may
+LOCALRULES="$(grep -E '^localrule [A-Za-z_0-9]+:$' "$T/slurm.log" | grep -v '^localrule all:$' || true)"
+[[ -z "$LOCALRULES" ]] || fail "jobs ran outside SLURM: $LOCALRULES"
+
+say "PASS (local ${LOCAL_S}s, slurm ${SLURM_S}s)"

@@ -1,0 +1,134 @@
+"""Attack metrics against hand-computed values; baseline runs record failures and go on; the
+subset is seeded and shared; the timing table has its contract columns; STAA-Net evaluation."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from staa.evaluate import attack_metrics
+from staa.metrics import classification_report, l0_frames, snr_energy_db, snr_peak_db
+from staa.runtime import setup_runtime
+
+
+@pytest.fixture(autouse=True)
+def _cpu():
+    setup_runtime(1)
+
+
+def test_snr_and_l0_hand_computed():
+    x = np.array([[0.5, -1.0, 0.25, 0.0]])
+    d = np.array([[0.0, 0.1, 0.0, -0.05]])
+    assert snr_peak_db(x, d)[0] == pytest.approx(20 * np.log10(1.0 / 0.1))
+    assert snr_energy_db(x, d)[0] == pytest.approx(10 * np.log10((0.25 + 1 + 0.0625) / (0.01 + 0.0025)))
+    assert l0_frames(d, 2)[0] == 2 and l0_frames(d, 4)[0] == 1
+
+
+def test_attack_metrics_counts_successes_only():
+    x = np.ones((3, 4), dtype=np.float32) * 0.5
+    adv = x.copy()
+    adv[0, :2] += 0.1   # fooled, 2 samples
+    adv[1, :1] += 0.1   # not fooled, 1 sample
+    labels, clean, advp = np.array([0, 1, 1]), np.array([0, 1, 0]), np.array([1, 1, 0])
+    m, per = attack_metrics(x, adv, labels, clean, advp, frame_length=2)
+    assert m["asr"] == pytest.approx(1 / 3)
+    assert m["n_success"] == 1 and m["l0"] == 2 and m["l0_percent"] == 50.0
+    assert m["success_vs_truth"] == pytest.approx(1 / 2)  # of the 2 clean-correct, one now wrong
+    assert m["snr_peak_db"] == pytest.approx(20 * np.log10(0.5 / 0.1), rel=1e-4)  # clean peak / delta peak
+    assert per["fooled"].tolist() == [1, 0, 0]
+
+
+def test_classification_report_ua_is_unweighted():
+    y = np.array([0, 0, 0, 1])
+    p = np.array([0, 0, 0, 0])
+    r = classification_report(y, p, ["a", "b"])
+    assert r["wa"] == 0.75 and r["ua"] == 0.5 and r["confusion"] == [[3, 0], [1, 0]]
+
+
+def _tiny_victim(tiny_dataset, tmp_path):
+    from staa.train_victim import train_victim
+
+    train_victim("emo18", {"family": "emo18", "arch": {"channels": [4, 4, 4], "hidden": 8}, "epochs": 1,
+                           "batch_size": 8, "lr": 1e-3, "seed": 0}, tiny_dataset, tmp_path / "v",
+                 torch.device("cpu"))
+    return tmp_path / "v" / "model.pt"
+
+
+def test_baseline_failure_is_recorded_and_run_goes_on(tiny_dataset, tmp_path, monkeypatch):
+    from staa import attack_baseline as ab
+
+    model = _tiny_victim(tiny_dataset, tmp_path)
+    sub = ab.make_subset(tiny_dataset, 4, 0, tmp_path / "subset.csv")
+    assert sub.equals(ab.make_subset(tiny_dataset, 4, 0, tmp_path / "subset2.csv"))  # seeded
+    calls = {"n": 0}
+    real = ab.make_attack
+
+    def flaky_factory(method, **s):
+        atk = real(method, **s)
+
+        def run(m, x, y, generator=None):
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise RuntimeError("solver diverged")
+            return atk(m, x, y, generator=generator)
+        run.validate_for_length = atk.validate_for_length
+        return run
+
+    monkeypatch.setattr(ab, "make_attack", flaky_factory)
+    params = {"name": "pgd", "threat": "emo18", "seed": 0,
+              "settings": {"method": "pgd", "eps": 0.01, "steps": 2}}
+    log = ab.run_baseline(params, tiny_dataset, tmp_path / "subset.csv", model, tmp_path / "b", torch.device("cpu"))
+    assert log["status"].tolist().count("failed") == 1 and len(log) == 4
+    assert "solver diverged" in log.loc[log.status == "failed", "error"].iloc[0]
+    m = ab.score_baseline({"dataset": "tiny", "name": "pgd", "method": "pgd", "threat": "emo18", "victim": "emo18"},
+                          tiny_dataset, tmp_path / "subset.csv", tmp_path / "b" / "adversarial.npy",
+                          tmp_path / "b" / "attack_log.csv", model, tmp_path / "b" / "on_emo18", torch.device("cpu"))
+    assert m["n_failed"] == 1 and m["n_utterances"] == 4 and m["white_box"] is True
+    per = pd.read_csv(tmp_path / "b" / "on_emo18" / "per_utterance.csv")
+    assert len(per) == 4 and per["seconds"].notna().all()
+
+
+def test_unknown_baseline_method_is_a_config_error(tiny_dataset, tmp_path):
+    from staa.attack_baseline import make_subset, run_baseline
+    from staa.errors import ConfigError
+
+    make_subset(tiny_dataset, 2, 0, tmp_path / "s.csv")
+    with pytest.raises(ConfigError, match="cw"):
+        run_baseline({"name": "x", "threat": "t", "seed": 0, "settings": {"method": "cw"}}, tiny_dataset,
+                     tmp_path / "s.csv", tmp_path / "nomodel.pt", tmp_path / "o", torch.device("cpu"))
+
+
+def test_staa_generator_train_evaluate_and_time(tiny_dataset, tmp_path):
+    from staa.attack_baseline import make_subset
+    from staa.attack_staa import evaluate_staa
+    from staa.timing import run_timing
+    from staa.train_generator import train_generator
+
+    model = _tiny_victim(tiny_dataset, tmp_path)
+    params = {"threat": "emo18", "variant": "full", "seed": 0,
+              "arch": {"channels": [4, 4], "kernel_size": 5, "stride": 4, "group_size": 4},
+              "train": {"epochs": 1, "batch_size": 4, "lr": 1e-3, "eps": 0.03, "warmup_epochs": 1,
+                        "loc_bias_init": 1.0},
+              "variant_cfg": {"factorised": True, "losses": {"mag": 1.0, "qua": 0.05, "spa": 1.0}}}
+    train_generator(params, tiny_dataset, model, tmp_path / "g", torch.device("cpu"))
+    log = pd.read_csv(tmp_path / "g" / "train_log.csv")
+    assert {"epoch", "loss", "adv", "mag", "qua", "spa", "fooling_rate", "mask_density"} <= set(log.columns)
+    make_subset(tiny_dataset, 3, 0, tmp_path / "subset.csv")
+    m = evaluate_staa({"dataset": "tiny", "threat": "emo18", "variant": "full", "victim": "emo18",
+                       "n_examples": 1, "timing_utterances": 2}, tiny_dataset, tmp_path / "g" / "generator.pt",
+                      model, tmp_path / "a", torch.device("cpu"),
+                      subset_ids=pd.read_csv(tmp_path / "subset.csv", dtype={"utt_id": str}).utt_id.tolist())
+    assert 0 <= m["asr"] <= 1 and m["subset_metrics"]["n_utterances"] == 3
+    assert json.loads((tmp_path / "a" / "metrics.json").read_text())["white_box"] is True
+    assert (tmp_path / "a" / "examples" / "example_0_adv.wav").is_file()
+    df = run_timing({"dataset": "tiny", "threat": "emo18", "utterances": 2, "warmup": 1, "throughput_batch": 4,
+                     "methods": {"pgd": {"method": "pgd", "eps": 0.01, "steps": 3}}},
+                    tiny_dataset, tmp_path / "subset.csv", tmp_path / "g" / "generator.pt", model,
+                    tmp_path / "timing.csv", torch.device("cpu"))
+    for col in ("method", "threat", "seconds_per_utterance", "speedup_vs_staa", "device", "threads"):
+        assert col in df.columns
+    assert set(df.method) == {"staa", "staa_batched", "pgd"}
+    assert df.loc[df.method == "staa", "speedup_vs_staa"].iloc[0] == pytest.approx(1.0)
