@@ -103,3 +103,23 @@ def test_weight_and_reduction_errors() -> None:
         staa_losses(LOGITS, Y, V, M_SOFT, M, {"mag": -0.5})
     with pytest.raises(ConfigError, match="reduction='median'"):
         staa_losses(LOGITS, Y, V, M_SOFT, M, W, reduction="median")
+
+
+def test_sparsity_target_hinge_hand_computed():
+    """With a density budget rho, only density above rho is penalised (per example)."""
+    import torch
+
+    from staa.losses import staa_losses
+
+    logits = torch.tensor([[2.0, 0.0], [0.0, 2.0]])
+    y = torch.tensor([0, 1])
+    v = torch.zeros(2, 4)
+    m = torch.tensor([[1.0, 1.0, 1.0, 0.0], [1.0, 0.0, 0.0, 0.0]])  # densities 0.75 and 0.25
+    out = staa_losses(logits, y, v, m, m, {"spa": 2.0}, reduction="mean", sparsity_target=0.5)
+    # adv = mean(2, 2) = 2; hinge = mean(max(0, .75-.5), max(0, .25-.5)) = 0.125; total = 2 + 2*0.125
+    assert out["spa"].item() == pytest.approx(0.5)  # reported: the plain mean density
+    assert out["total"].item() == pytest.approx(2.25)
+    with pytest.raises(ConfigError, match="reduction='mean'"):
+        staa_losses(logits, y, v, m, m, {"spa": 1.0}, reduction="sum", sparsity_target=0.5)
+    with pytest.raises(ConfigError, match="sparsity_target"):
+        staa_losses(logits, y, v, m, m, {"spa": 1.0}, reduction="mean", sparsity_target=1.5)

@@ -57,8 +57,14 @@ def _check_weights(weights: Mapping[str, float]) -> dict[str, float]:
 
 def staa_losses(logits_adv: Tensor, y: Tensor, v: Tensor, m_soft: Tensor, m: Tensor,
                 weights: Mapping[str, float], kappa: float = 0.0, target: Optional[Tensor] = None,
-                reduction: str = "sum") -> dict[str, Tensor]:
+                reduction: str = "sum", sparsity_target: Optional[float] = None) -> dict[str, Tensor]:
     """Return {'adv', 'mag', 'qua', 'spa', 'total'} (scalar tensors).
+
+    sparsity_target (ours, optional; needs reduction='mean'): a density budget rho in (0, 1]. The
+    sparsity term then penalises only the density above it, per example: mean_i max(0, ||m_i||_1/L - rho).
+    A fixed weight on the plain L1 term has a fragile operating point (the mask either stops pruning
+    or collapses); the hinge stops pruning at the budget and leaves the adversarial term to choose
+    the best positions within it. `spa` is still reported as the plain mean density.
 
     adv = reduce(cw_margin); mag = ||v||_2; qua = ||m_hard - m_soft||_2 with m_hard = 1[m_soft>=0.5]
     (detached); spa = ||m||_1; total = adv + w_mag*mag + w_qua*qua + w_spa*spa.
@@ -87,6 +93,14 @@ def staa_losses(logits_adv: Tensor, y: Tensor, v: Tensor, m_soft: Tensor, m: Ten
         adv = margin.mean()
         mag = (torch.linalg.vector_norm(v, 2, dim=1) / math.sqrt(length)).mean()
         qua = (torch.linalg.vector_norm(gap, 2, dim=1) / math.sqrt(length)).mean()
-        spa = (m.abs().sum(dim=1) / length).mean()
-    total = adv + w["mag"] * mag + w["qua"] * qua + w["spa"] * spa
+        density = m.abs().sum(dim=1) / length
+        spa = density.mean()
+    spa_term = spa
+    if sparsity_target is not None:
+        if reduction != "mean":
+            raise ConfigError("sparsity_target needs reduction='mean' (a density budget is a fraction of L)")
+        if not 0.0 < float(sparsity_target) <= 1.0:
+            raise ConfigError(f"sparsity_target={sparsity_target!r}: expected a density in (0, 1]")
+        spa_term = torch.relu(density - float(sparsity_target)).mean()
+    total = adv + w["mag"] * mag + w["qua"] * qua + w["spa"] * spa_term
     return {"adv": adv, "mag": mag, "qua": qua, "spa": spa, "total": total}

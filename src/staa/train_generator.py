@@ -45,7 +45,7 @@ def resolve(params: dict[str, Any]) -> dict[str, Any]:
     """Merge the variant's overrides (factorised, losses, eps, frame_length, epochs) into train settings."""
     train = dict(params["train"])
     var = params.get("variant_cfg", {})
-    for key in ("eps", "frame_length", "epochs"):
+    for key in ("eps", "frame_length", "epochs", "sparsity_target"):
         if key in var:
             train[key] = var[key]
     train["factorised"] = bool(var.get("factorised", True))
@@ -150,7 +150,8 @@ def train_generator(params: dict[str, Any], data_dir: str | Path, threat_path: s
                 logits = threat(out.x_adv)
             tgt = None if target_idx is None else torch.full_like(yb, target_idx)
             terms = staa_losses(logits, yb, out.v, out.m_soft, out.m, weights, kappa=float(train.get("kappa", 0.0)),
-                                target=tgt, reduction=train.get("reduction", "mean"))
+                                target=tgt, reduction=train.get("reduction", "mean"),
+                                sparsity_target=train.get("sparsity_target"))
             if not torch.isfinite(terms["total"]):
                 raise TrainingError(f"generator {tag}: loss is {terms['total'].item()} at epoch {epoch + 1}, "
                                     f"batch {b + 1}; the last good checkpoint ({ckpt_path}) was kept")
