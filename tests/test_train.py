@@ -88,3 +88,39 @@ def test_nan_loss_stops_with_epoch_and_batch(tiny_dataset, tmp_path, monkeypatch
     ck = torch.load(tmp_path / "nan" / "ckpt" / "last.pt", weights_only=True)
     assert ck["epoch"] == 1  # the last good checkpoint is kept
     assert not (tmp_path / "nan" / "metrics.json").exists()
+
+
+def test_killed_job_resumes_and_matches(tiny_dataset, tmp_path):
+    """A training process killed (SIGKILL) mid-run resumes from its last checkpoint when rerun and
+    ends with the same metrics as an uninterrupted run; the kill leaves no complete-looking output."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    params = json.dumps({**PARAMS, "epochs": 40})
+
+    def cmd(out):
+        return [sys.executable, "-m", "staa.cli", "train-victim", "--name", "emo18", "--data-dir", str(tiny_dataset),
+                "--out-dir", str(out), "--params", params]
+
+    subprocess.run(cmd(tmp_path / "ref"), check=True, capture_output=True, timeout=600)
+    proc = subprocess.Popen(cmd(tmp_path / "cut"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt = tmp_path / "cut" / "ckpt" / "last.pt"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if ckpt.exists() and torch.load(ckpt, weights_only=True)["epoch"] >= 3:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "training finished before it could be interrupted"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = torch.load(ckpt, weights_only=True)["epoch"]
+    assert 3 <= done < 40
+    assert not (tmp_path / "cut" / "metrics.json").exists() and not (tmp_path / "cut" / "model.pt").exists()
+    res = subprocess.run(cmd(tmp_path / "cut"), check=True, capture_output=True, text=True, timeout=600)
+    assert f"resumed from {ckpt} after epoch" in res.stderr
+    ref = json.loads((tmp_path / "ref" / "metrics.json").read_text())
+    cut = json.loads((tmp_path / "cut" / "metrics.json").read_text())
+    assert ref == cut

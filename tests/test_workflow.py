@@ -207,3 +207,30 @@ def test_data_stage_on_real_corpus_layouts(tmp_path):
     assert x.shape[1] == 4000 and np.isfinite(x).all()
     card = (tmp_path / "results/data/mine/card.md").read_text()
     assert "angry" in card and "calm" in card
+
+
+def test_victim_learning_rate_reruns_that_victim_and_downstream(built):
+    wd, cfg = built
+    jobs = planned_jobs(wd, _changed(cfg, "victims.zhao19.lr", 5e-4))
+    assert {j for j in jobs if j.startswith("train_victim")} == {"train_victim[dataset=synth, victim=zhao19]"}
+    # zhao19 is no threat model: no generator retrains, only its scores and the report
+    assert not _rules(jobs) & {"train_generator", "attack_baseline", "timing", "prepare_data"}
+    assert all("victim=zhao19" in j for j in jobs if j.startswith(("attack_staa", "score_baseline")))
+
+
+def test_paper_config_dry_runs_the_full_paper_dag(tmp_path):
+    """config/paper.yaml validates and, with corpora at its paths, plans the whole paper grid:
+    2 corpora x 4 victims, 2 threats x 5 variants, 6 baselines, transfer to every victim."""
+    from test_readers import _make_demos, _make_iemocap
+
+    _make_demos(tmp_path / "data" / "DEMoS")
+    _make_iemocap(tmp_path / "data" / "IEMOCAP")
+    cfg = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
+    res = smk(tmp_path, cfg, "-n", "--quiet", "rules")
+    out = res.stdout + res.stderr
+    counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", out, re.M)}
+    assert counts["train_victim"] == 8 and counts["train_generator"] == 2 * 2 * 5
+    assert counts["attack_staa"] == 2 * 2 * 5 * 4
+    assert counts["attack_baseline"] == 2 * 2 * 6 and counts["score_baseline"] == 2 * 2 * 6 * 4
+    res = smk(tmp_path / "data", cfg, "-n", check=False)  # no corpora here: named before anything runs
+    assert res.returncode != 0 and "data/DEMoS" in res.stdout + res.stderr

@@ -72,10 +72,15 @@ def data_params(wildcards) -> str:
 
 
 def data_input(wildcards) -> list[str]:
+    """The corpus on disk: the generated manifest, or a real corpus' root folder (so a missing
+    corpus is reported before anything runs, dry runs included)."""
     ds = ds_cfg(wildcards.dataset)
     if ds["reader"] == "synthetic":
         return [f"{ds['root']}/metadata.csv"]
-    return []
+    if ds["reader"] == "manifest":
+        manifest = (ds.get("reader_options") or {}).get("manifest", "manifest.csv")
+        return [manifest if Path(manifest).is_absolute() else f"{ds['root']}/{manifest}"]
+    return [ds["root"]]
 
 
 def victim_params(wildcards) -> str:
