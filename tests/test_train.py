@@ -19,6 +19,19 @@ def _cpu():
     setup_runtime(1)
 
 
+class _Log:
+    """A file-like sink that keeps the training log lines for assertions."""
+
+    def __init__(self, lines: list[str]):
+        self.lines = lines
+
+    def write(self, s: str) -> None:
+        self.lines.append(s)
+
+    def flush(self) -> None:
+        pass
+
+
 def _run(tiny_dataset, out, **over):
     return train_victim("emo18", {**PARAMS, **over}, tiny_dataset, out, torch.device("cpu"))
 
@@ -40,15 +53,7 @@ def test_resume_gives_the_same_result(tiny_dataset, tmp_path):
     _run(tiny_dataset, tmp_path / "cut", epochs=1)  # stands in for a job killed after epoch 1
     (tmp_path / "cut" / "metrics.json").unlink()
     log = []
-
-    class L:
-        def write(self, s):
-            log.append(s)
-
-        def flush(self):
-            pass
-
-    train_victim("emo18", {**PARAMS, "epochs": 3}, tiny_dataset, tmp_path / "cut", torch.device("cpu"), log=L())
+    train_victim("emo18", {**PARAMS, "epochs": 3}, tiny_dataset, tmp_path / "cut", torch.device("cpu"), log=_Log(log))
     assert any("resumed" in s and "after epoch 1" in s for s in log)
     full = json.loads((tmp_path / "full" / "metrics.json").read_text())
     cut = json.loads((tmp_path / "cut" / "metrics.json").read_text())
@@ -58,15 +63,7 @@ def test_resume_gives_the_same_result(tiny_dataset, tmp_path):
 def test_changed_settings_do_not_resume(tiny_dataset, tmp_path):
     _run(tiny_dataset, tmp_path / "x", epochs=1)
     log = []
-
-    class L:
-        def write(self, s):
-            log.append(s)
-
-        def flush(self):
-            pass
-
-    train_victim("emo18", {**PARAMS, "epochs": 1, "lr": 5e-3}, tiny_dataset, tmp_path / "x", torch.device("cpu"), log=L())
+    train_victim("emo18", {**PARAMS, "epochs": 1, "lr": 5e-3}, tiny_dataset, tmp_path / "x", torch.device("cpu"), log=_Log(log))
     assert not any("resumed" in s for s in log) and any("other settings" in s for s in log)
 
 
@@ -124,3 +121,27 @@ def test_killed_job_resumes_and_matches(tiny_dataset, tmp_path):
     ref = json.loads((tmp_path / "ref" / "metrics.json").read_text())
     cut = json.loads((tmp_path / "cut" / "metrics.json").read_text())
     assert ref == cut
+
+
+def test_pretrained_ssl_victim_trains_one_epoch_offline(tiny_dataset, tmp_path):
+    """The paper's recipe end to end, offline: a tiny Wav2vec 2.0 saved with save_pretrained stands
+    in for facebook/wav2vec2-base-960h; one training epoch runs with the feature encoder frozen."""
+    import transformers
+
+    cfg = transformers.Wav2Vec2Config(hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                      intermediate_size=16, conv_dim=[8, 8], conv_kernel=[10, 3], conv_stride=[5, 2],
+                                      num_conv_pos_embeddings=8, num_conv_pos_embedding_groups=2,
+                                      classifier_proj_size=8, mask_time_prob=0.0)
+    torch.manual_seed(0)
+    pre = transformers.Wav2Vec2Model(cfg)
+    pre.save_pretrained(tmp_path / "pretrained")
+    frozen_before = pre.feature_extractor.conv_layers[0].conv.weight.detach().clone()
+    params = {"family": "wav2vec2", "arch": {"pretrained": str(tmp_path / "pretrained")}, "epochs": 1,
+              "batch_size": 8, "lr": 3e-5, "seed": 0, "select": "last"}
+    m = train_victim("wav2vec2", params, tiny_dataset, tmp_path / "v", torch.device("cpu"))
+    assert m["epochs"] == 1 and 0.0 <= m["ua"] <= 1.0
+    from staa.models import load_victim
+
+    trained = load_victim(tmp_path / "v" / "model.pt")
+    after = trained.net.model.wav2vec2.feature_extractor.conv_layers[0].conv.weight
+    assert torch.equal(after, frozen_before)  # the CNN feature encoder stayed frozen

@@ -457,7 +457,7 @@ def fig_generator_training(logs: pd.DataFrame, dataset: str, colours: MethodColo
     if d.empty:
         return None
     panels = [("loss", "total loss", 1), ("adv", "adversarial loss $L_{adv}$", 1),
-              ("mag", "magnitude loss $L_{mag}$", 1), ("qua", "quality loss $L_{qua}$", 1),
+              ("mag", "magnitude loss $L_{mag}$", 1), ("qua", "quantisation loss $L_{qua}$", 1),
               ("spa", "sparsity loss $L_{spa}$", 1), ("fooling_rate", "fooling rate (%)", 100),
               ("mask_density", "mask density (% of samples)", 100)]
     threats = sorted(d["threat"].unique())
