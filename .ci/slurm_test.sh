@@ -394,12 +394,16 @@ PYEOF
 # expected: every job of the run except local rules (`all`), as counted in the local run's log
 # (a local run prints "localrule X:" for every job; a SLURM run prints "rule X:" for submitted ones)
 EXPECTED="$(grep -E '^(local)?(rule|checkpoint) [A-Za-z_0-9]+:$' "$T/local.log" | grep -Evc '^(local)?rule all:$' || true)"
+# rules declared `localrules:` in the workflow run on the submitting host: the SLURM run prints
+# them as "localrule X:" and does not submit them
+LOCAL_IN_SLURM="$(grep -E '^localrule [A-Za-z_0-9]+:$' "$T/slurm.log" | grep -vc '^localrule all:$' || true)"
+EXPECTED=$((EXPECTED - LOCAL_IN_SLURM))
 SUBMITTED="$(grep -c 'has been submitted with SLURM jobid' "$T/slurm.log" || true)"
 LOGS="$(find "$SLURM_DIR/.snakemake/slurm_logs" -name '*.log' 2>/dev/null | wc -l)"
 JOBS_TXT="$T/squeue.txt"
 timeout 20 squeue --states=all --noheader --format='%i|%T|%P|%l|%C|%m|%k' >"$JOBS_TXT" || true
 COMPLETED="$(grep -c '|COMPLETED|' "$JOBS_TXT" || true)"
-say "SLURM evidence: $SUBMITTED jobs submitted (expected $EXPECTED), $LOGS SLURM job logs, $COMPLETED COMPLETED in squeue"
+say "SLURM evidence: $SUBMITTED jobs submitted (expected $EXPECTED; $LOCAL_IN_SLURM local rules ran on the host), $LOGS SLURM job logs, $COMPLETED COMPLETED in squeue"
 # per rule: how many jobs, and what SLURM was asked for (from the profile)
 awk -F'|' '{ split($7, a, "_wildcards"); r = a[1]; sub(/^rule_/, "", r);
              n[r]++; s[r] = "partition " $3 ", time limit " $4 ", cpus " $5 ", mem " $6 }
