@@ -412,8 +412,13 @@ awk -F'|' '{ split($7, a, "_wildcards"); r = a[1]; sub(/^rule_/, "", r);
 [[ "$SUBMITTED" -ge "$EXPECTED" ]] || fail "only $SUBMITTED of $EXPECTED jobs were submitted to SLURM"
 [[ "$LOGS" -ge "$EXPECTED" ]] || fail "only $LOGS SLURM job logs for $EXPECTED jobs"
 [[ "$COMPLETED" -ge "$EXPECTED" ]] || fail "squeue lists only $COMPLETED COMPLETED jobs for $EXPECTED"
-# a job run by the main snakemake process itself shows as "localrule X:"; only `all` may
-LOCALRULES="$(grep -E '^localrule [A-Za-z_0-9]+:$' "$T/slurm.log" | grep -v '^localrule all:$' || true)"
+# a job run by the main snakemake process itself shows as "localrule X:"; only the rules the
+# workflow declares under `localrules:` in workflow/Snakefile may
+DECLARED="$(awk '/^localrules:/{f=1; next} f && /^[[:space:]]+[A-Za-z_0-9]+,?[[:space:]]*$/{gsub(/[ ,\t]/, ""); print; next} f{exit}' "$SNAKEFILE")"
+[[ -n "$DECLARED" ]] || fail "could not read the localrules block of $SNAKEFILE"
+LOCALRULES="$(grep -E '^localrule [A-Za-z_0-9]+:$' "$T/slurm.log" | sed -E 's/^localrule ([A-Za-z_0-9]+):$/\1/' \
+    | grep -vxF -f <(echo "$DECLARED") || true)"
 [[ -z "$LOCALRULES" ]] || fail "jobs ran outside SLURM: $LOCALRULES"
+say "local rules on the submitting host (declared): $(echo "$DECLARED" | grep -v '^all$' | tr '\n' ' ')"
 
 say "PASS (local ${LOCAL_S}s, slurm ${SLURM_S}s)"
