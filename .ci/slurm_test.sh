@@ -294,28 +294,27 @@ show_failure() {  # show_failure LOG RUNDIR: failed rules, their logs, the end o
     return 0
 }
 
-say "local run:"
-printf '  %q' "${LOCAL_CMD[@]}"; echo
-t0=$SECONDS
-rc=0; run_bounded "$RUN_TIMEOUT" "$T/local.log" "${LOCAL_CMD[@]}" || rc=$?
-LOCAL_S=$((SECONDS - t0))
-if [[ $rc -ne 0 ]]; then
-    show_failure "$T/local.log" "$LOCAL_DIR"
-    fail "local run failed (rc $rc after ${LOCAL_S}s) - a pipeline problem, not a SLURM one"
-fi
-say "local run done in ${LOCAL_S}s"
+# run_pipeline LABEL LOG RUNDIR HINT CMD...: one bounded pipeline run; on failure show why and fail.
+# Sets RUN_S to its wall time in seconds.
+run_pipeline() {
+    local label=$1 log=$2 dir=$3 hint=$4 t0=$SECONDS rc=0
+    shift 4
+    say "$label run:"
+    printf '  %q' "$@"; echo
+    run_bounded "$RUN_TIMEOUT" "$log" "$@" || rc=$?
+    RUN_S=$((SECONDS - t0))
+    if [[ $rc -ne 0 ]]; then
+        show_failure "$log" "$dir"
+        ls -R "$dir/.snakemake/slurm_logs" 2>/dev/null | head -n 20 >&2
+        fail "$label run failed (rc $rc after ${RUN_S}s)$hint"
+    fi
+    say "$label run done in ${RUN_S}s"
+}
 
-say "SLURM run:"
-printf '  %q' "${SLURM_CMD[@]}"; echo
-t0=$SECONDS
-rc=0; run_bounded "$RUN_TIMEOUT" "$T/slurm.log" "${SLURM_CMD[@]}" || rc=$?
-SLURM_S=$((SECONDS - t0))
-if [[ $rc -ne 0 ]]; then
-    show_failure "$T/slurm.log" "$SLURM_DIR"
-    ls -R "$SLURM_DIR/.snakemake/slurm_logs" 2>/dev/null | head -n 20 >&2
-    fail "SLURM run failed (rc $rc after ${SLURM_S}s)"
-fi
-say "SLURM run done in ${SLURM_S}s"
+run_pipeline local "$T/local.log" "$LOCAL_DIR" " - a pipeline problem, not a SLURM one" "${LOCAL_CMD[@]}"
+LOCAL_S=$RUN_S
+run_pipeline SLURM "$T/slurm.log" "$SLURM_DIR" "" "${SLURM_CMD[@]}"
+SLURM_S=$RUN_S
 say "wall time: local ${LOCAL_S}s, SLURM ${SLURM_S}s"
 
 # ---- 4. identical results (timing keys aside) ------------------------------------------------------

@@ -105,3 +105,9 @@ def test_slurm_tiny_config_matches_tiny_config():
 
     assert yaml.safe_load((REPO / "tests" / "slurm_tiny.yaml").read_text()) == tiny_config()
     validate_config(tiny_config(), SCHEMA)
+
+
+def test_sparsity_target_needs_mean_reduction():
+    cfg = load_default_config()
+    cfg["generator"]["train"]["reduction"] = "sum"
+    assert "sparsity_target needs" in _err(cfg)

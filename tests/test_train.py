@@ -1,6 +1,7 @@
 """Victim and generator training: determinism, resume after interruption, NaN handling."""
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
@@ -17,19 +18,6 @@ PARAMS = {"family": "emo18", "arch": {"channels": [4, 4, 4], "hidden": 8}, "epoc
 @pytest.fixture(autouse=True)
 def _cpu():
     setup_runtime(1)
-
-
-class _Log:
-    """A file-like sink that keeps the training log lines for assertions."""
-
-    def __init__(self, lines: list[str]):
-        self.lines = lines
-
-    def write(self, s: str) -> None:
-        self.lines.append(s)
-
-    def flush(self) -> None:
-        pass
 
 
 def _run(tiny_dataset, out, **over):
@@ -52,9 +40,9 @@ def test_resume_gives_the_same_result(tiny_dataset, tmp_path):
     _run(tiny_dataset, tmp_path / "full", epochs=3)
     _run(tiny_dataset, tmp_path / "cut", epochs=1)  # stands in for a job killed after epoch 1
     (tmp_path / "cut" / "metrics.json").unlink()
-    log = []
-    train_victim("emo18", {**PARAMS, "epochs": 3}, tiny_dataset, tmp_path / "cut", torch.device("cpu"), log=_Log(log))
-    assert any("resumed" in s and "after epoch 1" in s for s in log)
+    log = io.StringIO()
+    train_victim("emo18", {**PARAMS, "epochs": 3}, tiny_dataset, tmp_path / "cut", torch.device("cpu"), log=log)
+    assert "resumed" in log.getvalue() and "after epoch 1" in log.getvalue()
     full = json.loads((tmp_path / "full" / "metrics.json").read_text())
     cut = json.loads((tmp_path / "cut" / "metrics.json").read_text())
     assert full == cut
@@ -62,9 +50,9 @@ def test_resume_gives_the_same_result(tiny_dataset, tmp_path):
 
 def test_changed_settings_do_not_resume(tiny_dataset, tmp_path):
     _run(tiny_dataset, tmp_path / "x", epochs=1)
-    log = []
-    train_victim("emo18", {**PARAMS, "epochs": 1, "lr": 5e-3}, tiny_dataset, tmp_path / "x", torch.device("cpu"), log=_Log(log))
-    assert not any("resumed" in s for s in log) and any("other settings" in s for s in log)
+    log = io.StringIO()
+    train_victim("emo18", {**PARAMS, "epochs": 1, "lr": 5e-3}, tiny_dataset, tmp_path / "x", torch.device("cpu"), log=log)
+    assert "resumed" not in log.getvalue() and "other settings" in log.getvalue()
 
 
 def test_nan_loss_stops_with_epoch_and_batch(tiny_dataset, tmp_path, monkeypatch):

@@ -96,6 +96,7 @@ def semantic_errors(config: dict[str, Any]) -> list[str]:
             _check_eps(errs, "generator.train.flex_eps.eps", train["flex_eps"]["eps"])
             _check_eps(errs, "generator.train.flex_eps.then", train["flex_eps"]["then"])
         _check_frame(errs, "generator.train.frame_length", train.get("frame_length", 1), min_len)
+        reduction = train.get("reduction", "mean")
         for vname, var in gen["variants"].items():
             for term, w in (var.get("losses") or {}).items():
                 if term not in LOSS_TERMS:
@@ -107,6 +108,9 @@ def semantic_errors(config: dict[str, Any]) -> list[str]:
                     errs.append(f"generator.variants.{vname}.threats names {t!r}, not in generator.threats {gen['threats']}")
             if "eps" in var:
                 _check_eps(errs, f"generator.variants.{vname}.eps", var["eps"])
+            if (var.get("sparsity_target", train.get("sparsity_target")) is not None) and reduction != "mean":
+                errs.append(f"generator.variants.{vname}: sparsity_target needs generator.train.reduction 'mean' "
+                            f"(a density budget is a fraction of the clip), got {reduction!r}")
             if "frame_length" in var:
                 _check_frame(errs, f"generator.variants.{vname}.frame_length", var["frame_length"], min_len)
     for bname, b in ((config.get("baselines") or {}).get("methods") or {}).items():

@@ -7,6 +7,7 @@ trained from scratch (our embedded default). Nothing is downloaded unless a hub 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -41,14 +42,14 @@ class SSLClassifier(nn.Module):
             config = cfg_cls(**json.loads(hf_config_json))
             self.model = model_cls(config)
         elif pretrained:
-            import os
-
-            looks_local = os.sep in pretrained and not pretrained.count("/") == 1 or pretrained.startswith((".", "~"))
-            if looks_local and not os.path.isdir(os.path.expanduser(pretrained)):
+            local = Path(pretrained).expanduser()
+            # a hub name is never absolute nor starts with '.' or '~': such a value is a directory
+            if not local.is_dir() and (local.is_absolute() or pretrained.startswith((".", "~"))):
                 raise ConfigError(f"{family}: pretrained directory {pretrained!r} does not exist; expected a local "
                                   "directory with config.json and weights, or a hub name like facebook/wav2vec2-base")
             try:
-                self.model = model_cls.from_pretrained(os.path.expanduser(pretrained), num_labels=num_classes)
+                source = str(local) if local.is_dir() else pretrained
+                self.model = model_cls.from_pretrained(source, num_labels=num_classes)
             except (OSError, ValueError) as exc:
                 raise ConfigError(
                     f"{family}: cannot load pretrained weights {pretrained!r} ({exc}); expected a local "
