@@ -122,7 +122,11 @@ def test_staa_generator_train_evaluate_and_time(tiny_dataset, tmp_path):
                       model, tmp_path / "a", torch.device("cpu"),
                       subset_ids=pd.read_csv(tmp_path / "subset.csv", dtype={"utt_id": str}).utt_id.tolist())
     assert 0 <= m["asr"] <= 1 and m["subset_metrics"]["n_utterances"] == 3
-    assert json.loads((tmp_path / "a" / "metrics.json").read_text())["white_box"] is True
+    written = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert written["white_box"] is True
+    pc = written["per_class"]  # per true emotion: counts add up, the class rates average to the ASR
+    assert set(pc) <= {"angry", "sad"} and sum(d["n"] for d in pc.values()) == m["n_utterances"]
+    assert sum(d["n"] * d["asr"] for d in pc.values()) / m["n_utterances"] == pytest.approx(m["asr"])
     assert (tmp_path / "a" / "examples" / "example_0_adv.wav").is_file()
     df = run_timing({"dataset": "tiny", "threat": "emo18", "utterances": 2, "warmup": 1, "throughput_batch": 4,
                      "methods": {"pgd": {"method": "pgd", "eps": 0.01, "steps": 3}}},
@@ -132,3 +136,48 @@ def test_staa_generator_train_evaluate_and_time(tiny_dataset, tmp_path):
         assert col in df.columns
     assert set(df.method) == {"staa", "staa_batched", "pgd"}
     assert df.loc[df.method == "staa", "speedup_vs_staa"].iloc[0] == pytest.approx(1.0)
+
+
+def test_generator_best_dev_selection(tiny_dataset, tmp_path, monkeypatch):
+    """select=best_dev keeps the post-warm-up epoch with the best dev fooling rate within the
+    density budget, and that is the state saved in generator.pt (dev results scripted)."""
+    import staa.train_generator as tg
+
+    script = iter([(0.9, 1.0), (0.8, 0.30), (0.7, 0.21), (0.6, 0.20)])  # (dev fooling, dev density)
+
+    def fake_dev(*args, **kwargs):
+        f, d = next(script)
+        return {"fooling_rate": f, "mask_density": d}
+
+    monkeypatch.setattr(tg, "evaluate_dev", fake_dev)
+    model = _tiny_victim(tiny_dataset, tmp_path)
+    params = {"threat": "emo18", "variant": "full", "seed": 0,
+              "arch": {"channels": [4, 4], "kernel_size": 5, "stride": 4, "group_size": 4},
+              "train": {"epochs": 4, "batch_size": 4, "lr": 3e-3, "eps": 0.03, "warmup_epochs": 1,
+                        "loc_bias_init": 1.0, "sparsity_target": 0.2, "select": "best_dev"},
+              "variant_cfg": {"factorised": True, "losses": {"mag": 0.5, "qua": 0.05, "spa": 8.0}}}
+    tg.train_generator(params, tiny_dataset, model, tmp_path / "g", torch.device("cpu"))
+    summary = json.loads((tmp_path / "g" / "train_summary.json").read_text())
+    # epoch 1 is the warm-up, epoch 2 is over budget (0.30 > 0.22): epoch 3 wins over epoch 4
+    assert summary["selected_epoch"] == 3 and summary["selected"]["epoch"] == 3
+    ckpt = torch.load(tmp_path / "g" / "ckpt" / "last.pt", weights_only=True)
+    gen, meta = tg.load_generator(tmp_path / "g" / "generator.pt")
+    assert meta["selected_epoch"] == 3
+    saved = gen.state_dict()
+    assert all(torch.equal(saved[k], v) for k, v in ckpt["best"]["state"].items())
+    assert not all(torch.equal(saved[k], v) for k, v in ckpt["model"].items())  # not the last epoch
+    # the rules on their own
+    train = {"factorised": True, "losses": {"spa": 8.0}, "sparsity_target": 0.2}
+    assert tg.dev_budget(train) == pytest.approx(0.22)
+    assert tg.dev_budget({**train, "factorised": False}) is None
+    assert tg.dev_budget({**train, "losses": {"spa": 0.0}}) is None
+    row = {"epoch": 3, "dev_mask_density": 0.21}
+    assert tg.selectable(row, 0.22, 1) and not tg.selectable(row, 0.20, 1) and not tg.selectable(row, None, 3)
+
+
+def test_unknown_generator_select_is_a_config_error():
+    from staa.errors import ConfigError
+    from staa.train_generator import resolve
+
+    with pytest.raises(ConfigError, match="select"):
+        resolve({"train": {"select": "best"}, "variant_cfg": {}})

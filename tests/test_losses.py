@@ -123,3 +123,26 @@ def test_sparsity_target_hinge_hand_computed():
         staa_losses(logits, y, v, m, m, {"spa": 1.0}, reduction="sum", sparsity_target=0.5)
     with pytest.raises(ConfigError, match="sparsity_target"):
         staa_losses(logits, y, v, m, m, {"spa": 1.0}, reduction="mean", sparsity_target=1.5)
+
+
+def test_sparsity_scope_batch_hand_computed():
+    """scope 'batch' holds the budget on the batch-mean density (the reference's batch-wide L1)."""
+    import torch
+
+    from staa.losses import staa_losses
+
+    logits = torch.tensor([[2.0, 0.0], [0.0, 2.0]])
+    y = torch.tensor([0, 1])
+    v = torch.zeros(2, 4)
+    m = torch.tensor([[1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 0.0, 0.0]])  # densities 1.0 and 0.0
+    # example: mean(max(0, 1-.5), max(0, 0-.5)) = 0.25; batch: max(0, 0.5-0.5) = 0
+    ex = staa_losses(logits, y, v, m, m, {"spa": 2.0}, reduction="mean", sparsity_target=0.5)
+    ba = staa_losses(logits, y, v, m, m, {"spa": 2.0}, reduction="mean", sparsity_target=0.5,
+                     sparsity_scope="batch")
+    assert ex["total"].item() == pytest.approx(2.5)
+    assert ba["total"].item() == pytest.approx(2.0)
+    ba = staa_losses(logits, y, v, m, m, {"spa": 2.0}, reduction="mean", sparsity_target=0.25,
+                     sparsity_scope="batch")
+    assert ba["total"].item() == pytest.approx(2.0 + 2.0 * 0.25)
+    with pytest.raises(ConfigError, match="sparsity_scope"):
+        staa_losses(logits, y, v, m, m, {"spa": 1.0}, reduction="mean", sparsity_target=0.5, sparsity_scope="utt")

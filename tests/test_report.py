@@ -86,6 +86,9 @@ def make_tree(root: Path) -> Tree:
                          "n_utterances": 40 if fam == "staa" else 10, "n_success": 20,
                          "subset": "full" if fam == "staa" else "subset",
                          "subset_metrics": None}
+                    if wb and attack != "onepixel_k1":  # one-pixel: an older file without the breakdown
+                        m["per_class"] = {c: {"n": 10, "asr": float(rng.uniform(0, 1)),
+                                              "l0_all_percent": float(rng.uniform(1, 50))} for c in CLASSES}
                     if fam == "staa":
                         m["subset_metrics"] = {
                             "asr": float(rng.uniform(0.5, 0.9)), "success_vs_truth": 0.5,
@@ -144,7 +147,7 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Tree:
 def tables(tree: Tree, tmp_path_factory: pytest.TempPathFactory) -> dict[str, pd.DataFrame]:
     out = tmp_path_factory.mktemp("tables")
     paths = build_tables(tree.victim_metrics, tree.attack_metrics, tree.timing, out)
-    names = {"victims", "whitebox", "transfer", "timing", "ablation"}
+    names = {"victims", "whitebox", "transfer", "timing", "ablation", "per_class"}
     assert {p.name for p in paths} == {f"{n}.{e}" for n in names for e in ("csv", "md", "tex")}
     assert all(p.stat().st_size > 0 for p in paths)
     res = {n: pd.read_csv(out / f"{n}.csv", float_precision="round_trip",
@@ -234,6 +237,21 @@ def test_timing_and_ablation_tables(tables, tree):
     assert row.n_transfer_victims == 3
 
 
+def test_per_class_table(tables, tree):
+    pc = tables["per_class"]
+    # white-box runs of the reference variant and of baselines that carry a breakdown
+    expected = [m for m in tree.metrics.values() if m.get("white_box") and "per_class" in m
+                and (m["method_family"] != "staa" or m["variant"] == "full")]
+    assert len(pc) == len(expected) == len(DATASETS) * len(THREATS) * 2
+    assert "onepixel_k1" not in set(pc["attack"])
+    for m in expected:
+        row = pc[(pc["dataset"] == m["dataset"]) & (pc["threat"] == m["threat"]) & (pc["attack"] == m["attack"])]
+        assert len(row) == 1
+        for c in CLASSES:
+            assert row[f"asr_{c}"].item() == pytest.approx(m["per_class"][c]["asr"])
+            assert row[f"l0_all_percent_{c}"].item() == pytest.approx(m["per_class"][c]["l0_all_percent"])
+
+
 def test_tables_rounded_only_in_md(tables):
     md = (tables["_dir"] / "whitebox.md").read_text()
     asr = tables["whitebox"].asr.iloc[0]
@@ -250,7 +268,7 @@ def test_tables_deterministic(tree, tables, tmp_path):
 def test_tables_without_baselines_or_timing(tree, tmp_path):
     staa_only = [p for p in tree.attack_metrics if "/staa/" in p.as_posix()]
     paths = build_tables(tree.victim_metrics, staa_only, [], tmp_path)
-    assert len(paths) == 15
+    assert len(paths) == 18
     assert len(pd.read_csv(tmp_path / "timing.csv")) == 0
     assert "No data" in (tmp_path / "timing.md").read_text()
 

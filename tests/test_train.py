@@ -133,3 +133,36 @@ def test_pretrained_ssl_victim_trains_one_epoch_offline(tiny_dataset, tmp_path):
     trained = load_victim(tmp_path / "v" / "model.pt")
     after = trained.net.model.wav2vec2.feature_extractor.conv_layers[0].conv.weight
     assert torch.equal(after, frozen_before)  # the CNN feature encoder stayed frozen
+
+
+def test_snapshots_are_copies_not_views():
+    """A best-epoch snapshot must not follow the live weights (CPU .cpu() returns the same storage)."""
+    from staa.checkpoint import to_cpu
+
+    w = torch.nn.Linear(2, 2)
+    snap = to_cpu(w.state_dict())
+    with torch.no_grad():
+        w.weight.add_(1.0)
+    assert not torch.equal(snap["weight"], w.weight)
+
+
+def test_best_dev_ua_weights_are_the_best_epoch(tiny_dataset, tmp_path, monkeypatch):
+    """select=best_dev_ua saves the weights of the best dev epoch, not the last one (scripted dev UA)."""
+    import staa.train_victim as tv
+
+    real = tv.classification_report
+    uas = iter([0.2, 0.9, 0.3])
+    calls = {"n": 0}
+
+    def report(y, p, classes):
+        calls["n"] += 1
+        rep = real(y, p, classes)
+        return {**rep, "ua": next(uas)} if calls["n"] <= 3 else rep  # three dev reports, then the test one
+
+    monkeypatch.setattr(tv, "classification_report", report)
+    m = _run(tiny_dataset, tmp_path / "v", epochs=3)
+    assert m["selected_epoch"] == 2
+    saved = torch.load(tmp_path / "v" / "model.pt", weights_only=True)["state_dict"]
+    ckpt = torch.load(tmp_path / "v" / "ckpt" / "last.pt", weights_only=True)
+    assert all(torch.equal(saved[k], v) for k, v in ckpt["best_model"].items())
+    assert not all(torch.equal(saved[k], v) for k, v in ckpt["model"].items())

@@ -64,9 +64,13 @@ def load_checkpoint(path: str | Path, fp: str, log) -> dict[str, Any] | None:
 
 
 def to_cpu(obj: Any) -> Any:
-    """Recursively move tensors to CPU (optimizer states) so checkpoints load anywhere."""
+    """Recursively COPY tensors to CPU (optimizer states) so checkpoints load anywhere.
+
+    Always a copy: on a CPU tensor `.cpu()` returns the same storage, so a "best epoch" snapshot
+    taken with it would silently follow the live weights as training goes on."""
     if isinstance(obj, torch.Tensor):
-        return obj.detach().cpu()
+        t = obj.detach()
+        return t.clone() if t.device.type == "cpu" else t.cpu()
     if isinstance(obj, dict):
         return {k: to_cpu(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):

@@ -144,7 +144,7 @@ def _report(ns):
     paths["examples"] = [e for p in paths["examples"]
                          for e in (sorted(p.parent.glob("examples/example_*.npz")) if p.name == "metrics.json" else [p])]
     tables = build_tables(paths["victims"], paths["attacks"], paths["timing"], Path(ns.tables_dir),
-                          names=("whitebox", "transfer", "timing", "ablation"))
+                          names=("whitebox", "transfer", "timing", "ablation", "per_class"))
     figures = build_figures(paths["attacks"], paths["timing"], paths["victim_logs"], paths["generator_logs"],
                             paths["examples"], Path(ns.figures_dir), style=p.get("style", {}),
                             victims_order=p.get("victims_order", []))

@@ -57,7 +57,8 @@ def _check_weights(weights: Mapping[str, float]) -> dict[str, float]:
 
 def staa_losses(logits_adv: Tensor, y: Tensor, v: Tensor, m_soft: Tensor, m: Tensor,
                 weights: Mapping[str, float], kappa: float = 0.0, target: Optional[Tensor] = None,
-                reduction: str = "sum", sparsity_target: Optional[float] = None) -> dict[str, Tensor]:
+                reduction: str = "sum", sparsity_target: Optional[float] = None,
+                sparsity_scope: str = "example") -> dict[str, Tensor]:
     """Return {'adv', 'mag', 'qua', 'spa', 'total'} (scalar tensors).
 
     sparsity_target (ours, optional; needs reduction='mean'): a density budget rho in (0, 1]. The
@@ -101,6 +102,11 @@ def staa_losses(logits_adv: Tensor, y: Tensor, v: Tensor, m_soft: Tensor, m: Ten
             raise ConfigError("sparsity_target needs reduction='mean' (a density budget is a fraction of L)")
         if not 0.0 < float(sparsity_target) <= 1.0:
             raise ConfigError(f"sparsity_target={sparsity_target!r}: expected a density in (0, 1]")
-        spa_term = torch.relu(density - float(sparsity_target)).mean()
+        if sparsity_scope == "batch":
+            spa_term = torch.relu(density.mean() - float(sparsity_target))
+        elif sparsity_scope == "example":
+            spa_term = torch.relu(density - float(sparsity_target)).mean()
+        else:
+            raise ConfigError(f"sparsity_scope={sparsity_scope!r}: expected 'example' or 'batch'")
     total = adv + w["mag"] * mag + w["qua"] * qua + w["spa"] * spa_term
     return {"adv": adv, "mag": mag, "qua": qua, "spa": spa, "total": total}

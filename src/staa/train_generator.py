@@ -41,15 +41,34 @@ def eps_at(epoch: int, eps: float, flex: dict[str, Any] | None) -> float:
     return float(flex["eps"] + frac * (flex["then"] - flex["eps"]))
 
 
+SELECTS = ("last", "best_dev")
+BUDGET_SLACK = 0.02  # the hinge holds density at the budget only on average: allow 2 points over
+
+
+def dev_budget(train: dict[str, Any]) -> float | None:
+    """Density a selectable epoch may not exceed on dev: the sparsity budget, for variants that have one."""
+    if not train["factorised"] or not train["losses"].get("spa") or train.get("sparsity_target") is None:
+        return None
+    return float(train["sparsity_target"]) + BUDGET_SLACK
+
+
+def selectable(row: dict[str, Any], budget: float | None, after: int) -> bool:
+    """An epoch may be selected once the loss warm-up is over and its dev mask density is within
+    the budget (a dense epoch before pruning must not win)."""
+    return row["epoch"] > after and (budget is None or row["dev_mask_density"] <= budget)
+
+
 def resolve(params: dict[str, Any]) -> dict[str, Any]:
     """Merge the variant's overrides (factorised, losses, eps, frame_length, epochs) into train settings."""
     train = dict(params["train"])
     var = params.get("variant_cfg", {})
-    for key in ("eps", "frame_length", "epochs", "sparsity_target"):
+    for key in ("eps", "frame_length", "epochs", "sparsity_target", "sparsity_scope", "select"):
         if key in var:
             train[key] = var[key]
     train["factorised"] = bool(var.get("factorised", True))
     train["losses"] = dict(var.get("losses", {}))
+    if train.get("select", "last") not in SELECTS:
+        raise ConfigError(f"generator select={train.get('select')!r}: expected one of {list(SELECTS)}")
     if float(train.get("eps", 0.03)) <= 0:
         raise ConfigError(f"generator eps must be > 0, got {train.get('eps')}")
     return train
@@ -118,17 +137,21 @@ def train_generator(params: dict[str, Any], data_dir: str | Path, threat_path: s
                       "data": data_digest(data_dir), "threat_model": file_digest(threat_path)})
     ckpt_path = out_dir / "ckpt" / "last.pt"
     start, rows = 0, []
+    best: dict[str, Any] = {"epoch": 0, "fooling_rate": -1.0, "state": None}
     state = load_checkpoint(ckpt_path, fp, log)
     if state is not None and int(state["epoch"]) <= epochs:
         gen.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         start, rows = int(state["epoch"]), list(state["rows"])
+        best = dict(state.get("best") or best)
         print(f"[{tag}] resumed from {ckpt_path} after epoch {start}", file=log, flush=True)
     print(f"[{tag}] generator: {gen.count_parameters()} parameters, input {gen.input_length} -> {length} samples, "
           f"factorised={train['factorised']}, losses={train['losses']}, {epochs} epochs on {device}",
           file=log, flush=True)
     warmup = int(train.get("warmup_epochs", 0))
+    select = train.get("select", "last")
+    budget = dev_budget(train)
     for epoch in range(start, epochs):
         t0 = time.time()
         eps = eps_at(epoch, float(train.get("eps", 0.03)), train.get("flex_eps"))
@@ -151,7 +174,8 @@ def train_generator(params: dict[str, Any], data_dir: str | Path, threat_path: s
             tgt = None if target_idx is None else torch.full_like(yb, target_idx)
             terms = staa_losses(logits, yb, out.v, out.m_soft, out.m, weights, kappa=float(train.get("kappa", 0.0)),
                                 target=tgt, reduction=train.get("reduction", "mean"),
-                                sparsity_target=train.get("sparsity_target"))
+                                sparsity_target=train.get("sparsity_target"),
+                                sparsity_scope=train.get("sparsity_scope", "example"))
             if not torch.isfinite(terms["total"]):
                 raise TrainingError(f"generator {tag}: loss is {terms['total'].item()} at epoch {epoch + 1}, "
                                     f"batch {b + 1}; the last good checkpoint ({ckpt_path}) was kept")
@@ -172,21 +196,31 @@ def train_generator(params: dict[str, Any], data_dir: str | Path, threat_path: s
                "dev_mask_density": dev["mask_density"], "eps": eps, "lr": opt.param_groups[0]["lr"],
                "seconds": round(time.time() - t0, 3)}
         rows.append(row)
+        if selectable(row, budget, min(warmup, epochs - 1)) and dev["fooling_rate"] >= best["fooling_rate"]:
+            best = {"epoch": epoch + 1, "fooling_rate": dev["fooling_rate"], "state": to_cpu(gen.state_dict())}
         save_checkpoint(ckpt_path, {"fingerprint": fp, "epoch": epoch + 1, "model": to_cpu(gen.state_dict()),
                                     "optimizer": to_cpu(opt.state_dict()), "scheduler": sched.state_dict(),
-                                    "rows": rows})
+                                    "rows": rows, "best": best})
         print(f"[{tag}] epoch {epoch + 1}/{epochs} loss {row['loss']:.4f} adv {row['adv']:.3f} mag {row['mag']:.4f} "
               f"qua {row['qua']:.3f} spa {row['spa']:.3f} | train fool {row['fooling_rate']:.3f} "
               f"density {row['mask_density']:.3f} | dev fool {dev['fooling_rate']:.3f} density "
               f"{dev['mask_density']:.3f} | eps {eps:.4f} ({row['seconds']:.1f}s)", file=log, flush=True)
-    final_eps = eps_at(epochs - 1, float(train.get("eps", 0.03)), train.get("flex_eps"))
+    chosen = epochs
+    if select == "best_dev" and best["state"] is not None:
+        gen.load_state_dict(best["state"])
+        chosen = int(best["epoch"])
+    elif select == "best_dev":
+        print(f"[{tag}] no epoch met the dev density budget ({budget}); keeping the last epoch", file=log, flush=True)
+    print(f"[{tag}] selected epoch {chosen} ({select})", file=log, flush=True)
+    final_eps = eps_at(chosen - 1, float(train.get("eps", 0.03)), train.get("flex_eps"))
     meta = {"arch": params["arch"], "length": length, "factorised": train["factorised"],
             "frame_length": int(train.get("frame_length", 1)), "eps": final_eps, "threat": params["threat"],
             "variant": params["variant"], "classes": classes, "dataset": info["dataset"], "losses": train["losses"],
-            "target": target, "warmup_epochs": warmup}
+            "target": target, "warmup_epochs": warmup, "select": select, "selected_epoch": chosen}
     write_csv(out_dir / "train_log.csv", pd.DataFrame(rows))
     save_generator(gen.cpu(), out_dir / "generator.pt", meta)
-    write_json(out_dir / "train_summary.json", {**meta, "final": rows[-1] if rows else {}})
+    write_json(out_dir / "train_summary.json", {**meta, "final": rows[-1] if rows else {},
+                                                "selected": rows[chosen - 1] if rows else {}})
     return meta
 
 

@@ -29,7 +29,7 @@ wildcard_constraints:
 
 
 RESULTS = "results"
-REPORT_TABLES = ("whitebox", "transfer", "timing", "ablation")
+REPORT_TABLES = ("whitebox", "transfer", "timing", "ablation", "per_class")
 SEED = int(config["seed"])
 
 

@@ -195,6 +195,20 @@ def load_victim_metrics(paths: Sequence[PathLike]) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------------------------
 # attacks
+def _per_class(path: PathLike, obj: Any) -> dict[str, dict[str, float]] | None:
+    """Optional {class: {n, asr, l0_all_percent}} breakdown (older metric files have none)."""
+    if obj is None:
+        return None
+    if not isinstance(obj, dict):
+        raise DataError(f"{path}: key 'per_class' must be an object mapping class -> metrics, or absent")
+    out = {}
+    for cls, d in obj.items():
+        if not isinstance(d, dict) or not {"n", "asr", "l0_all_percent"} <= set(d):
+            raise DataError(f"{path}: per_class.{cls} must have keys n, asr, l0_all_percent")
+        out[str(cls)] = {k: float(d[k]) for k in ("n", "asr", "l0_all_percent")}
+    return out
+
+
 def load_attack_metrics(paths: Sequence[PathLike]) -> pd.DataFrame:
     """One row per (dataset, attack, variant, threat, victim) with all metric keys, plus
     ``subset_*`` columns flattened from ``subset_metrics`` (NaN when absent) and ``path``.
@@ -251,12 +265,13 @@ def load_attack_metrics(paths: Sequence[PathLike]) -> pd.DataFrame:
                 _check_type(path, f"subset_metrics.{k}", sub[k], (int, float),
                             nullable=k.startswith(("snr", "l0")))
             row[f"subset_{k}"] = _float_or_nan(sub.get(k)) if sub else float("nan")
+        row["per_class"] = _per_class(path, obj.get("per_class"))
         row["path"] = str(path)
         rows.append(row)
     cols = ["dataset", "attack", "method_family", "threat", "variant", "victim", "white_box",
             "asr", "success_vs_truth", "seconds_per_utterance",
             *ATTACK_NULLABLE, *ATTACK_OPTIONAL, "n_utterances", "n_success", "subset",
-            "has_subset_metrics", *[f"subset_{k}" for k in SUBSET_KEYS], "path"]
+            "has_subset_metrics", *[f"subset_{k}" for k in SUBSET_KEYS], "per_class", "path"]
     df = pd.DataFrame(rows, columns=cols)
     df["white_box"] = df["white_box"].astype(bool)
     df["has_subset_metrics"] = df["has_subset_metrics"].astype(bool)
