@@ -57,6 +57,15 @@ def _tiny_victim(tiny_dataset, tmp_path):
     return tmp_path / "v" / "model.pt"
 
 
+def _generator_params(losses: dict, **train) -> dict:
+    """A tiny full-variant generator against the emo18 threat model; `train` overrides settings."""
+    return {"threat": "emo18", "variant": "full", "seed": 0,
+            "arch": {"channels": [4, 4], "kernel_size": 5, "stride": 4, "group_size": 4},
+            "train": {"epochs": 1, "batch_size": 4, "lr": 1e-3, "eps": 0.03, "warmup_epochs": 1,
+                      "loc_bias_init": 1.0, **train},
+            "variant_cfg": {"factorised": True, "losses": losses}}
+
+
 def test_baseline_failure_is_recorded_and_run_goes_on(tiny_dataset, tmp_path, monkeypatch):
     from staa import attack_baseline as ab
 
@@ -108,11 +117,7 @@ def test_staa_generator_train_evaluate_and_time(tiny_dataset, tmp_path):
     from staa.train_generator import train_generator
 
     model = _tiny_victim(tiny_dataset, tmp_path)
-    params = {"threat": "emo18", "variant": "full", "seed": 0,
-              "arch": {"channels": [4, 4], "kernel_size": 5, "stride": 4, "group_size": 4},
-              "train": {"epochs": 1, "batch_size": 4, "lr": 1e-3, "eps": 0.03, "warmup_epochs": 1,
-                        "loc_bias_init": 1.0},
-              "variant_cfg": {"factorised": True, "losses": {"mag": 1.0, "qua": 0.05, "spa": 1.0}}}
+    params = _generator_params(losses={"mag": 1.0, "qua": 0.05, "spa": 1.0})
     train_generator(params, tiny_dataset, model, tmp_path / "g", torch.device("cpu"))
     log = pd.read_csv(tmp_path / "g" / "train_log.csv")
     assert {"epoch", "loss", "adv", "mag", "qua", "spa", "fooling_rate", "mask_density"} <= set(log.columns)
@@ -151,11 +156,8 @@ def test_generator_best_dev_selection(tiny_dataset, tmp_path, monkeypatch):
 
     monkeypatch.setattr(tg, "evaluate_dev", fake_dev)
     model = _tiny_victim(tiny_dataset, tmp_path)
-    params = {"threat": "emo18", "variant": "full", "seed": 0,
-              "arch": {"channels": [4, 4], "kernel_size": 5, "stride": 4, "group_size": 4},
-              "train": {"epochs": 4, "batch_size": 4, "lr": 3e-3, "eps": 0.03, "warmup_epochs": 1,
-                        "loc_bias_init": 1.0, "sparsity_target": 0.2, "select": "best_dev"},
-              "variant_cfg": {"factorised": True, "losses": {"mag": 0.5, "qua": 0.05, "spa": 8.0}}}
+    params = _generator_params(losses={"mag": 0.5, "qua": 0.05, "spa": 8.0}, epochs=4, lr=3e-3,
+                               sparsity_target=0.2, select="best_dev")
     tg.train_generator(params, tiny_dataset, model, tmp_path / "g", torch.device("cpu"))
     summary = json.loads((tmp_path / "g" / "train_summary.json").read_text())
     # epoch 1 is the warm-up, epoch 2 is over budget (0.30 > 0.22): epoch 3 wins over epoch 4

@@ -105,44 +105,36 @@ def test_weight_and_reduction_errors() -> None:
         staa_losses(LOGITS, Y, V, M_SOFT, M, W, reduction="median")
 
 
+# Two examples, both with adv margin 2 (clamp-free at kappa 0), no magnitudes: only the budget moves `total`.
+HINGE_LOGITS = torch.tensor([[2.0, 0.0], [0.0, 2.0]])
+HINGE_Y = torch.tensor([0, 1])
+HINGE_V = torch.zeros(2, 4)
+
+
+def _budget_total(m: torch.Tensor, **kw) -> dict[str, torch.Tensor]:
+    return staa_losses(HINGE_LOGITS, HINGE_Y, HINGE_V, m, m, {"spa": 2.0}, reduction="mean", **kw)
+
+
 def test_sparsity_target_hinge_hand_computed():
     """With a density budget rho, only density above rho is penalised (per example)."""
-    import torch
-
-    from staa.losses import staa_losses
-
-    logits = torch.tensor([[2.0, 0.0], [0.0, 2.0]])
-    y = torch.tensor([0, 1])
-    v = torch.zeros(2, 4)
     m = torch.tensor([[1.0, 1.0, 1.0, 0.0], [1.0, 0.0, 0.0, 0.0]])  # densities 0.75 and 0.25
-    out = staa_losses(logits, y, v, m, m, {"spa": 2.0}, reduction="mean", sparsity_target=0.5)
+    out = _budget_total(m, sparsity_target=0.5)
     # adv = mean(2, 2) = 2; hinge = mean(max(0, .75-.5), max(0, .25-.5)) = 0.125; total = 2 + 2*0.125
     assert out["spa"].item() == pytest.approx(0.5)  # reported: the plain mean density
     assert out["total"].item() == pytest.approx(2.25)
     with pytest.raises(ConfigError, match="reduction='mean'"):
-        staa_losses(logits, y, v, m, m, {"spa": 1.0}, reduction="sum", sparsity_target=0.5)
+        staa_losses(HINGE_LOGITS, HINGE_Y, HINGE_V, m, m, {"spa": 1.0}, reduction="sum", sparsity_target=0.5)
     with pytest.raises(ConfigError, match="sparsity_target"):
-        staa_losses(logits, y, v, m, m, {"spa": 1.0}, reduction="mean", sparsity_target=1.5)
+        _budget_total(m, sparsity_target=1.5)
 
 
 def test_sparsity_scope_batch_hand_computed():
     """scope 'batch' holds the budget on the batch-mean density (the reference's batch-wide L1)."""
-    import torch
-
-    from staa.losses import staa_losses
-
-    logits = torch.tensor([[2.0, 0.0], [0.0, 2.0]])
-    y = torch.tensor([0, 1])
-    v = torch.zeros(2, 4)
     m = torch.tensor([[1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 0.0, 0.0]])  # densities 1.0 and 0.0
     # example: mean(max(0, 1-.5), max(0, 0-.5)) = 0.25; batch: max(0, 0.5-0.5) = 0
-    ex = staa_losses(logits, y, v, m, m, {"spa": 2.0}, reduction="mean", sparsity_target=0.5)
-    ba = staa_losses(logits, y, v, m, m, {"spa": 2.0}, reduction="mean", sparsity_target=0.5,
-                     sparsity_scope="batch")
-    assert ex["total"].item() == pytest.approx(2.5)
-    assert ba["total"].item() == pytest.approx(2.0)
-    ba = staa_losses(logits, y, v, m, m, {"spa": 2.0}, reduction="mean", sparsity_target=0.25,
-                     sparsity_scope="batch")
-    assert ba["total"].item() == pytest.approx(2.0 + 2.0 * 0.25)
+    assert _budget_total(m, sparsity_target=0.5)["total"].item() == pytest.approx(2.5)
+    assert _budget_total(m, sparsity_target=0.5, sparsity_scope="batch")["total"].item() == pytest.approx(2.0)
+    assert (_budget_total(m, sparsity_target=0.25, sparsity_scope="batch")["total"].item()
+            == pytest.approx(2.0 + 2.0 * 0.25))
     with pytest.raises(ConfigError, match="sparsity_scope"):
-        staa_losses(logits, y, v, m, m, {"spa": 1.0}, reduction="mean", sparsity_target=0.5, sparsity_scope="utt")
+        _budget_total(m, sparsity_target=0.5, sparsity_scope="utt")

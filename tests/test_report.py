@@ -389,3 +389,16 @@ def test_verdict():
     assert verdict((1, 7), (6, 25)) == ("PASS", "overlaps the paper's band, partly outside")
     assert verdict((30, 40), (6, 25)) == ("DIFFERS", "above the paper's band")
     assert verdict(None, (6, 25))[0] == "NO DATA"
+
+
+def test_workflow_report_tables_match_the_package():
+    """The report rule's declared table outputs are the tables `staa report` writes."""
+    import ast
+    import re
+
+    from conftest import REPO
+    from staa.report.tables import REPORT_TABLES
+
+    text = (REPO / "workflow" / "rules" / "common.smk").read_text()
+    declared = re.search(r"^REPORT_TABLES = (\(.*\))$", text, re.M)
+    assert declared and ast.literal_eval(declared.group(1)) == REPORT_TABLES

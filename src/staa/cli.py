@@ -136,6 +136,7 @@ def _timing(ns):
 @command("report", "build tables, figures and the reproduction summary from explicit result files")
 def _report(ns):
     from staa.report import build_figures, build_tables, write_summary
+    from staa.report.tables import REPORT_TABLES
 
     p = _params(ns)
     paths = {k: [Path(f) for f in getattr(ns, k)] for k in ("victims", "attacks", "timing", "victim_logs",
@@ -144,7 +145,7 @@ def _report(ns):
     paths["examples"] = [e for p in paths["examples"]
                          for e in (sorted(p.parent.glob("examples/example_*.npz")) if p.name == "metrics.json" else [p])]
     tables = build_tables(paths["victims"], paths["attacks"], paths["timing"], Path(ns.tables_dir),
-                          names=("whitebox", "transfer", "timing", "ablation", "per_class"))
+                          names=REPORT_TABLES)
     figures = build_figures(paths["attacks"], paths["timing"], paths["victim_logs"], paths["generator_logs"],
                             paths["examples"], Path(ns.figures_dir), style=p.get("style", {}),
                             victims_order=p.get("victims_order", []))

@@ -62,7 +62,9 @@ def staa_losses(logits_adv: Tensor, y: Tensor, v: Tensor, m_soft: Tensor, m: Ten
     """Return {'adv', 'mag', 'qua', 'spa', 'total'} (scalar tensors).
 
     sparsity_target (ours, optional; needs reduction='mean'): a density budget rho in (0, 1]. The
-    sparsity term then penalises only the density above it, per example: mean_i max(0, ||m_i||_1/L - rho).
+    sparsity term then penalises only the density above it: per example (sparsity_scope='example'),
+    mean_i max(0, ||m_i||_1/L - rho), or on the batch mean ('batch', like the reference's batch-wide
+    L1), max(0, mean_i ||m_i||_1/L - rho).
     A fixed weight on the plain L1 term has a fragile operating point (the mask either stops pruning
     or collapses); the hinge stops pruning at the budget and leaves the adversarial term to choose
     the best positions within it. `spa` is still reported as the plain mean density.

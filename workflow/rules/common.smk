@@ -13,6 +13,7 @@ from staa.config import (  # noqa: E402  (torch-free: keeps `snakemake -n` fast)
     semantic_errors,
     variant_threats,
 )
+from staa.data.readers.manifest import DEFAULT_MANIFEST, manifest_path  # noqa: E402  (torch-free too)
 
 validate(config, schema="../schemas/config.schema.yaml")
 _errors = semantic_errors(config)
@@ -29,6 +30,8 @@ wildcard_constraints:
 
 
 RESULTS = "results"
+# = staa.report.tables.REPORT_TABLES (not imported: that package pulls in matplotlib at parse time;
+# tests/test_report.py keeps the two equal)
 REPORT_TABLES = ("whitebox", "transfer", "timing", "ablation", "per_class")
 SEED = int(config["seed"])
 
@@ -78,8 +81,8 @@ def data_input(wildcards) -> list[str]:
     if ds["reader"] == "synthetic":
         return [f"{ds['root']}/metadata.csv"]
     if ds["reader"] == "manifest":
-        manifest = (ds.get("reader_options") or {}).get("manifest", "manifest.csv")
-        return [manifest if Path(manifest).is_absolute() else f"{ds['root']}/{manifest}"]
+        options = ds.get("reader_options") or {}
+        return [str(manifest_path(ds["root"], options.get("manifest", DEFAULT_MANIFEST)))]
     return [ds["root"]]
 
 

@@ -24,6 +24,9 @@ from staa.utils import write_csv, write_text
 PathLike = str | Path
 
 TABLE_NAMES: tuple[str, ...] = ("victims", "whitebox", "transfer", "timing", "ablation", "per_class")
+# written by the report rule (workflow/rules/common.smk lists the same names); the victims table
+# has its own rule so that it is ready before any attack has run
+REPORT_TABLES: tuple[str, ...] = tuple(n for n in TABLE_NAMES if n != "victims")
 FAMILY_ORDER: tuple[str, ...] = ("staa", "pgd", "sparsefool", "onepixel")
 SUBSET_SUFFIX = " (subset)"
 
@@ -83,12 +86,16 @@ WHITEBOX_COLS = ["dataset", "threat", "attack", "variant", "method_family", "eva
                  "l0", "l0_percent", "seconds_per_utterance"]
 
 
+def reference_whitebox(attacks: pd.DataFrame, reference: str) -> pd.DataFrame:
+    """White-box runs of every baseline and of the reference STAA-Net variant only."""
+    wb = attacks[attacks["white_box"]]
+    return wb[(wb["method_family"] != STAA) | (wb["variant"] == reference)]
+
+
 def whitebox_table(attacks: pd.DataFrame, reference: str = "full") -> Table:
     """White-box rows: the reference STAA variant (plus its subset evaluation when present)
     and every baseline, per dataset and threat."""
-    wb = attacks[attacks["white_box"]]
-    keep = (wb["method_family"] != STAA) | (wb["variant"] == reference)
-    wb = wb[keep]
+    wb = reference_whitebox(attacks, reference)
     rows: list[dict[str, Any]] = []
     for _, r in wb.iterrows():
         base = {c: r[c] for c in WHITEBOX_COLS if c in r.index}
@@ -205,14 +212,12 @@ def ablation_table(attacks: pd.DataFrame, reference: str = "full") -> Table:
                  "the non-threat victims.")
 
 
-# --------------------------------------------------------------------------------------------
-# rendering
 def per_class_table(attacks: pd.DataFrame, reference: str = "full") -> Table:
     """White-box fooling rate and share of perturbed samples per true emotion, one row per attack.
 
     Emotions differ in loudness while every attack's per-sample bound is absolute, so the budget an
     attack needs differs by class; a single mean ASR hides that."""
-    wb = attacks[attacks["white_box"] & ((attacks["method_family"] != STAA) | (attacks["variant"] == reference))]
+    wb = reference_whitebox(attacks, reference)
     rows: list[dict[str, Any]] = []
     classes: list[str] = []
     for _, r in wb.iterrows():
@@ -241,6 +246,8 @@ def per_class_table(attacks: pd.DataFrame, reference: str = "full") -> Table:
                  "utterances of the class (l0_all_percent_*).")
 
 
+# --------------------------------------------------------------------------------------------
+# rendering
 def format_value(col: str, v: Any) -> str:
     """Rounded text of one cell for Markdown/LaTeX ("" for missing values)."""
     if v is None or (isinstance(v, float) and np.isnan(v)):

@@ -60,9 +60,20 @@ def finish_frame(
     return df.sort_values("utt_id", kind="stable").reset_index(drop=True)
 
 
+DEFAULT_MANIFEST = "manifest.csv"
+
+
+def manifest_path(root: str | os.PathLike, manifest: str | os.PathLike = DEFAULT_MANIFEST) -> Path:
+    """Where the manifest CSV is: ``manifest`` itself if absolute, else under ``root`` (no I/O:
+    the workflow also uses it to declare the file as the data stage's input)."""
+    if os.path.isabs(manifest):
+        return Path(os.path.abspath(manifest))
+    return Path(root) / manifest
+
+
 def read_manifest(
     root: str | os.PathLike,
-    manifest: str = "manifest.csv",
+    manifest: str = DEFAULT_MANIFEST,
     label_map: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """List a corpus described by a CSV manifest.
@@ -83,10 +94,8 @@ def read_manifest(
             f"label_map={label_map!r}: expected a mapping raw label (str) -> class name (non-empty str)"
         )
 
-    if os.path.isabs(manifest):
-        csv_path = Path(os.path.abspath(manifest))
-    else:
-        csv_path = require_dir(root, "manifest root") / manifest
+    base = root if os.path.isabs(manifest) else require_dir(root, "manifest root")
+    csv_path = manifest_path(base, manifest)
     if not csv_path.is_file():
         raise DataError(f"manifest file {str(csv_path)!r} does not exist")
     try:
