@@ -20,13 +20,20 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
+# Config files are checked by our own reader first: Snakemake's YAML reader keeps the last of two
+# equal keys silently and reports a missing or malformed file with a traceback.
+CONFIG_CHECK = $(BIN)/staa validate-config $(or $(CONFIG),config/config.yaml)
+
 reproduce: env
+	@$(CONFIG_CHECK)
 	$(BIN)/snakemake --cores $(CORES) $(if $(CONFIG),--configfile $(CONFIG)) $(SNAKEMAKE_ARGS)
 
 report: env
+	@$(CONFIG_CHECK)
 	$(BIN)/snakemake --cores 1 $(if $(CONFIG),--configfile $(CONFIG)) --report results/report.html
 
 dry-run: env
+	@$(CONFIG_CHECK)
 	$(BIN)/snakemake -n $(if $(CONFIG),--configfile $(CONFIG))
 
 lint: env

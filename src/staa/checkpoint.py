@@ -8,12 +8,37 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pickle
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from staa.errors import DataError
 from staa.utils import atomic_path
+
+
+def safe_load(path: str | Path, what: str, required: tuple[str, ...] = (),
+              map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """`torch.load(..., weights_only=True)` with errors that name the file and never advise an
+    unsafe load: a foreign pickle is refused, a torn or alien file is reported as unreadable, and a
+    payload without the `required` keys is reported as another kind of file."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: {what} not found")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError:
+        raise DataError(f"{path}: refused to load as unsafe: it is not a {what} written by staa-repro (it holds "
+                        "Python objects beyond tensors and plain data, which could run code when unpickled)") from None
+    except (RuntimeError, EOFError, ValueError, OSError, zipfile.BadZipFile, IndexError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{path}: not a readable {what} ({reason}); rerun the step that writes it") from None
+    missing = [k for k in required if not isinstance(payload, dict) or k not in payload]
+    if missing:
+        raise DataError(f"{path}: not a {what} (it lacks {missing}); check that the path names the right file")
+    return payload
 
 
 def fingerprint(params: dict[str, Any], ignore: tuple[str, ...] = ("epochs",)) -> str:
@@ -52,10 +77,10 @@ def load_checkpoint(path: str | Path, fp: str, log) -> dict[str, Any] | None:
     path = Path(path)
     if not path.is_file():
         return None
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # a torn file cannot happen (atomic writes) but a foreign one can
-        print(f"[resume] ignoring unreadable checkpoint {path}: {exc}", file=log, flush=True)
+    try:  # a torn file cannot happen (atomic writes) but a foreign one can
+        state = safe_load(path, "training checkpoint", required=("fingerprint", "epoch"))
+    except DataError as exc:
+        print(f"[resume] ignoring it, training from the start: {exc}", file=log, flush=True)
         return None
     if state.get("fingerprint") != fp:
         print(f"[resume] ignoring {path}: it was trained with other settings", file=log, flush=True)

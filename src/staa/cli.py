@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -24,32 +25,70 @@ def command(name: str, help_: str):
     return deco
 
 
+# The `--params` keys each step needs, with their JSON types (the workflow's rules always pass them;
+# a step run by hand with a key missing or mistyped is told which). Optional keys have defaults.
+_NUM = (int, float)
+PARAMS: dict[str, dict[str, Any]] = {
+    "prepare-data": {"reader": str, "root": str, "sample_rate": int, "clip_seconds": _NUM},
+    "train-victim": {"family": str, "epochs": int, "batch_size": int, "lr": _NUM, "seed": int},
+    "train-generator": {"threat": str, "variant": str, "arch": dict, "train": dict, "seed": int,
+                        "train.epochs": int, "train.batch_size": int, "train.lr": _NUM},
+    "attack-staa": {"dataset": str, "threat": str, "variant": str, "victim": str},
+    "make-subset": {"subset_size": int, "seed": int},
+    "attack-baseline": {"name": str, "threat": str, "settings": dict, "settings.method": str, "seed": int},
+    "score-baseline": {"dataset": str, "name": str, "method": str, "threat": str, "victim": str},
+    "timing": {"dataset": str, "threat": str, "methods": dict},
+}
+_TYPE_NAMES = {str: "a string", int: "an integer", _NUM: "a number", dict: "a JSON object"}
+
+
 def _params(ns: argparse.Namespace) -> dict[str, Any]:
+    """The step's `--params` object, checked against PARAMS[step]: a missing or mistyped key is named."""
     try:
         value = json.loads(ns.params)
     except json.JSONDecodeError as exc:
         raise StaaError(f"--params: not valid JSON ({exc})") from None
     if not isinstance(value, dict):
         raise StaaError("--params: expected a JSON object")
+    for key, kind in PARAMS.get(ns.cmd, {}).items():
+        node: Any = value
+        for part in key.split("."):
+            node = node.get(part, _MISSING) if isinstance(node, dict) else _MISSING
+        if node is _MISSING:
+            raise StaaError(f"--params lacks key {key!r} ({_TYPE_NAMES[kind]}); this step needs "
+                            f"{sorted(PARAMS[ns.cmd])} (the workflow's rules pass them from the config)")
+        if isinstance(node, bool) or not isinstance(node, kind):
+            raise StaaError(f"--params key {key!r} = {node!r}: expected {_TYPE_NAMES[kind]}")
     return value
 
 
-@command("validate-config", "check a config file against the schema and cross-references")
+_MISSING = object()
+
+
+@command("validate-config", "check config files (merged in order) against the schema and cross-references")
 def _validate(ns):
-    import yaml
+    from staa.config import default_schema_path, load_config_file, merge_configs, validate_config
 
-    from staa.config import validate_config
-
-    cfg = yaml.safe_load(Path(ns.config).read_text())
-    validate_config(cfg, ns.schema)
-    print(f"{ns.config}: valid")
+    schema = Path(ns.schema) if ns.schema else default_schema_path()
+    if not schema.is_file():
+        raise StaaError(f"schema {schema} not found; pass --schema PATH (workflow/schemas/config.schema.yaml "
+                        "in the repository)")
+    cfg = merge_configs([load_config_file(c) for c in ns.config])
+    validate_config(cfg, schema)
+    print(f"{' + '.join(ns.config)}: valid")
 
 
 @command("synth-corpus", "generate the procedural emotional-speech corpus (WAVs + metadata.csv)")
 def _synth(ns):
     from staa.data.synthetic import generate_corpus
 
+    import inspect
+
     p = _params(ns)
+    accepted = [k for k in inspect.signature(generate_corpus).parameters if k != "out_dir"]
+    unknown = sorted(set(p) - set(accepted))
+    if unknown:
+        raise StaaError(f"--params: unknown key(s) {unknown}; expected some of {accepted}")
     meta = generate_corpus(ns.out, **p)
     print(f"wrote {len(meta)} utterances to {ns.out}", file=sys.stderr)
 
@@ -207,8 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_args(name: str, sp: argparse.ArgumentParser) -> None:
     common = {"--params": dict(default="{}", help="JSON object with the step's settings")}
     if name == "validate-config":
-        sp.add_argument("config")
-        sp.add_argument("--schema", default="workflow/schemas/config.schema.yaml")
+        sp.add_argument("config", nargs="+", help="config file(s); several are deep-merged in order, as by Snakemake")
+        sp.add_argument("--schema", default=None, help="default: the repository's workflow/schemas/config.schema.yaml")
     elif name == "synth-corpus":
         sp.add_argument("--out", required=True)
         sp.add_argument("--params", **common["--params"])
@@ -234,7 +273,7 @@ def _add_args(name: str, sp: argparse.ArgumentParser) -> None:
         else:
             sp.add_argument("--generator", required=True)
             sp.add_argument("--victim-model", required=True)
-            sp.add_argument("--subset", default=None, help="CSV of utt_id: also score this subset")
+            sp.add_argument("--subset", default="", help="CSV of utt_id: also score this subset ('' = none)")
     elif name == "make-subset":
         sp.add_argument("--data-dir", required=True)
         sp.add_argument("--out", required=True)
@@ -273,13 +312,25 @@ def _add_args(name: str, sp: argparse.ArgumentParser) -> None:
         sp.add_argument("metrics", nargs="+")
 
 
+def _terminate(signum: int, frame: Any) -> None:
+    """SIGTERM (Snakemake, scancel, timeout) ends a job like Ctrl-C: one line, no traceback."""
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def main(argv: list[str] | None = None) -> int:
     ns = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         ns.fn(ns)
     except StaaError as exc:
         print(f"staa {ns.cmd}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as exc:
+        # every output is written atomically and checkpoints once per epoch: nothing half-written is
+        # left, and a rerun resumes from the last completed epoch
+        print(f"staa {ns.cmd}: interrupted ({exc.args[0] if exc.args else 'SIGINT'}); no output was half-written, "
+              "and a rerun resumes training jobs from their last completed epoch", file=sys.stderr, flush=True)
+        return 130 if not exc.args else 128 + int(signal.Signals[exc.args[0]])
     return 0
 
 

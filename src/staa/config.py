@@ -6,18 +6,38 @@ than the clip, a variant naming an unknown loss) before any job starts.
 """
 from __future__ import annotations
 
+import math
+import os
+import re
 from pathlib import Path
 from typing import Any
 
 from staa.errors import ConfigError
+
+# Dataset, victim, variant and baseline names become path components and wildcard values:
+# a letter or digit first (a leading '-' would read as an option), then letters, digits, '_', '-'.
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
+NAME_RULE = "a letter or digit first, then letters, digits, '_' or '-'"
+# Where the synth_corpus rule writes a synthetic dataset's corpus.
+SYNTH_ROOT = "results/corpora/{name}"
+# Architecture options each victim family accepts (models.build_victim uses the same sets).
+ARCH_KEYS = {
+    "emo18": {"channels", "kernels", "pools", "hidden", "lstm_layers"},
+    "zhao19": {"channels", "kernel", "pool", "hidden", "lstm_layers"},
+    "wav2vec2": {"pretrained", "small_config", "freeze_feature_encoder", "hf_config_json"},
+    "wavlm": {"pretrained", "small_config", "freeze_feature_encoder", "hf_config_json"},
+}
+# Defaults of the architectures (models/cnn_lstm.py; transformers' Wav2Vec2Config/WavLMConfig)
+# that set how many samples a victim needs to produce one output frame.
+_EMO18_POOLS = (10, 8, 8)
+_ZHAO19 = {"channels": 4, "pool": 4}
+_SSL_CONV = {"conv_kernel": (10, 3, 3, 3, 3, 2, 2), "conv_stride": (5, 2, 2, 2, 2, 2, 2)}
 
 LOSS_TERMS = ("mag", "qua", "spa")
 # Bumped whenever the procedural corpus' audio changes, so cached corpora are regenerated.
 CORPUS_VERSION = 3
 SYNTH_EMOTIONS = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 BASELINE_METHODS = ("pgd", "sparsefool", "onepixel")
-_POSITIVE_SETTINGS = ("eps", "alpha", "steps", "lam", "deepfool_steps", "maxiter", "popsize", "k",
-                      "max_population", "eval_batch")
 
 
 def schema_errors(config: dict[str, Any], schema_path: str | Path) -> list[str]:
@@ -30,7 +50,9 @@ def schema_errors(config: dict[str, Any], schema_path: str | Path) -> list[str]:
     lines = []
     for err in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path))):
         where = ".".join(str(p) for p in err.absolute_path) or "<top level>"
-        if err.validator == "additionalProperties":
+        if "propertyNames" in err.schema_path:
+            lines.append(f"config section '{where}': name {err.instance!r} is not allowed; expected {NAME_RULE}")
+        elif err.validator == "additionalProperties":
             allowed = sorted(err.schema.get("properties", {}))
             extra = sorted(set(err.instance) - set(allowed)) if isinstance(err.instance, dict) else []
             lines.append(f"unknown key(s) {extra} in config section '{where}'; allowed keys: {allowed}")
@@ -61,9 +83,121 @@ def variant_threats(config: dict[str, Any], variant: str) -> list[str]:
     return list(gen["variants"][variant].get("threats") or gen["threats"])
 
 
+def victim_min_samples(family: str, arch: dict[str, Any]) -> int:
+    """The shortest clip (in samples) from which a victim of `family` still produces one output
+    frame: its pooling (CNN-LSTMs) or strided feature encoder (SSL models) leaves nothing below."""
+    if family == "emo18":
+        return math.prod(int(p) for p in arch.get("pools", _EMO18_POOLS))
+    if family == "zhao19":
+        return int(arch.get("pool", _ZHAO19["pool"])) ** len(arch.get("channels", [0] * _ZHAO19["channels"]))
+    conv = {**_SSL_CONV, **(arch.get("small_config") or {})} if not arch.get("pretrained") else _SSL_CONV
+    need = 1
+    for k, st in reversed(list(zip(conv["conv_kernel"], conv["conv_stride"]))):
+        need = (need - 1) * int(st) + int(k)
+    return need
+
+
+def arch_errors(name: str, victim: dict[str, Any]) -> list[str]:
+    """Unknown or inconsistent architecture options of victim `name` (before any job runs)."""
+    family, arch = victim.get("family"), victim.get("arch") or {}
+    if family not in ARCH_KEYS or not isinstance(arch, dict):
+        return []  # the schema reports these
+    errs = []
+    unknown = sorted(set(arch) - ARCH_KEYS[family])
+    if unknown:
+        errs.append(f"victims.{name}.arch: unknown option(s) {unknown} for family {family!r}; "
+                    f"expected some of {sorted(ARCH_KEYS[family])}")
+    if family == "emo18":
+        lists = {k: arch[k] for k in ("channels", "kernels", "pools") if k in arch}
+        bad = [k for k, v in lists.items() if not (isinstance(v, list) and v and all(_posint(i) for i in v))]
+        errs += [f"victims.{name}.arch.{k}: expected a non-empty list of positive integers, got {lists[k]!r}"
+                 for k in bad]
+        sizes = {k: len(v) for k, v in lists.items() if k not in bad}
+        if len(set(sizes.values())) > 1:
+            errs.append(f"victims.{name}.arch: channels, kernels and pools need one entry per conv block, "
+                        f"got lengths {sizes}")
+    elif family == "zhao19":
+        ch = arch.get("channels", [1])
+        if not (isinstance(ch, list) and ch and all(_posint(i) for i in ch)):
+            errs.append(f"victims.{name}.arch.channels: expected a non-empty list of positive integers, got {ch!r}")
+    for key in ("hidden", "lstm_layers", "kernel", "pool"):
+        if key in arch and key in ARCH_KEYS[family] and not _posint(arch[key]):
+            errs.append(f"victims.{name}.arch.{key}: expected a positive integer, got {arch[key]!r}")
+    if "small_config" in arch and not isinstance(arch["small_config"], (dict, type(None))):
+        errs.append(f"victims.{name}.arch.small_config: expected a mapping of transformers config keys")
+    elif arch.get("small_config"):
+        known = ssl_config_keys(family)
+        unknown = sorted(set(arch["small_config"]) - known) if known else []
+        if unknown:  # transformers' configs would keep a misspelt key silently as an unused attribute
+            errs.append(f"victims.{name}.arch.small_config: unknown option(s) {unknown} for {_SSL_CONFIGS[family][1]}; "
+                        "expected keys of its constructor (e.g. hidden_size, num_hidden_layers, conv_dim)")
+    return errs
+
+
+_SSL_CONFIGS = {"wav2vec2": ("wav2vec2/configuration_wav2vec2.py", "Wav2Vec2Config"),
+                "wavlm": ("wavlm/configuration_wavlm.py", "WavLMConfig")}
+# PretrainedConfig's own keyword arguments that a model config also accepts
+_HF_COMMON_KEYS = {"num_labels", "id2label", "label2id", "problem_type", "output_hidden_states", "output_attentions",
+                   "return_dict", "torch_dtype", "architectures", "finetuning_task", "model_type", "use_cache"}
+
+
+def ssl_config_keys(family: str) -> set[str] | None:
+    """The keyword arguments of transformers' config class for `family`, read from its source with
+    `ast` (importing transformers would import torch, and a config check must stay fast); None when
+    the source cannot be found or parsed, so the check is skipped rather than wrong."""
+    import ast
+    import importlib.util
+
+    spec = importlib.util.find_spec("transformers")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    rel, cls = _SSL_CONFIGS[family]
+    src = Path(list(spec.submodule_search_locations)[0]) / "models" / rel
+    try:
+        tree = ast.parse(src.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, UnicodeDecodeError):
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef) and node.name == cls:
+            for fn in node.body:
+                if isinstance(fn, ast.FunctionDef) and fn.name == "__init__":
+                    args = fn.args.args[1:] + fn.args.kwonlyargs
+                    return {a.arg for a in args} | _HF_COMMON_KEYS
+    return None
+
+
+def generator_arch_errors(arch: dict[str, Any]) -> list[str]:
+    """The Wave-U-Net constraints the schema cannot state (staa.generator.waveunet checks them again)."""
+    errs = []
+    if arch.get("kernel_size", 5) % 2 == 0:
+        errs.append(f"generator.arch.kernel_size = {arch['kernel_size']}: expected an odd integer (valid "
+                    "convolutions must take equal context on both sides to keep outputs aligned)")
+    if arch.get("norm", "group") == "group":
+        size = int(arch.get("group_size", 8))
+        bad = [c for c in arch.get("channels", []) if c % max(1, c // size)]
+        if bad:
+            errs.append(f"generator.arch.channels {bad} are not divisible into GroupNorm groups of group_size "
+                        f"{size}; expected channel counts that are multiples of group_size")
+    return errs
+
+
+def _posint(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 1
+
+
 def semantic_errors(config: dict[str, Any]) -> list[str]:
     errs: list[str] = []
     datasets, victims = config["datasets"], config["victims"]
+    named = [("datasets", datasets), ("victims", victims), ("generator.variants", (config.get("generator") or {}).get("variants") or {}),
+             ("baselines.methods", (config.get("baselines") or {}).get("methods") or {})]
+    for section, entries in named:
+        for n in entries:
+            if not re.match(NAME_PATTERN, str(n)):
+                errs.append(f"config section '{section}': name {n!r} is not allowed; expected {NAME_RULE}")
+    if errs:
+        return errs  # names reach paths and shell commands: nothing else is checked with a bad one
+    for vname, v in victims.items():
+        errs += arch_errors(vname, v)
     for ds in config["run"]["datasets"]:
         if ds not in datasets:
             errs.append(f"run.datasets names {ds!r}, which is not declared under datasets ({sorted(datasets)})")
@@ -73,6 +207,10 @@ def semantic_errors(config: dict[str, Any]) -> list[str]:
             if v not in victims:
                 errs.append(f"datasets.{name}.victims names {v!r}, which is not declared under victims ({sorted(victims)})")
         if ds["reader"] == "synthetic":
+            where = SYNTH_ROOT.format(name=name)
+            if os.path.normpath(str(ds["root"])) != where:
+                errs.append(f"datasets.{name}.root: a synthetic corpus is written by the pipeline to {where!r}; "
+                            f"expected root: {where}, got {ds['root']!r}")
             emos = (ds.get("synthetic") or {}).get("emotions", [])
             bad = [e for e in emos if e not in SYNTH_EMOTIONS]
             if bad:
@@ -82,6 +220,13 @@ def semantic_errors(config: dict[str, Any]) -> list[str]:
             errs.append(f"datasets.{name}.split: dev_fraction + test_fraction must be < 1")
         length = clip_length(ds)
         min_len = length if min_len is None else min(min_len, length)
+        for v in dataset_victims(config, name):
+            if v in victims and not arch_errors(v, victims[v]):
+                need = victim_min_samples(victims[v]["family"], victims[v].get("arch") or {})
+                if length < need:
+                    errs.append(f"datasets.{name}.clip_seconds = {ds.get('clip_seconds', 1.0)} gives {length} samples, "
+                                f"but victim {v!r} needs at least {need} samples ({need / int(ds.get('sample_rate', 16000)):g} s) "
+                                "to produce one output frame; raise clip_seconds or shrink the victim's pooling")
     gen = config.get("generator")
     if gen:
         for t in gen["threats"]:
@@ -90,6 +235,7 @@ def semantic_errors(config: dict[str, Any]) -> list[str]:
             for ds in config["run"]["datasets"]:
                 if ds in datasets and t in victims and t not in dataset_victims(config, ds):
                     errs.append(f"generator.threats names {t!r}, which is not among datasets.{ds}.victims")
+        errs += generator_arch_errors(gen.get("arch") or {})
         train = gen["train"]
         _check_eps(errs, "generator.train.eps", train.get("eps", 0.03))
         if train.get("flex_eps"):
@@ -116,11 +262,12 @@ def semantic_errors(config: dict[str, Any]) -> list[str]:
     for bname, b in ((config.get("baselines") or {}).get("methods") or {}).items():
         if b["method"] not in BASELINE_METHODS:
             errs.append(f"baselines.methods.{bname}.method: unknown method {b['method']!r}; expected one of {list(BASELINE_METHODS)}")
-        for key in _POSITIVE_SETTINGS:
-            if key in b and (not isinstance(b[key], (int, float)) or b[key] <= 0):
-                errs.append(f"baselines.methods.{bname}.{key}: must be a positive number, got {b[key]!r}")
-        if b.get("method") == "onepixel" and min_len is not None and isinstance(b.get("k"), int) and b["k"] > min_len:
-            errs.append(f"baselines.methods.{bname}.k = {b['k']} is larger than the clip length ({min_len} samples)")
+            continue
+        from staa.attacks.settings import settings_error  # torch-free
+
+        problem = settings_error(b["method"], {k: v for k, v in b.items() if k != "method"}, min_len)
+        if problem:
+            errs.append(f"baselines.methods.{bname}: {problem}")
     return errs
 
 
@@ -134,3 +281,72 @@ def _check_frame(errs: list[str], key: str, frame: Any, length: int | None) -> N
         errs.append(f"{key}: must be an integer >= 1, got {frame!r}")
     elif length is not None and frame > length:
         errs.append(f"{key} = {frame} is larger than the clip length ({length} samples)")
+
+
+def default_schema_path() -> Path:
+    """The workflow's schema, found from the package (so `staa validate-config` works anywhere)."""
+    return Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML config strictly: a missing file, bad YAML (with its line), a duplicate key (YAML
+    would silently keep the last one) or a top level that is not a mapping is a ConfigError."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found" + ("" if not path.exists() else " (it is a folder)"))
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_strict_loader())  # noqa: S506 (SafeLoader subclass)
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not a text file ({exc.reason}); expected a YAML config") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}: not valid YAML{where}: {what}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a YAML mapping of config keys at the top level, got "
+                          f"{type(data).__name__}")
+    return data
+
+
+def _strict_loader():
+    import yaml
+
+    class StrictLoader(yaml.SafeLoader):
+        """SafeLoader that refuses duplicate keys in a mapping (merge keys `<<` still work)."""
+
+    def construct_mapping(loader, node, deep=False):
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = loader.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first at line {seen[key]}); expected each key once",
+                    key_node.start_mark)
+            seen[key] = line
+        loader.flatten_mapping(node)
+        return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+    StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
+    return StrictLoader
+
+
+def merge_configs(configs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Deep-merge config files in order, as Snakemake merges several `--configfile`s."""
+    out: dict[str, Any] = {}
+
+    def update(dst: dict[str, Any], src: dict[str, Any]) -> None:
+        for k, v in src.items():
+            if isinstance(v, dict) and isinstance(dst.get(k), dict):
+                update(dst[k], v)
+            else:
+                dst[k] = v
+
+    for c in configs:
+        update(out, c)
+    return out

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from staa.checkpoint import data_digest, file_digest, fingerprint, load_checkpoint, save_checkpoint, to_cpu
+from staa.checkpoint import (data_digest, file_digest, fingerprint, load_checkpoint, safe_load, save_checkpoint,
+                             to_cpu)
 from staa.data.prepare import load_classes, load_split
 from staa.errors import ConfigError, DataError, TrainingError
 from staa.generator import STAANet
@@ -89,13 +90,13 @@ def save_generator(model: STAANet, path: Path, meta: dict[str, Any]) -> None:
 
 def load_generator(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[STAANet, dict[str, Any]]:
     """Rebuild a generator saved by `save_generator` (safe `weights_only=True` load), in eval mode."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: generator checkpoint not found")
-    payload = torch.load(path, map_location=map_location, weights_only=True)
-    meta = json.loads(payload["meta_json"])
-    model = build_generator(meta["arch"], int(meta["length"]), bool(meta["factorised"]), int(meta["frame_length"]))
-    model.load_state_dict(payload["state_dict"])
+    payload = safe_load(path, "generator checkpoint", required=("meta_json", "state_dict"), map_location=map_location)
+    try:
+        meta = json.loads(payload["meta_json"])
+        model = build_generator(meta["arch"], int(meta["length"]), bool(meta["factorised"]), int(meta["frame_length"]))
+        model.load_state_dict(payload["state_dict"])
+    except (KeyError, TypeError, RuntimeError, ValueError) as exc:
+        raise DataError(f"{path}: not a valid generator checkpoint ({exc})") from None
     return model.to(map_location).eval(), meta
 
 

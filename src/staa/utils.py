@@ -16,7 +16,9 @@ import numpy as np
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds.
 
-    An interrupted or failing writer therefore never leaves a file that looks complete.
+    An interrupted or failing writer therefore never leaves a file that looks complete. The file
+    gets the mode a plain ``open()`` would give it under the user's umask (``mkstemp`` alone would
+    leave 0600, unreadable to collaborators on a shared cluster).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -25,10 +27,18 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, 0o666 & ~current_umask())
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def current_umask() -> int:
+    """The process umask (read by setting and restoring it: POSIX offers no pure getter)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:

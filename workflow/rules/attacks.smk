@@ -10,7 +10,7 @@ rule attack_staa:
         per_utt="results/attacks/{dataset}/staa/{threat}/{variant}/on_{victim}/per_utterance.csv",
     params:
         p=staa_attack_params,
-        subset=lambda wc, input: f"--subset {input.subset}" if "subset" in input.keys() else "",
+        subset=lambda wc, input: input.subset if "subset" in input.keys() else "",
     threads: job_threads()
     resources:
         gpu=0,
@@ -22,6 +22,6 @@ rule attack_staa:
         "../envs/staa.yaml"
     shell:
         "staa attack-staa --data-dir results/data/{wildcards.dataset:q} --generator {input.generator:q} "
-        "--victim-model {input.victim:q} {params.subset} "
+        "--victim-model {input.victim:q} --subset {params.subset:q} "
         "--out-dir results/attacks/{wildcards.dataset:q}/staa/{wildcards.threat:q}/{wildcards.variant:q}/on_{wildcards.victim:q} "
         "--params {params.p:q} --threads {threads} --gpus {resources.gpu} > {log:q} 2>&1"

@@ -10,15 +10,22 @@ from staa.config import (  # noqa: E402  (torch-free: keeps `snakemake -n` fast)
     CORPUS_VERSION,
     clip_length,
     dataset_victims,
+    load_config_file,
+    schema_errors,
     semantic_errors,
     variant_threats,
 )
 from staa.data.readers.manifest import DEFAULT_MANIFEST, manifest_path  # noqa: E402  (torch-free too)
 
-validate(config, schema="../schemas/config.schema.yaml")
-_errors = semantic_errors(config)
+# Snakemake has parsed the config files already, but its YAML reader keeps the last of two equal
+# keys silently: read them again strictly. Then our schema messages (naming each key), then
+# Snakemake's own validation, which also fills the schema's defaults.
+for _configfile in workflow.overwrite_configfiles or []:
+    load_config_file(_configfile)
+_errors = schema_errors(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml") or semantic_errors(config)
 if _errors:
     raise ValueError("invalid configuration:\n  - " + "\n  - ".join(_errors))
+validate(config, schema="../schemas/config.schema.yaml")
 
 # wildcards match one path component; a baseline is never called "staa" (STAA-Net's folder)
 wildcard_constraints:

@@ -8,65 +8,20 @@ the same victim object is shared by the rest of the pipeline (evaluation, transf
 from __future__ import annotations
 
 import contextlib
-import math
 from typing import Any, ClassVar, Iterator
 
 import torch
 from torch import Tensor, nn
 
-from staa.errors import ConfigError
+from staa.attacks.settings import Settings
 
 
-class Attack:
-    """Base class: validates settings once, checks inputs, clamps the output to [-1, 1].
+class Attack(Settings):
+    """Base class: validates settings once (``Settings``), checks inputs, clamps the output to [-1, 1].
 
-    Subclasses set ``name`` and ``defaults`` (every accepted setting with its default), override
-    ``_validate`` to normalise/check the merged settings, and implement ``_attack``.
+    Subclasses combine a ``*Settings`` class (name, defaults, validation) with ``Attack`` and
+    implement ``_attack``.
     """
-
-    name: ClassVar[str] = "attack"
-    defaults: ClassVar[dict[str, Any]] = {}
-
-    def __init__(self, **settings: Any) -> None:
-        unknown = sorted(set(settings) - set(self.defaults))
-        if unknown:
-            raise ConfigError(
-                f"attack '{self.name}': unknown setting(s) {unknown}; "
-                f"expected one of {sorted(self.defaults)}"
-            )
-        merged = {**self.defaults, **settings}
-        self.settings: dict[str, Any] = self._validate(merged)
-
-    # -- settings ---------------------------------------------------------------------------
-    def _validate(self, settings: dict[str, Any]) -> dict[str, Any]:
-        """Check and normalise the merged settings; raise ConfigError on bad values."""
-        return settings
-
-    def _err(self, key: str, value: Any, expected: str) -> ConfigError:
-        return ConfigError(f"attack '{self.name}': setting {key}={value!r} is invalid; expected {expected}")
-
-    def _positive_float(self, settings: dict[str, Any], key: str) -> float:
-        value = settings[key]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-            raise self._err(key, value, "a finite number > 0")
-        return float(value)
-
-    def _positive_int(self, settings: dict[str, Any], key: str) -> int:
-        value = settings[key]
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise self._err(key, value, "an integer >= 1")
-        return int(value)
-
-    def _bool(self, settings: dict[str, Any], key: str) -> bool:
-        value = settings[key]
-        if not isinstance(value, bool):
-            raise self._err(key, value, "true or false")
-        return value
-
-    def validate_for_length(self, length: int) -> None:
-        """Raise ConfigError if the settings cannot work on signals of ``length`` samples."""
-        if length < 1:
-            raise ConfigError(f"attack '{self.name}': signal length {length} is invalid; expected >= 1 sample")
 
     # -- running ----------------------------------------------------------------------------
     def __call__(

@@ -23,13 +23,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from staa.attacks.base import Attack, predict, rand
-from staa.errors import ConfigError
-
-_STRATEGIES = ("best1bin", "rand1bin")
-_MIN_POPULATION = 5  # scipy's floor; rand1bin needs 3 distinct partners besides the parent
+from staa.attacks.settings import OnePixelSettings
 
 
-class OnePixel(Attack):
+class OnePixel(OnePixelSettings, Attack):
     """Untargeted k-sample DE attack; each example is attacked independently.
 
     Settings: ``k`` (samples changed, 1), ``eps`` (bound on |e|, 1.0), ``maxiter`` (generations
@@ -39,68 +36,6 @@ class OnePixel(Attack):
     (0.5, 1.0)), ``strategy`` ('best1bin'), ``eval_batch`` (individuals per forward pass, 64).
     Stops at the first individual whose prediction is not y; otherwise returns the fittest.
     """
-
-    name = "onepixel"
-    defaults = {
-        "k": 1,
-        "eps": 1.0,
-        "maxiter": 20,
-        "popsize": None,
-        "max_population": 400,
-        "recombination": 1.0,
-        "mutation": (0.5, 1.0),
-        "strategy": "best1bin",
-        "eval_batch": 64,
-    }
-
-    def _validate(self, settings: dict[str, Any]) -> dict[str, Any]:
-        k = self._positive_int(settings, "k")
-        popsize = max(1, 300 // (2 * k)) if settings["popsize"] is None else self._positive_int(settings, "popsize")
-        max_population = self._positive_int(settings, "max_population")
-        if max_population < _MIN_POPULATION:
-            raise self._err("max_population", max_population, f"an integer >= {_MIN_POPULATION}")
-        rec = settings["recombination"]
-        if isinstance(rec, bool) or not isinstance(rec, (int, float)) or not 0 <= rec <= 1:
-            raise self._err("recombination", rec, "a number in [0, 1]")
-        mutation = settings["mutation"]
-        if isinstance(mutation, (list, tuple)):
-            ok = len(mutation) == 2 and all(
-                isinstance(m, (int, float)) and not isinstance(m, bool) and 0 <= m <= 2 for m in mutation
-            ) and mutation[0] <= mutation[1]
-            if not ok:
-                raise self._err("mutation", mutation, "a number in (0, 2] or a pair (lo, hi) with 0 <= lo <= hi <= 2")
-            mutation = (float(mutation[0]), float(mutation[1]))
-        elif isinstance(mutation, bool) or not isinstance(mutation, (int, float)) or not 0 < mutation <= 2:
-            raise self._err("mutation", mutation, "a number in (0, 2] or a pair (lo, hi) with 0 <= lo <= hi <= 2")
-        else:
-            mutation = float(mutation)
-        if settings["strategy"] not in _STRATEGIES:
-            raise self._err("strategy", settings["strategy"], f"one of {list(_STRATEGIES)}")
-        return {
-            "k": k,
-            "eps": self._positive_float(settings, "eps"),
-            "maxiter": self._positive_int(settings, "maxiter"),
-            "popsize": popsize,
-            "max_population": max_population,
-            "recombination": float(rec),
-            "mutation": mutation,
-            "strategy": settings["strategy"],
-            "eval_batch": self._positive_int(settings, "eval_batch"),
-        }
-
-    @property
-    def population_size(self) -> int:
-        """Individuals per generation: popsize * 2k, capped by max_population, at least 5."""
-        s = self.settings
-        return max(_MIN_POPULATION, min(s["popsize"] * 2 * s["k"], s["max_population"]))
-
-    def validate_for_length(self, length: int) -> None:
-        super().validate_for_length(length)
-        if self.settings["k"] > length:
-            raise ConfigError(
-                f"attack '{self.name}': setting k={self.settings['k']} is invalid for signals of "
-                f"{length} samples; expected k <= {length}"
-            )
 
     # -- attack -----------------------------------------------------------------------------
     def _attack(self, model: nn.Module, x: Tensor, y: Tensor, generator: torch.Generator | None) -> Tensor:

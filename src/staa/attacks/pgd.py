@@ -12,9 +12,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from staa.attacks.base import Attack, grad_context, uniform_like
+from staa.attacks.settings import PGDSettings
 
 
-class PGD(Attack):
+class PGD(PGDSettings, Attack):
     """Untargeted L-inf PGD: ascend the cross-entropy of ``y`` inside the eps-ball and [-1, 1].
 
     Settings: ``eps`` (L-inf radius, 0.01), ``alpha`` (step; eps/4 when None), ``steps`` (20),
@@ -22,18 +23,6 @@ class PGD(Attack):
     otherwise from torch's global RNG exactly as torchattacks draws it).
     """
 
-    name = "pgd"
-    defaults = {"eps": 0.01, "alpha": None, "steps": 20, "random_start": True}
-
-    def _validate(self, settings: dict[str, Any]) -> dict[str, Any]:
-        eps = self._positive_float(settings, "eps")
-        alpha = eps / 4 if settings["alpha"] is None else self._positive_float(settings, "alpha")
-        return {
-            "eps": eps,
-            "alpha": alpha,
-            "steps": self._positive_int(settings, "steps"),
-            "random_start": self._bool(settings, "random_start"),
-        }
 
     def _attack(self, model: nn.Module, x: Tensor, y: Tensor, generator: torch.Generator | None) -> Tensor:
         eps, alpha = self.settings["eps"], self.settings["alpha"]

@@ -23,12 +23,13 @@ import torch
 from torch import Tensor, nn
 
 from staa.attacks.base import Attack, grad_context, predict
+from staa.attacks.settings import SparseFoolSettings
 
 _BETA = 1e-3  # reference solver's margin past the plane (``beta = 0.001 * sign_true``)
 _MIN_STEP = 1e-4  # reference code's floor on every step (numerical stability)
 
 
-class SparseFool(Attack):
+class SparseFool(SparseFoolSettings, Attack):
     """Untargeted sparse (L0) attack; examples are attacked one at a time.
 
     Settings: ``steps`` (outer iterations, 20), ``lam`` (how far past the DeepFool boundary the
@@ -37,20 +38,6 @@ class SparseFool(Attack):
     (per-sample bound on |x_adv - x|, 0.1; a value >= 2 leaves only the [-1, 1] range).
     """
 
-    name = "sparsefool"
-    defaults = {"steps": 20, "lam": 10.0, "overshoot": 0.02, "deepfool_steps": 50, "eps": 0.1}
-
-    def _validate(self, settings: dict[str, Any]) -> dict[str, Any]:
-        overshoot = settings["overshoot"]
-        if isinstance(overshoot, bool) or not isinstance(overshoot, (int, float)) or not 0 <= overshoot < 1:
-            raise self._err("overshoot", overshoot, "a number in [0, 1)")
-        return {
-            "steps": self._positive_int(settings, "steps"),
-            "lam": self._positive_float(settings, "lam"),
-            "overshoot": float(overshoot),
-            "deepfool_steps": self._positive_int(settings, "deepfool_steps"),
-            "eps": self._positive_float(settings, "eps"),
-        }
 
     def _attack(self, model: nn.Module, x: Tensor, y: Tensor, generator: torch.Generator | None) -> Tensor:
         out = x.clone()

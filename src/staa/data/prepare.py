@@ -14,11 +14,14 @@ import pandas as pd
 
 from staa.data.audio import fix_length, load_audio
 from staa.data.readers import read_corpus
-from staa.data.split import speaker_independent_split
+from staa.data.split import complete_split
 from staa.errors import DataError
 from staa.utils import atomic_path, write_csv, write_json, write_text
 
 SPLITS = ("train", "dev", "test")
+# Clips shorter than this are bad audio (handled by `on_bad_audio`): tiling a few milliseconds
+# into a fixed-length clip gives a buzz of repeats, not speech. 25 ms is one analysis frame.
+MIN_CLIP_MS = 25.0
 
 
 def prepare_dataset(name: str, params: dict[str, Any], out_dir: str | Path, log=sys.stderr) -> dict[str, Any]:
@@ -33,35 +36,40 @@ def prepare_dataset(name: str, params: dict[str, Any], out_dir: str | Path, log=
     df = read_corpus(params["reader"], params["root"], **params.get("reader_options", {}))
     if len(df) == 0:
         raise DataError(f"dataset {name!r}: reader {params['reader']!r} found no utterances under {params['root']}")
+    warnings: list[str] = list(df.attrs.get("warnings", []))
     split_cfg = params.get("split", {})
-    if (df["split"] == "").any():
-        missing = df["split"] == ""
-        df.loc[missing, "split"] = speaker_independent_split(
-            df[missing],
-            dev_fraction=float(split_cfg.get("dev_fraction", 0.2)),
-            test_fraction=float(split_cfg.get("test_fraction", 0.2)),
-            seed=int(split_cfg.get("seed", 0)),
-            balance_gender=bool(split_cfg.get("balance_gender", True)),
-        ).values
+    df["split"] = complete_split(
+        df,
+        dev_fraction=float(split_cfg.get("dev_fraction", 0.2)),
+        test_fraction=float(split_cfg.get("test_fraction", 0.2)),
+        seed=int(split_cfg.get("seed", 0)),
+        balance_gender=bool(split_cfg.get("balance_gender", True)),
+        speaker_independent=bool(split_cfg.get("speaker_independent", True)),
+    ).values
     classes = sorted(df["label"].unique())
     class_idx = {c: i for i, c in enumerate(classes)}
     on_bad = params.get("on_bad_audio", "error")
+    min_samples = int(np.ceil(MIN_CLIP_MS * sr / 1000))
 
     skipped: list[dict[str, str]] = []
     per_split: dict[str, list[np.ndarray]] = {s: [] for s in SPLITS}
     rows: dict[str, list[dict[str, Any]]] = {s: [] for s in SPLITS}
-    n_silent = 0
+    silent: list[str] = []
     total = len(df)
     for i, r in enumerate(df.itertuples(index=False)):
         try:
             audio, orig_sr = load_audio(r.path, sr)
+            if audio.shape[0] < min_samples:
+                raise DataError(f"{r.path}: {1000 * audio.shape[0] / sr:.1f} ms of audio, shorter than the "
+                                f"{MIN_CLIP_MS:g} ms floor (it would be tiled into a {length / sr:g} s clip of "
+                                "repeats); remove it or set on_bad_audio: skip")
         except DataError as exc:
             if on_bad == "skip":
                 skipped.append({"path": r.path, "reason": str(exc)})
                 continue
             raise
         if float(np.abs(audio).max()) == 0.0:
-            n_silent += 1
+            silent.append(r.path)
         dur = audio.shape[0] / sr
         per_split[r.split].append(fix_length(audio, length))
         rows[r.split].append({
@@ -71,9 +79,18 @@ def prepare_dataset(name: str, params: dict[str, Any], out_dir: str | Path, log=
         if (i + 1) % 500 == 0 or i + 1 == total:
             print(f"[data {name}] decoded {i + 1}/{total} files", file=log, flush=True)
 
+    kept = sum(len(v) for v in rows.values())
+    if kept and len(silent) == kept:
+        raise DataError(f"dataset {name!r}: all {kept} clips under {params['root']} are silent (every sample is 0); "
+                        "expected speech")
+    if silent:
+        warnings.append(f"{len(silent)} of {kept} clips are silent (every sample is 0), e.g. {silent[0]}")
     for s in SPLITS:
         if not rows[s]:
             raise DataError(f"dataset {name!r}: split {s!r} is empty after reading {params['root']}; check the split settings")
+    warnings += class_coverage(name, rows, classes)
+    for w in warnings:
+        print(f"[data {name}] WARNING: {w}", file=log, flush=True)
     for s in SPLITS:
         arr = np.stack(per_split[s]).astype(np.float32)
         with atomic_path(out_dir / f"{s}.npy") as tmp:
@@ -82,14 +99,36 @@ def prepare_dataset(name: str, params: dict[str, Any], out_dir: str | Path, log=
         write_csv(out_dir / f"{s}.csv", pd.DataFrame(rows[s]))
     info = {
         "dataset": name, "classes": classes, "sample_rate": sr, "length": length,
-        "n": {s: len(rows[s]) for s in SPLITS}, "n_skipped": len(skipped), "n_silent": n_silent,
+        "n": {s: len(rows[s]) for s in SPLITS}, "n_skipped": len(skipped), "n_silent": len(silent),
+        "warnings": warnings,
     }
     write_json(out_dir / "classes.json", info)
-    write_text(out_dir / "card.md", dataset_card(name, params, rows, classes, skipped, n_silent, length, sr))
+    write_text(out_dir / "card.md", dataset_card(name, params, rows, classes, skipped, len(silent), length, sr,
+                                                 warnings))
     return info
 
 
-def dataset_card(name, params, rows, classes, skipped, n_silent, length, sr) -> str:
+def class_coverage(name: str, rows: dict[str, list[dict[str, Any]]], classes: list[str]) -> list[str]:
+    """Refuse a class that cannot be learnt or scored (no train or no test utterance); warn about one
+    without dev utterances (model selection ignores it) or spoken by a single speaker."""
+    count = {s: pd.Series([r["label"] for r in rows[s]], dtype=str).value_counts() for s in SPLITS}
+    for s, why in (("train", "it cannot be learnt"), ("test", "its recall, UA and ASR are undefined")):
+        missing = [c for c in classes if count[s].get(c, 0) == 0]
+        if missing:
+            raise DataError(f"dataset {name!r}: class(es) {missing} have no {s} utterances, so {why}; "
+                            "give them more speakers, or drop or merge them in the reader options")
+    out = []
+    no_dev = [c for c in classes if count["dev"].get(c, 0) == 0]
+    if no_dev:
+        out.append(f"class(es) {no_dev} have no dev utterances: dev UA (model selection) ignores them")
+    speakers = pd.DataFrame([r for s in SPLITS for r in rows[s]]).groupby("label")["speaker"].nunique()
+    single = sorted(speakers[speakers == 1].index)
+    if single:
+        out.append(f"class(es) {single} are spoken by a single speaker")
+    return out
+
+
+def dataset_card(name, params, rows, classes, skipped, n_silent, length, sr, warnings=()) -> str:
     """A Markdown card: counts per class, speaker and split, durations; what was skipped."""
     df = pd.concat([pd.DataFrame(rows[s]).assign(split=s) for s in SPLITS], ignore_index=True)
     by_class = df.pivot_table(index="label", columns="split", values="utt_id", aggfunc="count", fill_value=0)
@@ -103,7 +142,7 @@ def dataset_card(name, params, rows, classes, skipped, n_silent, length, sr) -> 
         f"- classes ({len(classes)}): {', '.join(classes)}",
         f"- fixed length: {length} samples = {length / sr:.2f} s at {sr} Hz (short clips tiled, long ones truncated)",
         f"- utterances: {len(df)} ({', '.join(f'{s} {len(rows[s])}' for s in SPLITS)}); speakers: {df['speaker'].nunique()}",
-        f"- all-silent clips kept: {n_silent}; files skipped as unreadable: {len(skipped)}",
+        f"- all-silent clips kept: {n_silent}; files skipped as bad audio: {len(skipped)}",
         "",
         "## Utterances per class and split",
         "",
@@ -118,23 +157,56 @@ def dataset_card(name, params, rows, classes, skipped, n_silent, length, sr) -> 
         dur.to_markdown(),
         "",
     ]
+    if warnings:
+        lines += ["## Warnings", ""] + [f"- {w}" for w in warnings] + [""]
     if skipped:
         lines += ["## Skipped files", ""] + [f"- `{s['path']}`: {s['reason']}" for s in skipped] + [""]
     return "\n".join(lines)
 
 
 def load_split(data_dir: str | Path, split: str, mmap: bool = True) -> tuple[np.ndarray, pd.DataFrame]:
-    """Load one split's waveform array (memory-mapped) and its table."""
+    """Load one split's waveform array (memory-mapped) and its table, after checking that the array
+    is whole: a (N, L) float32 .npy with one row per table row and the dataset's clip length."""
     data_dir = Path(data_dir)
     npy, csv = data_dir / f"{split}.npy", data_dir / f"{split}.csv"
     for p in (npy, csv):
         if not p.is_file():
             raise DataError(f"{p}: missing; run the data stage for this dataset first")
+    try:
+        table = pd.read_csv(csv, dtype={"utt_id": str, "speaker": str, "label": str})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise DataError(f"{csv}: not a readable split table ({exc}); {_RERUN}") from None
+    classes = data_dir / "classes.json"
+    length = int(json.loads(classes.read_text())["length"]) if classes.is_file() else None
+    check_split_array(npy, len(table), length)
     x = np.load(npy, mmap_mode="r" if mmap else None)
-    table = pd.read_csv(csv, dtype={"utt_id": str, "speaker": str, "label": str})
-    if x.shape[0] != len(table):
-        raise DataError(f"{npy}: {x.shape[0]} rows but {csv} lists {len(table)} utterances")
     return x, table
+
+
+_RERUN = "rerun the data stage (snakemake --forcerun prepare_data)"
+
+
+def check_split_array(npy: Path, n_rows: int, length: int | None) -> None:
+    """DataError naming `npy` unless it is a whole (n_rows, length) float32 array (header and size)."""
+    try:
+        with open(npy, "rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _, dtype = read_header(fh)
+            offset = fh.tell()
+    except (ValueError, OSError, EOFError) as exc:
+        raise DataError(f"{npy}: not a readable .npy array ({exc}); {_RERUN}") from None
+    if dtype != np.float32 or len(shape) != 2:
+        raise DataError(f"{npy}: holds a {dtype} array of shape {shape}; expected (N, L) float32. {_RERUN}")
+    expected = offset + int(np.prod(shape)) * dtype.itemsize
+    size = npy.stat().st_size
+    if size != expected:
+        raise DataError(f"{npy}: {size} bytes, expected {expected} for a {shape} float32 array "
+                        f"(truncated or overwritten); {_RERUN}")
+    if shape[0] != n_rows:
+        raise DataError(f"{npy}: {shape[0]} rows but {npy.with_suffix('.csv')} lists {n_rows} utterances; {_RERUN}")
+    if length is not None and shape[1] != length:
+        raise DataError(f"{npy}: clips of {shape[1]} samples but classes.json says {length}; {_RERUN}")
 
 
 def load_classes(data_dir: str | Path) -> dict[str, Any]:

@@ -123,3 +123,54 @@ def speaker_independent_split(
 
     assignment = {spk: name for name in SPLITS for group in members[name].values() for spk in group}
     return pd.Series(speakers.map(assignment).to_numpy(), index=df.index, name="split").astype(str)
+
+
+def complete_split(
+    df: pd.DataFrame,
+    dev_fraction: float,
+    test_fraction: float,
+    seed: int,
+    balance_gender: bool = True,
+    speaker_independent: bool = True,
+) -> pd.Series:
+    """Fill the empty entries of ``df['split']`` and return the whole column.
+
+    Rows a reader or manifest already assigned keep their split. An unassigned row whose speaker
+    has assigned rows joins that speaker's split (placing it by the random speaker split instead
+    would put one voice in train and test). The remaining speakers are split speaker-independently.
+    Afterwards every split is checked for speaker overlap, unless ``speaker_independent`` is False
+    (an explicit request for speaker-dependent splits).
+    """
+    split = df["split"].fillna("").astype(str).copy()
+    speakers = df["speaker"].astype(str)
+    assigned = split != ""
+    if speaker_independent:
+        check_speaker_disjoint(pd.DataFrame({"speaker": speakers[assigned], "split": split[assigned]}),
+                               "the corpus' own split (reader or manifest `split` column)")
+    placed = (pd.DataFrame({"speaker": speakers[assigned], "split": split[assigned]})
+              .drop_duplicates("speaker").set_index("speaker")["split"])
+    inherit = ~assigned & speakers.isin(placed.index)
+    split[inherit] = speakers[inherit].map(placed)
+    rest = split == ""
+    if rest.any():
+        n_rest = speakers[rest].nunique()
+        if n_rest < 3:
+            raise DataError(
+                f"{n_rest} speaker(s) {sorted(speakers[rest].unique())} have no split and none of their rows "
+                "is assigned; the speaker split needs at least 3 such speakers: assign them in the `split` column")
+        split[rest] = speaker_independent_split(df[rest], dev_fraction, test_fraction, seed, balance_gender).values
+    if speaker_independent:
+        check_speaker_disjoint(pd.DataFrame({"speaker": speakers, "split": split}), "the final split")
+    return split
+
+
+def check_speaker_disjoint(df: pd.DataFrame, what: str) -> None:
+    """Raise DataError naming the speakers that occur in more than one split of ``df``."""
+    per = df.groupby("speaker")["split"].agg(lambda s: sorted(set(s)))
+    shared = per[per.map(len) > 1]
+    if not shared.empty:
+        shown = "; ".join(f"{spk} in {'/'.join(s)}" for spk, s in list(shared.items())[:5])
+        more = f" (and {len(shared) - 5} more)" if len(shared) > 5 else ""
+        raise DataError(
+            f"{what} puts {len(shared)} speaker(s) in more than one split: {shown}{more}; expected "
+            "speaker-independent splits (set split.speaker_independent: false to accept speaker-dependent ones)")

@@ -7,15 +7,11 @@ from typing import Any
 
 import torch
 
+from staa.config import ARCH_KEYS
 from staa.errors import ConfigError, DataError
 from staa.models.victim import Victim
 
-FAMILIES = ("emo18", "zhao19", "wav2vec2", "wavlm")
-_CNN_ARCH_KEYS = {
-    "emo18": {"channels", "kernels", "pools", "hidden", "lstm_layers"},
-    "zhao19": {"channels", "kernel", "pool", "hidden", "lstm_layers"},
-}
-_SSL_ARCH_KEYS = {"pretrained", "small_config", "freeze_feature_encoder", "hf_config_json"}
+FAMILIES = tuple(ARCH_KEYS)
 
 
 def build_victim(family: str, num_classes: int, length: int, arch: dict[str, Any] | None = None) -> Victim:
@@ -23,17 +19,14 @@ def build_victim(family: str, num_classes: int, length: int, arch: dict[str, Any
     arch = dict(arch or {})
     if family not in FAMILIES:
         raise ConfigError(f"unknown model family {family!r}; expected one of {list(FAMILIES)}")
-    if family in _CNN_ARCH_KEYS:
-        unknown = set(arch) - _CNN_ARCH_KEYS[family]
-        if unknown:
-            raise ConfigError(f"{family}: unknown architecture option(s) {sorted(unknown)}; expected some of {sorted(_CNN_ARCH_KEYS[family])}")
+    unknown = set(arch) - ARCH_KEYS[family]
+    if unknown:
+        raise ConfigError(f"{family}: unknown architecture option(s) {sorted(unknown)}; expected some of {sorted(ARCH_KEYS[family])}")
+    if family in ("emo18", "zhao19"):
         from staa.models.cnn_lstm import Emo18, Zhao19
 
         net = (Emo18 if family == "emo18" else Zhao19)(num_classes, **arch)
     else:
-        unknown = set(arch) - _SSL_ARCH_KEYS
-        if unknown:
-            raise ConfigError(f"{family}: unknown architecture option(s) {sorted(unknown)}; expected some of {sorted(_SSL_ARCH_KEYS)}")
         from staa.models.ssl import SSLClassifier
 
         net = SSLClassifier(family, num_classes, **arch)
@@ -58,11 +51,12 @@ def save_victim(model: Victim, path: str | Path, extra: dict[str, Any] | None = 
 
 def load_victim(path: str | Path, map_location: str | torch.device = "cpu") -> Victim:
     """Load a victim saved by `save_victim`, safely (`weights_only=True`), in eval mode."""
+    from staa.checkpoint import safe_load
+
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: model checkpoint not found")
+    payload = safe_load(path, "victim checkpoint", required=("family", "num_classes", "length", "arch_json",
+                                                               "state_dict"), map_location=map_location)
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
         model = build_victim(payload["family"], int(payload["num_classes"]), int(payload["length"]),
                              json.loads(payload["arch_json"]))
         model.load_state_dict(payload["state_dict"])

@@ -118,6 +118,7 @@ def read_manifest(
     base = csv_path.parent
     seen: dict[str, int] = {}
     rows: list[dict[str, str]] = []
+    unmapped: set[str] = set()
     for i, rec in enumerate(table.to_dict("records")):
         where = f"manifest {str(csv_path)!r} row {i + 1} (line {i + 2})"
         raw_path, label, speaker = (str(rec[c]).strip() for c in ("path", "label", "speaker"))
@@ -140,6 +141,8 @@ def read_manifest(
         if not os.path.isfile(abs_path):
             raise DataError(f"{where}: audio file {abs_path!r} does not exist")
         if label_map is not None:
+            if label not in label_map and label not in label_map.values():
+                unmapped.add(label)
             label = label_map.get(label, label)
         rows.append({"path": abs_path, "label": label, "speaker": speaker, "gender": gender, "split": split})
 
@@ -147,4 +150,8 @@ def read_manifest(
     clash = set(stems[stems.duplicated(keep=False)])
     for r, stem in zip(rows, stems):
         r["utt_id"] = f"{Path(r['path']).parent.name}_{stem}" if stem in clash else stem
-    return finish_frame(rows, f"manifest {str(csv_path)!r}")
+    df = finish_frame(rows, f"manifest {str(csv_path)!r}")
+    if unmapped:  # read by the data stage into its log and the dataset card
+        df.attrs["warnings"] = [f"manifest {str(csv_path)!r}: label(s) {sorted(unmapped)} are not in label_map "
+                                "and are kept as classes of their own"]
+    return df
