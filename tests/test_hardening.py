@@ -216,6 +216,12 @@ def test_architecture_lists_of_unequal_length_are_refused():
     assert "channels, kernels and pools need one entry per conv block" in _config_error(cfg)
 
 
+def test_unknown_target_class_is_refused_for_a_synthetic_corpus():
+    cfg = load_default_config()
+    cfg["generator"]["train"]["target"] = "angy"
+    assert "generator.train.target: 'angy' is not a class of dataset 'synth'" in _config_error(cfg)
+
+
 def test_generator_even_kernel_is_refused():
     cfg = load_default_config()
     cfg["generator"]["arch"]["kernel_size"] = 4
@@ -399,3 +405,43 @@ def test_hand_run_step_names_a_missing_params_key(tmp_path, cmd, params, expecte
                          text=True)
     assert res.returncode == 2
     assert expected in res.stderr and "Traceback" not in res.stderr
+
+
+def test_damaged_files_between_steps_are_named(tiny_dataset, tmp_path):
+    """Subset table, stored adversarials, attack log and classes.json: each damage names the file."""
+    import shutil
+
+    import torch
+
+    from staa.attack_baseline import _subset_arrays, make_subset, score_baseline
+    from staa.data.prepare import load_classes
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_dataset, data)
+    subset = tmp_path / "subset.csv"
+    make_subset(data, 3, 0, subset)
+    x, table = _subset_arrays(data, subset)
+    bad = tmp_path / "bad_subset.csv"
+    bad.write_text("utt_id\nfoo\n")
+    with pytest.raises(DataError, match=r"bad_subset.csv: missing required column\(s\) \['index'\] in test subset CSV"):
+        _subset_arrays(data, bad)
+    adv = tmp_path / "adversarial.npy"
+    np.save(adv, x)
+    alog = tmp_path / "attack_log.csv"
+    pd.DataFrame({"utt_id": table["utt_id"], "seconds": 0.1, "status": "ok", "device": "cpu",
+                  "threads": 1}).to_csv(alog, index=False)
+    params = {"dataset": "d", "name": "pgd", "method": "pgd", "threat": "v", "victim": "v"}
+    adv.write_bytes(adv.read_bytes()[:-8])
+    with pytest.raises(DataError, match=r"adversarial.npy: \d+ bytes, expected .*rerun the attack_baseline rule"):
+        score_baseline(params, data, subset, adv, alog, tmp_path / "v.pt", tmp_path / "out", torch.device("cpu"))
+    np.save(adv, x[:2])
+    with pytest.raises(DataError, match=r"adversarial.npy: shape \(2, \d+\), but the subset .* call for \(3, \d+\)"):
+        score_baseline(params, data, subset, adv, alog, tmp_path / "v.pt", tmp_path / "out", torch.device("cpu"))
+    np.save(adv, x)
+    pd.read_csv(alog).iloc[:2].to_csv(alog, index=False)
+    with pytest.raises(DataError, match=r"attack_log.csv: its utterances differ from the subset"):
+        score_baseline(params, data, subset, adv, alog, tmp_path / "v.pt", tmp_path / "out", torch.device("cpu"))
+    assert not (tmp_path / "out").exists()
+    (data / "classes.json").write_text("{not json")
+    with pytest.raises(DataError, match=r"classes.json: not valid JSON .*expected a dataset description"):
+        load_classes(data)

@@ -17,12 +17,12 @@ import pandas as pd
 import torch
 
 from staa.attacks import make_attack
-from staa.data.prepare import load_classes, load_split
-from staa.errors import ConfigError, DataError
+from staa.data.prepare import check_array, load_classes, load_split
+from staa.errors import DataError
 from staa.evaluate import attack_metrics, predict_array, write_attack_outputs
 from staa.models import load_victim
 from staa.runtime import describe_device
-from staa.utils import atomic_path, write_csv
+from staa.utils import atomic_path, read_table, write_csv
 
 
 def make_subset(data_dir: str | Path, size: int, seed: int, out: str | Path) -> pd.DataFrame:
@@ -38,10 +38,12 @@ def make_subset(data_dir: str | Path, size: int, seed: int, out: str | Path) -> 
 
 def _subset_arrays(data_dir, subset_csv) -> tuple[np.ndarray, pd.DataFrame]:
     x, table = load_split(data_dir, "test")
-    sub = pd.read_csv(subset_csv, dtype={"utt_id": str})
-    if not set(sub["utt_id"]).issubset(set(table["utt_id"].astype(str))):
-        raise DataError(f"{subset_csv}: lists utterances that are not in the test split; rerun the subset rule")
+    sub = read_table(subset_csv, ("utt_id", "index"), "test subset", dtype={"utt_id": str})
     idx = sub["index"].to_numpy()
+    if (not set(sub["utt_id"]).issubset(set(table["utt_id"].astype(str)))
+            or not np.issubdtype(idx.dtype, np.integer) or (idx < 0).any() or (idx >= len(table)).any()
+            or list(table["utt_id"].astype(str).iloc[idx]) != list(sub["utt_id"])):
+        raise DataError(f"{subset_csv}: lists utterances that are not in the test split; rerun the subset rule")
     return np.asarray(x[idx], dtype=np.float32), table.iloc[idx].reset_index(drop=True)
 
 
@@ -98,10 +100,11 @@ def score_baseline(params: dict[str, Any], data_dir: str | Path, subset_csv: str
     """params: dataset, name, method, threat, victim, frame_ms. Scores stored adversarials on a victim."""
     info = load_classes(data_dir)
     x, table = _subset_arrays(data_dir, subset_csv)
+    check_array(Path(adv_path), x.shape, f"the subset ({subset_csv})", "rerun the attack_baseline rule")
     x_adv = np.load(adv_path)
-    if x_adv.shape != x.shape:
-        raise DataError(f"{adv_path}: shape {x_adv.shape} does not match the subset {x.shape}")
-    alog = pd.read_csv(attack_log)
+    alog = read_table(attack_log, ("utt_id", "seconds", "status", "device", "threads"), "attack log")
+    if list(alog["utt_id"].astype(str)) != list(table["utt_id"].astype(str)):
+        raise DataError(f"{attack_log}: its utterances differ from the subset ({subset_csv}); rerun the attack_baseline rule")
     victim = load_victim(victim_path, device)
     clean, adv = predict_array(victim, x, device), predict_array(victim, x_adv, device)
     frame = max(1, int(round(float(params.get("frame_ms", 20)) * int(info["sample_rate"]) / 1000)))

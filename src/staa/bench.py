@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from staa.utils import read_table
+
 STAGES = {
     "synth_corpus": "data", "prepare_data": "data", "train_victim": "victims",
     "train_generator": "generators", "attack_staa": "attacks", "make_subset": "baselines",
@@ -18,7 +20,7 @@ def collect(bench_dir: str | Path) -> pd.DataFrame:
     for tsv in sorted(Path(bench_dir).rglob("*.tsv")):
         rel = tsv.relative_to(bench_dir)
         rule = rel.parts[0] if len(rel.parts) > 1 else rel.stem
-        df = pd.read_csv(tsv, sep="\t")
+        df = read_table(tsv, ("s", "max_rss"), "Snakemake benchmark", sep="\t")
         if df.empty:
             continue
         rows.append({"rule": rule, "stage": STAGES.get(rule, "other"), "job": str(rel.with_suffix("")),

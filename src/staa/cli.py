@@ -228,9 +228,9 @@ def _bench(ns):
 
 
 def _read_subset(path: str) -> list[str]:
-    import pandas as pd
+    from staa.utils import read_table
 
-    return pd.read_csv(path, dtype={"utt_id": str})["utt_id"].tolist()
+    return read_table(path, ("utt_id",), "test subset", dtype={"utt_id": str})["utt_id"].tolist()
 
 
 def build_parser() -> argparse.ArgumentParser:

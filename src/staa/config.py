@@ -237,6 +237,12 @@ def semantic_errors(config: dict[str, Any]) -> list[str]:
                     errs.append(f"generator.threats names {t!r}, which is not among datasets.{ds}.victims")
         errs += generator_arch_errors(gen.get("arch") or {})
         train = gen["train"]
+        target = train.get("target")
+        for ds in config["run"]["datasets"]:  # a synthetic corpus' classes are known before any job
+            syn = datasets.get(ds, {})
+            emos = (syn.get("synthetic") or {}).get("emotions") if syn.get("reader") == "synthetic" else None
+            if target is not None and emos and target not in emos:
+                errs.append(f"generator.train.target: {target!r} is not a class of dataset {ds!r}; expected one of {emos}")
         _check_eps(errs, "generator.train.eps", train.get("eps", 0.03))
         if train.get("flex_eps"):
             _check_eps(errs, "generator.train.flex_eps.eps", train["flex_eps"]["eps"])

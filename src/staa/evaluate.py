@@ -16,7 +16,7 @@ import pandas as pd
 import soundfile as sf
 import torch
 
-from staa.metrics import l0, l0_frames, snr_energy_db, snr_peak_db
+from staa.metrics import l0_frames, snr_energy_db, snr_peak_db
 from staa.utils import atomic_path, write_csv, write_json
 
 

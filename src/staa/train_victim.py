@@ -7,7 +7,6 @@ the test split.
 """
 from __future__ import annotations
 
-import math
 import sys
 import time
 from pathlib import Path

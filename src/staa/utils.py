@@ -58,6 +58,41 @@ def write_csv(path: str | os.PathLike, df: "Any") -> None:
         df.to_csv(tmp, index=False)
 
 
+def read_json(path: str | os.PathLike, what: str = "JSON file") -> dict[str, Any]:
+    """A JSON object from `path`; DataError naming the file if it is missing, unparsable or not an object."""
+    from staa.errors import DataError
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found (expected a {what})")
+    try:
+        obj = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{path}: not valid JSON ({exc}); expected a {what}") from None
+    if not isinstance(obj, dict):
+        raise DataError(f"{path}: expected a JSON object at top level, got {type(obj).__name__}")
+    return obj
+
+
+def read_table(path: str | os.PathLike, columns: Any = (), what: str = "table", **read_csv: Any) -> "Any":
+    """A CSV as a DataFrame; DataError naming the file if it is missing, unparsable or lacks `columns`."""
+    import pandas as pd
+
+    from staa.errors import DataError
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found (expected a {what} CSV)")
+    try:
+        df = pd.read_csv(path, **read_csv)
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise DataError(f"{path}: cannot parse {what} CSV ({exc})") from None
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise DataError(f"{path}: missing required column(s) {missing} in {what} CSV (expected {list(columns)})")
+    return df
+
+
 def _json_default(o: Any) -> Any:
     if isinstance(o, (np.integer,)):
         return int(o)

@@ -8,7 +8,7 @@ the same victim object is shared by the rest of the pipeline (evaluation, transf
 from __future__ import annotations
 
 import contextlib
-from typing import Any, ClassVar, Iterator
+from typing import Iterator
 
 import torch
 from torch import Tensor, nn

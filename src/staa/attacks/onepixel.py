@@ -16,7 +16,6 @@ passes (scipy's ``updating='deferred'``), instead of scipy's one-by-one immediat
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import torch
 import torch.nn.functional as F

@@ -5,7 +5,6 @@ Same update rule as torchattacks.PGD, but in the audio range [-1, 1] instead of 
 """
 from __future__ import annotations
 
-from typing import Any
 
 import torch
 import torch.nn.functional as F

@@ -17,7 +17,6 @@ audio range [-1, 1]. So |x_adv - x| <= eps holds throughout, not by a final clip
 """
 from __future__ import annotations
 
-from typing import Any
 
 import torch
 from torch import Tensor, nn

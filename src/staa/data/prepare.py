@@ -4,7 +4,6 @@ Training never decodes WAV files: each split is one memory-mappable `.npy` of sh
 """
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from staa.data.audio import fix_length, load_audio
 from staa.data.readers import read_corpus
 from staa.data.split import complete_split
 from staa.errors import DataError
-from staa.utils import atomic_path, write_csv, write_json, write_text
+from staa.utils import atomic_path, read_json, read_table, write_csv, write_json, write_text
 
 SPLITS = ("train", "dev", "test")
 # Clips shorter than this are bad audio (handled by `on_bad_audio`): tiling a few milliseconds
@@ -172,13 +171,11 @@ def load_split(data_dir: str | Path, split: str, mmap: bool = True) -> tuple[np.
     for p in (npy, csv):
         if not p.is_file():
             raise DataError(f"{p}: missing; run the data stage for this dataset first")
-    try:
-        table = pd.read_csv(csv, dtype={"utt_id": str, "speaker": str, "label": str})
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise DataError(f"{csv}: not a readable split table ({exc}); {_RERUN}") from None
+    table = read_table(csv, ("utt_id", "label", "label_idx"), f"{split} split",
+                       dtype={"utt_id": str, "speaker": str, "label": str})
     classes = data_dir / "classes.json"
-    length = int(json.loads(classes.read_text())["length"]) if classes.is_file() else None
-    check_split_array(npy, len(table), length)
+    length = int(load_classes(data_dir)["length"]) if classes.is_file() else None
+    check_array(npy, (len(table), length), f"{npy.with_suffix('.csv').name} and classes.json", _RERUN)
     x = np.load(npy, mmap_mode="r" if mmap else None)
     return x, table
 
@@ -186,31 +183,31 @@ def load_split(data_dir: str | Path, split: str, mmap: bool = True) -> tuple[np.
 _RERUN = "rerun the data stage (snakemake --forcerun prepare_data)"
 
 
-def check_split_array(npy: Path, n_rows: int, length: int | None) -> None:
-    """DataError naming `npy` unless it is a whole (n_rows, length) float32 array (header and size)."""
+def check_array(npy: Path, shape: tuple[int | None, ...], source: str, fix: str) -> None:
+    """DataError naming `npy` unless it is a whole float32 array of `shape` (None = any size on that
+    axis), checked from its header and size without reading it; `source` says where the expected
+    shape comes from, `fix` what to do."""
     try:
         with open(npy, "rb") as fh:
             version = np.lib.format.read_magic(fh)
             read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-            shape, _, dtype = read_header(fh)
+            found, _, dtype = read_header(fh)
             offset = fh.tell()
     except (ValueError, OSError, EOFError) as exc:
-        raise DataError(f"{npy}: not a readable .npy array ({exc}); {_RERUN}") from None
-    if dtype != np.float32 or len(shape) != 2:
-        raise DataError(f"{npy}: holds a {dtype} array of shape {shape}; expected (N, L) float32. {_RERUN}")
-    expected = offset + int(np.prod(shape)) * dtype.itemsize
+        raise DataError(f"{npy}: not a readable .npy array ({exc}); {fix}") from None
+    if dtype != np.float32 or len(found) != len(shape):
+        raise DataError(f"{npy}: holds a {dtype} array of shape {found}; expected a {len(shape)}-D float32 array. {fix}")
+    expected = offset + int(np.prod(found)) * dtype.itemsize
     size = npy.stat().st_size
     if size != expected:
-        raise DataError(f"{npy}: {size} bytes, expected {expected} for a {shape} float32 array "
-                        f"(truncated or overwritten); {_RERUN}")
-    if shape[0] != n_rows:
-        raise DataError(f"{npy}: {shape[0]} rows but {npy.with_suffix('.csv')} lists {n_rows} utterances; {_RERUN}")
-    if length is not None and shape[1] != length:
-        raise DataError(f"{npy}: clips of {shape[1]} samples but classes.json says {length}; {_RERUN}")
+        raise DataError(f"{npy}: {size} bytes, expected {expected} for a {found} float32 array "
+                        f"(truncated or overwritten); {fix}")
+    if any(want is not None and got != want for got, want in zip(found, shape)):
+        raise DataError(f"{npy}: shape {found}, but {source} call for {tuple('*' if w is None else w for w in shape)}; {fix}")
 
 
 def load_classes(data_dir: str | Path) -> dict[str, Any]:
     p = Path(data_dir) / "classes.json"
     if not p.is_file():
         raise DataError(f"{p}: missing; run the data stage for this dataset first")
-    return json.loads(p.read_text())
+    return read_json(p, "dataset description (classes.json)")

@@ -6,7 +6,6 @@ raises :class:`staa.errors.DataError` naming the file and what was expected.
 """
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -14,6 +13,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from staa import utils
 from staa.errors import DataError
 
 PathLike = str | Path
@@ -93,17 +93,8 @@ STAA = "staa"
 # --------------------------------------------------------------------------------------------
 # helpers
 def read_json(path: PathLike) -> dict[str, Any]:
-    """Read a JSON object from `path`; DataError if missing, unparsable or not an object."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: file not found (expected a metrics JSON file)")
-    try:
-        obj = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"{path}: not valid JSON ({exc})") from exc
-    if not isinstance(obj, dict):
-        raise DataError(f"{path}: expected a JSON object at top level, got {type(obj).__name__}")
-    return obj
+    """Read a metrics JSON object from `path`; DataError if missing, unparsable or not an object."""
+    return utils.read_json(path, "metrics JSON file")
 
 
 def _check_type(path: Path, key: str, value: Any, expected: type | tuple[type, ...],
@@ -282,18 +273,7 @@ def load_attack_metrics(paths: Sequence[PathLike]) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------
 # CSV inputs
 def _read_csv(path: Path, columns: Sequence[str], what: str) -> pd.DataFrame:
-    if not path.is_file():
-        raise DataError(f"{path}: file not found (expected a {what} CSV)")
-    try:
-        df = pd.read_csv(path)
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError,
-            pd.errors.EmptyDataError) as exc:
-        raise DataError(f"{path}: cannot parse {what} CSV ({exc})") from exc
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise DataError(f"{path}: missing required column(s) {missing} in {what} CSV "
-                        f"(expected {list(columns)})")
-    return df
+    return utils.read_table(path, columns, what)
 
 
 def _numeric(path: Path, df: pd.DataFrame, cols: Sequence[str]) -> None:
