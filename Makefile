@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 STAMP := $(VENV)/.staa-installed
 
-.PHONY: env reproduce test report dry-run lint clean
+.PHONY: env reproduce test report dry-run lint clean paper-smoke gpu-check
 
 env: $(STAMP)
 
@@ -27,6 +27,24 @@ CONFIG_CHECK = $(BIN)/staa validate-config $(or $(CONFIG),config/config.yaml)
 reproduce: env
 	@$(CONFIG_CHECK)
 	$(BIN)/snakemake --cores $(CORES) $(if $(CONFIG),--configfile $(CONFIG)) $(SNAKEMAKE_ARGS)
+
+# The paper DAG at paper model size on fixture corpora in the real DEMoS/IEMOCAP layouts (about
+# 40 min on 2 cores; docs/paper-scale.md). Results go to results/ like any run.
+SMOKE_CONFIG = config/paper.yaml config/paper-smoke.yaml
+paper-smoke: env
+	$(BIN)/staa fixture-corpus --layout demos --out results/fixtures/DEMoS --params '{"n_speakers": 6, "utterances_per_class": 1}'
+	$(BIN)/staa fixture-corpus --layout iemocap --out results/fixtures/IEMOCAP --params '{"utterances_per_class": 1, "dialogs": 1}'
+	$(BIN)/staa validate-config $(SMOKE_CONFIG)
+	$(BIN)/snakemake --cores $(CORES) $(SNAKEMAKE_ARGS) --configfile $(SMOKE_CONFIG)
+	$(BIN)/staa check-smoke --results results
+
+# On a machine with a CUDA GPU: the CUDA tests, then the paper-scale timing and model costs on the GPU
+# (results/gpu_check/: paper_bench_timing.csv, paper_bench_models.csv, paper_bench.md).
+gpu-check: env
+	@$(BIN)/python -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 'gpu-check: no CUDA device is visible to torch')"
+	$(BIN)/python -m pytest -q -rs tests/test_cuda.py tests/test_attacks.py -k "cuda"
+	mkdir -p results/gpu_check
+	$(BIN)/staa paper-bench --gpus 1 --threads 4 --utterances 5 --out results/gpu_check/paper_bench | tee results/gpu_check/paper_bench.md
 
 report: env
 	@$(CONFIG_CHECK)

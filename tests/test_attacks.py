@@ -509,3 +509,37 @@ def test_cuda_matches_cpu_generator(method, settings):
     if method == "onepixel":  # discrete choices: the changed positions must agree
         assert torch.equal(gpu.cpu() != x, cpu != x)
     assert (gpu.cpu() - cpu).abs().max().item() <= 1e-4
+
+
+class _Constant(torch.nn.Module):
+    """Logits that ignore the input's content (but keep a graph to it): no attack ever succeeds."""
+
+    def forward(self, x):
+        return torch.stack([x.sum(1) * 0 + 1.0, x.sum(1) * 0], dim=1)
+
+
+@pytest.mark.parametrize("method,settings", [
+    ("pgd", {"steps": 3}),
+    ("onepixel", {"k": 2, "maxiter": 2, "max_population": 6, "eval_batch": 4}),
+])
+def test_worst_case_passes_match_a_run_that_never_succeeds(method, settings):
+    """The pass counts timing extrapolates with are those an attack really makes without early success."""
+    from staa.timing import PassCounter
+
+    attack = make_attack(method, **settings)
+    counter = PassCounter(_Constant())
+    attack(counter, torch.rand(1, 50) - 0.5, torch.zeros(1, dtype=torch.long), generator=torch.Generator().manual_seed(0))
+    assert counter.counts == attack.worst_case_passes(2)
+
+
+def test_sparsefool_passes_stay_within_the_worst_case():
+    from staa.timing import PassCounter
+
+    torch.manual_seed(0)
+    model = TinySER(n_classes=4).eval()
+    attack = make_attack("sparsefool", steps=2, deepfool_steps=3)
+    counter = PassCounter(model)
+    x = torch.rand(1, 400) - 0.5
+    attack(counter, x, model(x).argmax(1))
+    worst = attack.worst_case_passes(4)
+    assert all(0 <= counter.counts[k] <= worst[k] for k in worst) and counter.counts["bwd"] > 0

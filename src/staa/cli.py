@@ -93,6 +93,14 @@ def _synth(ns):
     print(f"wrote {len(meta)} utterances to {ns.out}", file=sys.stderr)
 
 
+@command("fixture-corpus", "write a small corpus in the real DEMoS or IEMOCAP layout (for the paper smoke run)")
+def _fixture(ns):
+    from staa.data.fixtures import make_fixture_corpus
+
+    info = make_fixture_corpus(ns.layout, ns.out, **_params(ns))
+    print(f"{ns.out}: {info['written']} files written" if info["written"] else f"{ns.out}: up to date", file=sys.stderr)
+
+
 @command("prepare-data", "read a corpus, split it, write fixed-length arrays, tables and a card")
 def _prepare(ns):
     from staa.data.prepare import prepare_dataset
@@ -211,6 +219,48 @@ def _copy_listening_examples(npz_paths: list[Path], out_dir: Path) -> None:
                     shutil.copyfile(wav, tmp)
 
 
+@command("cost", "FLOPs, seconds and GFLOP/s per utterance of trained victims and generators")
+def _cost(ns):
+    import pandas as pd
+
+    from staa.cost import model_costs
+    from staa.runtime import setup_runtime
+
+    setup_runtime(ns.threads)
+    df = pd.DataFrame(model_costs([Path(p) for p in ns.victims], [Path(p) for p in ns.generators], ns.repeats))
+    print(df.round(4).to_markdown(index=False))
+    if ns.out:
+        from staa.utils import write_csv
+
+        write_csv(ns.out, df)
+
+
+@command("paper-bench", "paper-size generator vs every baseline at batch size 1, untrained, cut budgets extrapolated")
+def _paper_bench(ns):
+    from staa.paper_bench import main_table, paper_bench, write_outputs
+    from staa.runtime import describe_device, setup_runtime
+
+    device = setup_runtime(ns.threads, ns.gpus)
+    if ns.gpus and device.type != "cuda":
+        raise StaaError("--gpus 1 but no CUDA device is visible to torch")
+    print(f"paper-bench on {describe_device(device)}, {ns.threads} thread(s)", file=sys.stderr, flush=True)
+    timing, costs = paper_bench(ns.config, ns.dataset, ns.threats, ns.utterances, ns.warmup, device,
+                                n_classes=ns.classes)
+    print(costs.round(4).to_markdown(index=False))
+    print(main_table(timing).round(4).to_markdown(index=False))
+    if ns.out:
+        write_outputs(timing, costs, Path(ns.out))
+
+
+@command("check-smoke", "check a paper smoke run: no generator mask all-zero or all-one, report written")
+def _check_smoke(ns):
+    from staa.smoke import check_smoke
+
+    for line in check_smoke(ns.results):
+        print(line)
+    print("paper smoke check: passed")
+
+
 @command("bench", "print wall time and memory per stage and rule from the benchmark files")
 def _bench(ns):
     from staa.bench import collect, summarise
@@ -249,6 +299,10 @@ def _add_args(name: str, sp: argparse.ArgumentParser) -> None:
         sp.add_argument("config", nargs="+", help="config file(s); several are deep-merged in order, as by Snakemake")
         sp.add_argument("--schema", default=None, help="default: the repository's workflow/schemas/config.schema.yaml")
     elif name == "synth-corpus":
+        sp.add_argument("--out", required=True)
+        sp.add_argument("--params", **common["--params"])
+    elif name == "fixture-corpus":
+        sp.add_argument("--layout", required=True, help="demos or iemocap")
         sp.add_argument("--out", required=True)
         sp.add_argument("--params", **common["--params"])
     elif name == "prepare-data":
@@ -303,6 +357,24 @@ def _add_args(name: str, sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--figures-dir", required=True)
         sp.add_argument("--summary", required=True)
         sp.add_argument("--params", **common["--params"])
+    elif name == "cost":
+        sp.add_argument("--victims", nargs="*", default=[])
+        sp.add_argument("--generators", nargs="*", default=[])
+        sp.add_argument("--threads", type=int, default=1)
+        sp.add_argument("--repeats", type=int, default=3)
+        sp.add_argument("--out", default=None, help="also write the table as CSV")
+    elif name == "paper-bench":
+        sp.add_argument("--config", nargs="+", default=["config/paper.yaml"])
+        sp.add_argument("--dataset", default="iemocap", help="whose clip length is used")
+        sp.add_argument("--threats", nargs="*", default=None, help="default: the config's generator.threats")
+        sp.add_argument("--classes", type=int, default=4)
+        sp.add_argument("--utterances", type=int, default=2)
+        sp.add_argument("--warmup", type=int, default=1)
+        sp.add_argument("--threads", type=int, default=1)
+        sp.add_argument("--gpus", type=int, default=0)
+        sp.add_argument("--out", default=None, help="path prefix: writes PREFIX_timing.csv and PREFIX_models.csv")
+    elif name == "check-smoke":
+        sp.add_argument("--results", default="results")
     elif name == "bench":
         sp.add_argument("--bench-dir", default="results/benchmarks")
         sp.add_argument("--cores", type=int, default=2)
@@ -310,6 +382,34 @@ def _add_args(name: str, sp: argparse.ArgumentParser) -> None:
     elif name == "victims-table":
         sp.add_argument("--out-dir", required=True)
         sp.add_argument("metrics", nargs="+")
+
+
+# Per step: the config key that lowers its peak memory, and the --params key holding its value.
+OOM_HINTS = {
+    "train-victim": ("victims.{name}.batch_size", "batch_size"),
+    "train-generator": ("generator.train.batch_size", "train.batch_size"),
+    "attack-staa": ("attack_eval.throughput_batch", "throughput_batch"),
+    "timing": ("timing.throughput_batch", "throughput_batch"),
+    "attack-baseline": ("baselines.methods.{name}.eval_batch (one-pixel) or baselines.subset_size", "settings.eval_batch"),
+}
+
+
+def _oom_message(ns: argparse.Namespace, exc: BaseException) -> str:
+    """One line for a CUDA out-of-memory error: the step (= rule), its batch size, the memory asked
+    for (torch's own first sentence) and the config key that lowers it."""
+    key, param = OOM_HINTS.get(ns.cmd, ("run.threads or the batch sizes", ""))
+    try:
+        value: Any = json.loads(ns.params)
+        for part in param.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        name = getattr(ns, "name", None) or value
+    except (AttributeError, json.JSONDecodeError):
+        value, name = None, None
+    asked = str(exc).strip().split(". ")[1] if ". " in str(exc) else str(exc).strip().splitlines()[0]
+    if isinstance(name, str):
+        key = key.replace("{name}", name)
+    return (f"CUDA out of memory in rule {ns.cmd.replace('-', '_')} at batch size {value if value is not None else '?'}"
+            f" ({asked}); lower {key}, or give the job a larger GPU")
 
 
 def _terminate(signum: int, frame: Any) -> None:
@@ -324,6 +424,11 @@ def main(argv: list[str] | None = None) -> int:
         ns.fn(ns)
     except StaaError as exc:
         print(f"staa {ns.cmd}: error: {exc}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:
+        if type(exc).__name__ != "OutOfMemoryError":  # torch.cuda.OutOfMemoryError, without importing torch
+            raise
+        print(f"staa {ns.cmd}: error: {_oom_message(ns, exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
         # every output is written atomically and checkpoints once per epoch: nothing half-written is

@@ -34,6 +34,9 @@ _ZHAO19 = {"channels": 4, "pool": 4}
 _SSL_CONV = {"conv_kernel": (10, 3, 3, 3, 3, 2, 2), "conv_stride": (5, 2, 2, 2, 2, 2, 2)}
 
 LOSS_TERMS = ("mag", "qua", "spa")
+# generator.train settings a generator variant may override
+VARIANT_OVERRIDES = ("eps", "frame_length", "epochs", "sparsity_target", "sparsity_scope", "select", "kappa",
+                     "reduction", "warmup_epochs", "loc_bias_init")
 # Bumped whenever the procedural corpus' audio changes, so cached corpora are regenerated.
 CORPUS_VERSION = 3
 SYNTH_EMOTIONS = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
@@ -166,6 +169,33 @@ def ssl_config_keys(family: str) -> set[str] | None:
     return None
 
 
+def variant_settings(gen: dict[str, Any], name: str) -> dict[str, Any]:
+    """What a variant trains with: the train settings with the variant's overrides, its loss weights
+    (a weight of 0 is the same as an absent term) and its factorisation."""
+    var = gen["variants"][name]
+    out = {**gen["train"], **{k: var[k] for k in VARIANT_OVERRIDES if k in var}}
+    out["factorised"] = bool(var.get("factorised", True))
+    out["losses"] = {k: w for k, w in (var.get("losses") or {}).items() if w}
+    return out
+
+
+def duplicate_variant_errors(gen: dict[str, Any]) -> list[str]:
+    """Two variants with identical settings would train the same generator twice under two names
+    (an ablation that differs from nothing): refuse them where their threats and datasets meet."""
+    errs, seen = [], {}
+    for name, var in gen["variants"].items():
+        key = repr(sorted(variant_settings(gen, name).items()))
+        for other in seen.get(key, []):
+            ov = gen["variants"][other]
+            threats = set(var.get("threats") or gen["threats"]) & set(ov.get("threats") or gen["threats"])
+            dsets = var.get("datasets"), ov.get("datasets")
+            if threats and (None in dsets or set(dsets[0]) & set(dsets[1])):
+                errs.append(f"generator.variants.{name} has the same settings as generator.variants.{other}; "
+                            "expected each variant to differ (an ablation must change something)")
+        seen.setdefault(key, []).append(name)
+    return errs
+
+
 def generator_arch_errors(arch: dict[str, Any]) -> list[str]:
     """The Wave-U-Net constraints the schema cannot state (staa.generator.waveunet checks them again)."""
     errs = []
@@ -248,8 +278,12 @@ def semantic_errors(config: dict[str, Any]) -> list[str]:
             _check_eps(errs, "generator.train.flex_eps.eps", train["flex_eps"]["eps"])
             _check_eps(errs, "generator.train.flex_eps.then", train["flex_eps"]["then"])
         _check_frame(errs, "generator.train.frame_length", train.get("frame_length", 1), min_len)
-        reduction = train.get("reduction", "mean")
+        errs += duplicate_variant_errors(gen)
         for vname, var in gen["variants"].items():
+            reduction = var.get("reduction", train.get("reduction", "mean"))
+            for ds in var.get("datasets") or []:
+                if ds not in datasets:
+                    errs.append(f"generator.variants.{vname}.datasets names {ds!r}, which is not declared under datasets")
             for term, w in (var.get("losses") or {}).items():
                 if term not in LOSS_TERMS:
                     errs.append(f"generator.variants.{vname}.losses: unknown loss {term!r}; expected some of {list(LOSS_TERMS)}")
@@ -265,7 +299,16 @@ def semantic_errors(config: dict[str, Any]) -> list[str]:
                             f"(a density budget is a fraction of the clip), got {reduction!r}")
             if "frame_length" in var:
                 _check_frame(errs, f"generator.variants.{vname}.frame_length", var["frame_length"], min_len)
-    for bname, b in ((config.get("baselines") or {}).get("methods") or {}).items():
+    for ds in (config.get("baselines") or {}).get("datasets") or []:
+        if ds not in datasets:
+            errs.append(f"baselines.datasets names {ds!r}, which is not declared under datasets")
+    methods = (config.get("baselines") or {}).get("methods") or {}
+    cuts = (config.get("baselines") or {}).get("budget_cuts") or {}
+    for bname in cuts:
+        if bname not in methods:
+            errs.append(f"baselines.budget_cuts names {bname!r}, which is not under baselines.methods ({sorted(methods)})")
+    for bname, b in methods.items():
+        b = {**b, **cuts.get(bname, {})}
         if b["method"] not in BASELINE_METHODS:
             errs.append(f"baselines.methods.{bname}.method: unknown method {b['method']!r}; expected one of {list(BASELINE_METHODS)}")
             continue

@@ -25,7 +25,7 @@ from staa.losses import staa_losses
 from staa.models import load_victim
 from staa.runtime import grad_context
 from staa.train_victim import predict
-from staa.utils import atomic_path, write_csv, write_json
+from staa.utils import atomic_path, progress, write_csv, write_json
 
 
 def eps_at(epoch: int, eps: float, flex: dict[str, Any] | None) -> float:
@@ -43,6 +43,8 @@ def eps_at(epoch: int, eps: float, flex: dict[str, Any] | None) -> float:
 
 
 SELECTS = ("last", "best_dev")
+# generator.train settings a variant may override (staa.config.VARIANT_OVERRIDES, kept torch-free there)
+from staa.config import VARIANT_OVERRIDES  # noqa: E402
 BUDGET_SLACK = 0.02  # the hinge holds density at the budget only on average: allow 2 points over
 
 
@@ -60,10 +62,10 @@ def selectable(row: dict[str, Any], budget: float | None, after: int) -> bool:
 
 
 def resolve(params: dict[str, Any]) -> dict[str, Any]:
-    """Merge the variant's overrides (factorised, losses, eps, frame_length, epochs) into train settings."""
+    """Merge the variant's overrides (factorised, losses and VARIANT_OVERRIDES) into train settings."""
     train = dict(params["train"])
     var = params.get("variant_cfg", {})
-    for key in ("eps", "frame_length", "epochs", "sparsity_target", "sparsity_scope", "select"):
+    for key in VARIANT_OVERRIDES:
         if key in var:
             train[key] = var[key]
     train["factorised"] = bool(var.get("factorised", True))
@@ -165,6 +167,7 @@ def train_generator(params: dict[str, Any], data_dir: str | Path, threat_path: s
         order = np.random.default_rng([seed, epoch]).permutation(x_tr.shape[0])
         sums = {k: 0.0 for k in ("total", "adv", "mag", "qua", "spa")}
         fooled = density = seen = 0
+        n_batches = -(-len(order) // bs)
         for b, i in enumerate(range(0, len(order), bs)):
             idx = np.sort(order[i:i + bs])
             xb = torch.from_numpy(np.array(x_tr[idx], dtype=np.float32)).to(device)
@@ -190,6 +193,7 @@ def train_generator(params: dict[str, Any], data_dir: str | Path, threat_path: s
             fooled += int((logits.argmax(1) != yb).sum())
             density += float(out.m_hard.mean()) * len(idx)
             seen += len(idx)
+            progress(log, tag, epoch, epochs, b, n_batches, t0)
         sched.step()
         dev = evaluate_dev(gen, threat, x_dev, y_dev, eps, device, bs)
         row = {"epoch": epoch + 1, "loss": sums["total"] / seen, **{k: sums[k] / seen for k in ("adv", "mag", "qua", "spa")},

@@ -22,7 +22,7 @@ from staa.data.prepare import load_classes, load_split
 from staa.errors import ConfigError, TrainingError
 from staa.metrics import classification_report
 from staa.models import build_victim, save_victim
-from staa.utils import write_csv, write_json
+from staa.utils import progress, write_csv, write_json
 
 
 @torch.no_grad()
@@ -92,6 +92,7 @@ def train_victim(name: str, params: dict[str, Any], data_dir: str | Path, out_di
             tot_loss += loss.item() * len(idx)
             correct += int((logits.argmax(1) == yb).sum())
             seen += len(idx)
+            progress(log, name, epoch, epochs, b, -(-len(order) // bs), t0)
         dev = classification_report(t_dev["label_idx"].to_numpy(), predict(model, x_dev, device), classes)
         row = {"epoch": epoch + 1, "train_loss": tot_loss / seen, "train_acc": correct / seen,
                "dev_wa": dev["wa"], "dev_ua": dev["ua"], "lr": opt.param_groups[0]["lr"],

@@ -6,6 +6,7 @@ import json
 import os
 import random
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -110,3 +111,11 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % (2**32))
     torch.manual_seed(seed)
+
+
+def progress(log, tag: str, epoch: int, epochs: int, batch: int, n_batches: int, t0: float) -> None:
+    """A line about every tenth of a long epoch (at paper scale one epoch takes minutes to hours)."""
+    step = max(1, n_batches // 10)
+    if n_batches >= 10 and (batch + 1) % step == 0 and batch + 1 < n_batches:
+        print(f"[{tag}] epoch {epoch + 1}/{epochs} batch {batch + 1}/{n_batches} ({time.time() - t0:.1f}s)",
+              file=log, flush=True)

@@ -113,7 +113,7 @@ def staa_attack_inputs(wildcards) -> dict:
         "generator": f"{RESULTS}/generators/{d}/{wildcards.threat}/{wildcards.variant}/generator.pt",
         "victim": f"{RESULTS}/victims/{d}/{wildcards.victim}/model.pt",
     }
-    if baselines_enabled():
+    if baselines_enabled(d):
         inputs["subset"] = f"{RESULTS}/attacks/{d}/subset.csv"
     return inputs
 
@@ -124,8 +124,12 @@ def staa_attack_params(wildcards) -> str:
                     "victim": wildcards.victim, **ev})
 
 
-def baselines_enabled() -> bool:
-    return bool((config.get("baselines") or {}).get("methods"))
+def baselines_enabled(dataset: str | None = None) -> bool:
+    """Baselines are configured, and run on `dataset` (baselines.datasets; default: every dataset)."""
+    b = config.get("baselines") or {}
+    if not b.get("methods"):
+        return False
+    return dataset is None or dataset in (b.get("datasets") or run_datasets())
 
 
 def generators_of(dataset: str) -> list[tuple[str, str]]:
@@ -133,10 +137,19 @@ def generators_of(dataset: str) -> list[tuple[str, str]]:
     if "generator" not in config:
         return []
     vics = victims_of(dataset)
-    return [(t, v) for v in config["generator"]["variants"] for t in variant_threats(config, v) if t in vics]
+    return [(t, v) for v in config["generator"]["variants"] for t in variant_threats(config, v)
+            if t in vics and dataset in (config["generator"]["variants"][v].get("datasets") or [dataset])]
 
 
 def baseline_methods() -> dict:
+    """Every baseline's settings as run: its entry, with `baselines.budget_cuts` applied."""
+    b = config.get("baselines") or {}
+    cuts = b.get("budget_cuts") or {}
+    return {name: {**m, **cuts.get(name, {})} for name, m in (b.get("methods") or {}).items()}
+
+
+def full_budget_methods() -> dict:
+    """The baselines' settings before budget cuts (what a cut run is extrapolated to)."""
     return dict((config.get("baselines") or {}).get("methods") or {})
 
 
@@ -163,7 +176,8 @@ def timing_variant() -> str:
 
 def timing_params(wildcards) -> str:
     return as_json({"dataset": wildcards.dataset, "threat": wildcards.threat, "variant": timing_variant(),
-                    "methods": baseline_methods(), "seed": SEED, **config.get("timing", {})})
+                    "methods": baseline_methods(), "full_methods": full_budget_methods(), "seed": SEED,
+                    **config.get("timing", {})})
 
 
 def report_params(wildcards) -> str:
@@ -199,12 +213,14 @@ def staa_attack_targets(dataset: str) -> list[str]:
 
 
 def baseline_targets(dataset: str) -> list[str]:
+    if not baselines_enabled(dataset):
+        return []
     return [f"{RESULTS}/attacks/{dataset}/{m}/{t}/on_{v}/metrics.json"
             for m in baseline_methods() for t in threats_of(dataset) for v in victims_of(dataset)]
 
 
 def timing_targets(dataset: str) -> list[str]:
-    if not baselines_enabled():
+    if not baselines_enabled(dataset):
         return []
     return [f"{RESULTS}/timing/{dataset}/{t}.csv" for t in threats_of(dataset)]
 

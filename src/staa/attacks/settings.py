@@ -14,8 +14,11 @@ _MIN_POPULATION = 5  # scipy's floor; rand1bin needs 3 distinct partners besides
 class Settings:
     """An attack's settings, checked once: unknown names and bad values raise ConfigError.
 
-    Subclasses set ``name`` and ``defaults`` (every accepted setting with its default) and override
-    ``_validate`` to normalise/check the merged settings.
+    Subclasses set ``name`` and ``defaults`` (every accepted setting with its default), override
+    ``_validate`` to normalise/check the merged settings, and give ``worst_case_passes(n_classes)``:
+    the victim passes one utterance costs at most (no early success) as forward passes without a
+    graph (``fwd``, one input each), forward passes that build one (``graph_fwd``) and backward
+    passes (``bwd``). Timing extrapolates a cut budget to the full one with these counts.
     """
 
     name: ClassVar[str] = "attack"
@@ -77,6 +80,9 @@ class PGDSettings(Settings):
             "random_start": self._bool(settings, "random_start"),
         }
 
+    def worst_case_passes(self, n_classes: int) -> dict[str, int]:
+        return {"fwd": 0, "graph_fwd": self.settings["steps"], "bwd": self.settings["steps"]}
+
 
 class SparseFoolSettings(Settings):
     name = "sparsefool"
@@ -93,6 +99,15 @@ class SparseFoolSettings(Settings):
             "deepfool_steps": self._positive_int(settings, "deepfool_steps"),
             "eps": self._positive_float(settings, "eps"),
         }
+
+    def worst_case_passes(self, n_classes: int) -> dict[str, int]:
+        """Per outer step: `deepfool_steps` DeepFool iterations (a graph forward, C-1 backward passes for
+        the class gradients, a prediction), the boundary normal (a graph forward and a backward) and a
+        prediction; one prediction first."""
+        s = self.settings
+        per_step = {"fwd": s["deepfool_steps"] + 1, "graph_fwd": s["deepfool_steps"] + 1,
+                    "bwd": s["deepfool_steps"] * (n_classes - 1) + 1}
+        return {k: 1 * (k == "fwd") + s["steps"] * v for k, v in per_step.items()}
 
 
 class OnePixelSettings(Settings):
@@ -143,6 +158,11 @@ class OnePixelSettings(Settings):
             "strategy": settings["strategy"],
             "eval_batch": self._positive_int(settings, "eval_batch"),
         }
+
+    def worst_case_passes(self, n_classes: int) -> dict[str, int]:
+        """A prediction, then the initial population and `maxiter` generations, each individual one
+        forward input (scored `eval_batch` at a time)."""
+        return {"fwd": 1 + (1 + self.settings["maxiter"]) * self.population_size, "graph_fwd": 0, "bwd": 0}
 
     @property
     def population_size(self) -> int:
