@@ -2,7 +2,9 @@
 # SLURM integration test: runs the tiny pipeline (tests/slurm_tiny.yaml) once locally and once
 # through a throw-away one-node SLURM cluster with workflow/profiles/slurm, then checks that every
 # metrics.json under results/victims and results/attacks is identical (timing keys aside) and that
-# the jobs really went through SLURM.
+# the jobs really went through SLURM. Then a resume check: a victim-training job cancelled under
+# SLURM (scancel mid-epoch) must resume from its checkpoint when the same command is rerun, with
+# results identical to an uninterrupted run.
 #
 #   bash .ci/slurm_test.sh          # exit 0 = PASS or SKIP, 1 = FAIL
 #
@@ -15,7 +17,10 @@
 #   SLURM_TEST_TIMEOUT   overall bound in seconds (default 1500); each run is bounded too
 #   SLURM_TEST_RUN_TIMEOUT  bound per pipeline run in seconds (default 900)
 #   SLURM_TEST_NICE      niceness of the whole test (default 10; the CI box may be shared)
-#   SLURM_TEST_KEEP=1    keep the temp dir (logs, both result trees) instead of deleting it
+#   SLURM_TEST_RESUME    1 (default): run the resume check after the comparison; 0: skip it
+#   SLURM_TEST_RESUME_EPOCHS  epochs of the victim whose job gets cancelled (default 600, ~15 ms each
+#                        in the tiny config: the job must still be training when the cancel lands)
+#   SLURM_TEST_KEEP=1    keep the temp dir (logs, all result trees) instead of deleting it
 # Everything it starts (munged, slurmctld, slurmd, the snakemake runs) is stopped by PID on exit,
 # also on failure, Ctrl-C or timeout. Nothing is written outside one temp dir (apart from the
 # Debian packages, if they had to be installed).
@@ -84,7 +89,7 @@ fi
 # ---- cleanup: stop what we started, by PID, on every exit path ------------------------------------
 T="$(mktemp -d /tmp/staa-slurm-test.XXXXXX)"
 chmod 700 "$T"
-MUNGED_PID="" SLURMCTLD_PID="" SLURMD_PID="" STEP_PID=""
+MUNGED_PID="" SLURMCTLD_PID="" SLURMD_PID="" STEP_PID="" BG_PID=""
 
 stop_pid() {  # stop_pid PID [group]: TERM, wait up to 15 s, then KILL
     local pid="$1" target="$1" i
@@ -106,6 +111,10 @@ cleanup() {
     if [[ -n "$STEP_PID" ]]; then
         say "stopping the running pipeline (pid $STEP_PID)"
         stop_pid "$STEP_PID" group
+    fi
+    if [[ -n "$BG_PID" ]]; then  # the resume check's run in the background (its own group too)
+        say "stopping the background pipeline (pid $BG_PID)"
+        stop_pid "$BG_PID" group
     fi
     # cancel whatever is left on our private cluster (all jobs on it are this test's)
     if [[ -n "$SLURMCTLD_PID" ]] && kill -0 "$SLURMCTLD_PID" 2>/dev/null; then
@@ -318,8 +327,12 @@ SLURM_S=$RUN_S
 say "wall time: local ${LOCAL_S}s, SLURM ${SLURM_S}s"
 
 # ---- 4. identical results (timing keys aside) ------------------------------------------------------
-say "comparing metrics.json (results/victims, results/attacks):"
-"$PY" - "$LOCAL_DIR" "$SLURM_DIR" <<'PYEOF' || fail "results differ between the local and the SLURM run"
+# compare_trees DIR_A DIR_B NAME_A NAME_B FILENAME...: every file called FILENAME (metrics.json, or a
+# per-epoch train_log.csv) under results/victims and results/attacks must exist in both trees and
+# be identical, timing keys and columns aside; prints one line per file, returns 1 on any problem.
+compare_trees() {
+    "$PY" - "$@" <<'PYEOF'
+import csv
 import json
 import sys
 from pathlib import Path
@@ -344,37 +357,43 @@ def canon(obj):  # canonical text: NaN == NaN, key order irrelevant
     return json.dumps(obj, sort_keys=True)
 
 
+def load(path):  # JSON, or a CSV as a list of {column: text} rows
+    if path.suffix == ".csv":
+        with open(path, newline="") as fh:
+            return list(csv.DictReader(fh))
+    return json.loads(path.read_text())
+
+
+root_a, root_b, name_a, name_b = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sys.argv[4]
+filenames = sys.argv[5:]
+
+
 def diffs(a, b, path=""):
     if isinstance(a, dict) and isinstance(b, dict):
         for k in sorted(set(a) | set(b)):
             if k not in a or k not in b:
-                yield f"{path}/{k}: only in {'SLURM' if k in b else 'local'} run"
+                yield f"{path}/{k}: only in {name_b if k in b else name_a} run"
             else:
                 yield from diffs(a[k], b[k], f"{path}/{k}")
     elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
         for i, (x, y) in enumerate(zip(a, b)):
             yield from diffs(x, y, f"{path}[{i}]")
     elif canon(a) != canon(b):
-        yield f"{path}: local {canon(a)[:80]} != SLURM {canon(b)[:80]}"
-
-
-local, slurm = Path(sys.argv[1]), Path(sys.argv[2])
+        yield f"{path}: {name_a} {canon(a)[:80]} != {name_b} {canon(b)[:80]}"
 
 
 def collect(root):
     return {str(p.relative_to(root)) for sub in ("results/victims", "results/attacks")
-            for p in (root / sub).rglob("metrics.json")}
+            for name in filenames for p in (root / sub).rglob(name)}
 
 
-fl, fs = collect(local), collect(slurm)
+fa, fb = collect(root_a), collect(root_b)
 bad = 0
-for rel in sorted(fl ^ fs):
-    print(f"  MISSING  {rel} (only in the {'local' if rel in fl else 'SLURM'} run)")
+for rel in sorted(fa ^ fb):
+    print(f"  MISSING  {rel} (only in the {name_a if rel in fa else name_b} run)")
     bad += 1
-for rel in sorted(fl & fs):
-    a = strip(json.loads((local / rel).read_text()))
-    b = strip(json.loads((slurm / rel).read_text()))
-    d = list(diffs(a, b))
+for rel in sorted(fa & fb):
+    d = list(diffs(strip(load(root_a / rel)), strip(load(root_b / rel))))
     if d:
         bad += 1
         print(f"  DIFFERS  {rel}")
@@ -382,12 +401,17 @@ for rel in sorted(fl & fs):
             print(f"           {line}")
     else:
         print(f"  match    {rel}")
-if not fl:
-    print("  no metrics.json found at all")
+if not fa:
+    print(f"  no {' / '.join(filenames)} found at all")
     bad += 1
-print(f"  {len(fl & fs)} file(s) compared, {bad} problem(s)")
+print(f"  {len(fa & fb)} file(s) compared, {bad} problem(s)")
 sys.exit(1 if bad else 0)
 PYEOF
+}
+
+say "comparing metrics.json (results/victims, results/attacks):"
+compare_trees "$LOCAL_DIR" "$SLURM_DIR" local SLURM metrics.json \
+    || fail "results differ between the local and the SLURM run"
 
 # ---- 5. the jobs really ran on SLURM ------------------------------------------------------------------
 # expected: every job of the run except local rules (`all`), as counted in the local run's log
@@ -420,4 +444,137 @@ LOCALRULES="$(grep -E '^localrule [A-Za-z_0-9]+:$' "$T/slurm.log" | sed -E 's/^l
 [[ -z "$LOCALRULES" ]] || fail "jobs ran outside SLURM: $LOCALRULES"
 say "local rules on the submitting host (declared): $(echo "$DECLARED" | grep -v '^all$' | tr '\n' ' ')"
 
-say "PASS (local ${LOCAL_S}s, slurm ${SLURM_S}s)"
+# ---- 6. a training job cancelled under SLURM resumes on rerun -------------------------------------
+# A job killed mid-training on a cluster (scancel, preemption, wall time) must resume from its
+# per-epoch checkpoint when the workflow is rerun, as after a local kill, and end with the result
+# of a run that was never interrupted. One victim, its epochs raised (its own config, built from the
+# tiny one) so that its job is still training when it is cancelled; the run uses --retries 0 so that
+# the cancel ends it (the profile's retries would resubmit the job at once) and the rerun is the
+# very same command. The data are copied from the local run above (not under test here).
+RESUME_S=0
+if [[ "${SLURM_TEST_RESUME:-1}" == 1 ]]; then
+    R_T0=$SECONDS
+    R_DS=synth
+    R_VICTIM=emo18
+    R_EPOCHS="${SLURM_TEST_RESUME_EPOCHS:-600}"
+    R_CFG="$T/resume.yaml"
+    R_TARGET="results/victims/$R_DS/$R_VICTIM/metrics.json"
+    R_REF_DIR="$T/resume-ref"
+    R_SLURM_DIR="$T/resume-slurm"
+    R_CKPT="$R_SLURM_DIR/results/victims/$R_DS/$R_VICTIM/ckpt/last.pt"
+    R_JOBLOG="$R_SLURM_DIR/results/logs/train_victim/$R_DS/$R_VICTIM.log"
+    R_COMMENT="rule_train_victim_wildcards_${R_DS}_${R_VICTIM}"
+    R_RUNLOG="$T/resume-cancel.log"
+
+    "$PY" - "$TINY" "$R_CFG" "$R_DS" "$R_VICTIM" "$R_EPOCHS" <<'PYEOF' || fail "could not write the resume test config"
+import sys
+import yaml
+
+src, dst, ds, victim, epochs = sys.argv[1:6]
+cfg = yaml.safe_load(open(src))
+if victim not in cfg["datasets"][ds].get("victims", []):
+    sys.exit(f"{victim} is not a victim of {ds} in {src}")
+cfg["victims"][victim]["epochs"] = int(epochs)
+yaml.safe_dump(cfg, open(dst, "w"), sort_keys=False)
+PYEOF
+    for d in "$R_REF_DIR" "$R_SLURM_DIR"; do
+        mkdir -p "$d/results"
+        for sub in corpora data; do
+            # cp -a keeps the mtimes, so snakemake takes the copies as up to date
+            [[ -d "$LOCAL_DIR/results/$sub/$R_DS" ]] || continue
+            mkdir -p "$d/results/$sub"
+            cp -a "$LOCAL_DIR/results/$sub/$R_DS" "$d/results/$sub/"
+        done
+    done
+    R_COMMON=(snakemake -s "$SNAKEFILE" --configfile "$R_CFG" "${EXTRA[@]}")
+    R_REF_CMD=("${R_COMMON[@]}" --directory "$R_REF_DIR" --cores 2 "$R_TARGET")
+    R_SLURM_CMD=("${R_COMMON[@]}" --directory "$R_SLURM_DIR" --workflow-profile "$PROFILE" --jobs 4
+        "${OVERRIDES[@]}"
+        --slurm-no-account --slurm-keep-successful-logs --slurm-init-seconds-before-status-checks 2
+        --retries 0 "$R_TARGET")
+
+    say "resume check: $R_VICTIM on $R_DS with $R_EPOCHS epochs, cancelled under SLURM, then rerun"
+
+    # resume_fail MSG: the job's own log and the end of the cancelled run's log, then FAIL
+    resume_fail() {
+        local f
+        for f in "$R_JOBLOG" "$R_RUNLOG"; do
+            [[ -s "$f" ]] && { echo "---- $f (last lines) ----" >&2; tail -n 12 "$f" | cut -c1-300 >&2; }
+        done
+        fail "resume check: $*"
+    }
+
+    say "resume: SLURM run to be cancelled:"
+    printf '  %q' "${R_SLURM_CMD[@]}"; echo
+    timeout --kill-after=30 "$RUN_TIMEOUT" "${R_SLURM_CMD[@]}" >"$R_RUNLOG" 2>&1 &
+    BG_PID=$!
+    # wait (bounded) until the job has written a checkpoint and is still running, then cancel it
+    R_JOBID=""
+    R_WAIT_T0=$SECONDS
+    while ((SECONDS - R_WAIT_T0 < 300)); do
+        kill -0 "$BG_PID" 2>/dev/null || break
+        if [[ -f "$R_CKPT" ]]; then
+            R_JOBID="$(timeout 10 squeue --noheader --states=RUNNING --format='%i|%k' 2>/dev/null \
+                | awk -F'|' -v c="$R_COMMENT" '$2 == c {print $1; exit}' || true)"
+            [[ -n "$R_JOBID" ]] && break
+        fi
+        sleep 0.5
+    done
+    if [[ -z "$R_JOBID" ]]; then
+        kill -0 "$BG_PID" 2>/dev/null && stop_pid "$BG_PID" group
+        wait "$BG_PID" 2>/dev/null || true
+        BG_PID=""
+        timeout 10 squeue --noheader --states=all --format='  %i|%T|%k' >&2 || true
+        resume_fail "no running $R_COMMENT job with a checkpoint within $((SECONDS - R_WAIT_T0))s" \
+            "(the job finished or failed first? raise SLURM_TEST_RESUME_EPOCHS)"
+    fi
+    R_CANCEL_AT=$((SECONDS - R_T0))
+    timeout 20 scancel "$R_JOBID" || resume_fail "scancel $R_JOBID failed"
+    say "resume: cancelled SLURM job $R_JOBID ($R_COMMENT) while running, ${R_CANCEL_AT}s into the check"
+    R_STOP_T0=$SECONDS
+    R_CANCEL_EPOCH="$(date +%s)"
+    # snakemake notices the failed job only at its next status check (up to ~30 s here): the
+    # reference run, never interrupted, runs meanwhile
+    run_pipeline "resume: uninterrupted reference (local)" "$T/resume-ref.log" "$R_REF_DIR" \
+        " - a pipeline problem, not a SLURM one" "${R_REF_CMD[@]}"
+    # then the cancelled run must stop by itself (non-zero, as it should) within the bound
+    while kill -0 "$BG_PID" 2>/dev/null && ((SECONDS - R_STOP_T0 < 240)); do sleep 1; done
+    R_RC=0 R_HOW="by itself"
+    if kill -0 "$BG_PID" 2>/dev/null; then
+        say "resume: the cancelled run did not stop within 240s of the cancel; stopping it"
+        stop_pid "$BG_PID" group
+        R_HOW="when stopped"
+    fi
+    wait "$BG_PID" || R_RC=$?
+    BG_PID=""
+    R_STOP_S=$(($(stat -c %Y "$R_RUNLOG") - R_CANCEL_EPOCH))  # its log's last write
+    R_STATE="$(timeout 10 squeue --noheader --states=all --jobs="$R_JOBID" --format='%T' 2>/dev/null || true)"
+    R_KILLED_EPOCH="$(sed -nE "s/^\[$R_VICTIM\] epoch ([0-9]+)\/[0-9]+ .*/\1/p" "$R_JOBLOG" 2>/dev/null | tail -n1 || true)"
+    say "resume: the cancelled run exited $R_HOW (rc $R_RC, ${R_STOP_S}s after the cancel); SLURM job $R_JOBID is ${R_STATE:-gone from squeue}; its last logged epoch: ${R_KILLED_EPOCH:-none} of $R_EPOCHS"
+    [[ "$R_RC" != 0 ]] || resume_fail "snakemake reported success although its job $R_JOBID was cancelled"
+    [[ "$R_STATE" == CANCELLED ]] || resume_fail "SLURM job $R_JOBID is '${R_STATE:-gone}', not CANCELLED"
+    [[ -n "$R_KILLED_EPOCH" && "$R_KILLED_EPOCH" -lt "$R_EPOCHS" ]] \
+        || resume_fail "the job was not cancelled mid-training (last logged epoch '${R_KILLED_EPOCH:-none}' of $R_EPOCHS)"
+    [[ ! -e "$R_SLURM_DIR/$R_TARGET" ]] || resume_fail "$R_TARGET exists after the cancelled run"
+    cp "$R_JOBLOG" "$T/resume-cancelled-job.log"
+
+    run_pipeline "resume: second SLURM" "$T/resume-rerun.log" "$R_SLURM_DIR" "" "${R_SLURM_CMD[@]}"
+    grep -q 'has been submitted with SLURM jobid' "$T/resume-rerun.log" \
+        || resume_fail "the rerun submitted no SLURM job"
+    R_LINE="$(grep -E "^\[$R_VICTIM\] resumed from .*/ckpt/last\.pt after epoch [0-9]+$" "$R_JOBLOG" | tail -n1 || true)"
+    [[ -n "$R_LINE" ]] || resume_fail "the rerun's job log has no '[$R_VICTIM] resumed from .../ckpt/last.pt after epoch N' line"
+    R_N="${R_LINE##* }"
+    say "resume: the rerun's job log: ${R_LINE#"[$R_VICTIM] "}"
+    [[ "$R_N" -ge 1 && "$R_N" -lt "$R_EPOCHS" ]] \
+        || resume_fail "resumed after epoch $R_N; expected 1..$((R_EPOCHS - 1)) (cancelled mid-training)"
+    # the checkpoint is saved just before an epoch's log line: the last one, not an older one
+    [[ "$R_N" -ge "$R_KILLED_EPOCH" ]] \
+        || resume_fail "resumed after epoch $R_N, but the cancelled job had logged epoch $R_KILLED_EPOCH"
+    say "resume: comparing with the uninterrupted run (metrics.json, per-epoch train_log.csv):"
+    compare_trees "$R_REF_DIR" "$R_SLURM_DIR" uninterrupted resumed metrics.json train_log.csv \
+        || resume_fail "the resumed run's results differ from the uninterrupted run's"
+    RESUME_S=$((SECONDS - R_T0))
+    say "resume: PASS in ${RESUME_S}s (cancelled after epoch $R_N of $R_EPOCHS, resumed, identical results)"
+fi
+
+say "PASS (local ${LOCAL_S}s, slurm ${SLURM_S}s, resume check ${RESUME_S}s)"
