@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 STAMP := $(VENV)/.staa-installed
 
-.PHONY: env reproduce test report dry-run lint clean paper-smoke gpu-check
+.PHONY: env reproduce test report dry-run lint clean paper-smoke paper-smoke-ci gpu-check
 
 env: $(STAMP)
 
@@ -28,8 +28,8 @@ reproduce: env
 	@$(CONFIG_CHECK)
 	$(BIN)/snakemake --cores $(CORES) $(if $(CONFIG),--configfile $(CONFIG)) $(SNAKEMAKE_ARGS)
 
-# The paper DAG at paper model size on fixture corpora in the real DEMoS/IEMOCAP layouts (about
-# 40 min on 2 cores; docs/paper-scale.md). Results go to results/ like any run.
+# The paper DAG at paper model size on fixture corpora in the real DEMoS/IEMOCAP layouts
+# (docs/paper-scale.md). paper-smoke-ci is its CI slice: every rule once at paper size, one corpus.
 SMOKE_CONFIG = config/paper.yaml config/paper-smoke.yaml
 paper-smoke: env
 	$(BIN)/staa fixture-corpus --layout demos --out results/fixtures/DEMoS --params '{"n_speakers": 6, "utterances_per_class": 1}'
@@ -37,6 +37,9 @@ paper-smoke: env
 	$(BIN)/staa validate-config $(SMOKE_CONFIG)
 	$(BIN)/snakemake --cores $(CORES) $(SNAKEMAKE_ARGS) --configfile $(SMOKE_CONFIG)
 	$(BIN)/staa check-smoke --results results
+
+paper-smoke-ci:
+	$(MAKE) paper-smoke SMOKE_CONFIG="$(SMOKE_CONFIG) config/paper-smoke-ci.yaml"
 
 # On a machine with a CUDA GPU: the CUDA tests, then the paper-scale timing and model costs on the GPU
 # (results/gpu_check/: paper_bench_timing.csv, paper_bench_models.csv, paper_bench.md).

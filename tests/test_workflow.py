@@ -1,5 +1,5 @@
 """End-to-end: the whole DAG on a tiny config, idempotent reruns, exactly-the-right partial reruns
-after config changes (DESIGN 7), determinism of the pipeline's metrics, and lint."""
+after config changes (docs/design.md §7), determinism of the pipeline's metrics, and lint."""
 from __future__ import annotations
 
 import copy

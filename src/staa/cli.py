@@ -1,7 +1,7 @@
 """`staa` command line: one subcommand per pipeline step, each runnable by hand.
 
 Rules pass the config values they depend on as one JSON object (`--params`), so no step reads the
-config file itself; outputs go where DESIGN 8 says. Errors a user can fix are printed as one clear
+config file itself; outputs go where docs/design.md §8 says. Errors a user can fix are printed as one clear
 line (exit 2), without a traceback.
 """
 from __future__ import annotations

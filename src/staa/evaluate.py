@@ -1,4 +1,4 @@
-"""Attack evaluation shared by STAA-Net and the baselines (DESIGN 6).
+"""Attack evaluation shared by STAA-Net and the baselines (docs/design.md §6).
 
 Given clean and adversarial waveforms and a victim, compute the fooling rate (ASR against the
 victim's clean prediction), success against the ground truth, SNR (peak and energy, over

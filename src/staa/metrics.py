@@ -1,4 +1,4 @@
-"""Classification metrics for SER (WA, UA) and attack metrics (SNR, L0) as DESIGN 6 defines them."""
+"""Classification metrics for SER (WA, UA) and attack metrics (SNR, L0) as docs/design.md §6 defines them."""
 from __future__ import annotations
 
 import numpy as np

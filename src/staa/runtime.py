@@ -33,7 +33,7 @@ def describe_device(device: torch.device) -> str:
 
 def grad_context(device: torch.device):
     """cuDNN cannot backpropagate through an LSTM in eval mode: disable it on CUDA for attack
-    gradients through a frozen threat model (DESIGN 4). A no-op on the CPU."""
+    gradients through a frozen threat model (docs/design.md §4). A no-op on the CPU."""
     import contextlib
 
     if device.type == "cuda":

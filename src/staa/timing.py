@@ -1,4 +1,4 @@
-"""Timing benchmark (DESIGN 6): seconds per utterance at batch size 1 for STAA-Net (generator
+"""Timing benchmark (docs/design.md §6): seconds per utterance at batch size 1 for STAA-Net (generator
 forward only) and every baseline, on the same utterances, device and thread count, after warm-up.
 Speed-up = baseline median time / STAA-Net median time."""
 from __future__ import annotations

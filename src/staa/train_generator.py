@@ -1,4 +1,4 @@
-"""Train one STAA-Net generator against a frozen threat model (DESIGN 4).
+"""Train one STAA-Net generator against a frozen threat model (docs/design.md §4).
 
 The generator is trained once; afterwards one forward pass turns a clean utterance into an
 adversarial one. The adversarial loss is the Carlini-Wagner margin against the threat model's

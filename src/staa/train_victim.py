@@ -1,4 +1,4 @@
-"""Train and evaluate one victim model on one dataset (DESIGN 3).
+"""Train and evaluate one victim model on one dataset (docs/design.md §3).
 
 Per epoch: shuffled mini-batches (order from seed + epoch, so a resumed run sees the same
 batches), dev WA/UA, a progress line in the log, a CSV row and a checkpoint. At the end the

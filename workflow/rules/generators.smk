@@ -1,4 +1,4 @@
-# Generator stage: one STAA-Net generator per (dataset, threat model, variant) (DESIGN 4).
+# Generator stage: one STAA-Net generator per (dataset, threat model, variant) (docs/design.md §4).
 
 
 rule train_generator:

@@ -1,4 +1,4 @@
-# Timing stage: STAA-Net vs every baseline, per utterance, same inputs/device/threads (DESIGN 6).
+# Timing stage: STAA-Net vs every baseline, per utterance, same inputs/device/threads (docs/design.md §6).
 
 
 rule timing:

@@ -1,4 +1,4 @@
-# Victim stage: train and evaluate every victim model of every dataset (DESIGN 3).
+# Victim stage: train and evaluate every victim model of every dataset (docs/design.md §3).
 
 
 rule train_victim:

@@ -1,4 +1,4 @@
-"""Procedural emotional-speech corpus (the embedded default; DESIGN 2).
+"""Procedural emotional-speech corpus (the embedded default; docs/design.md §2).
 
 DEMoS and IEMOCAP are licensed and cannot ship, so the default run synthesises a small corpus
 from a seed. It is a source-filter model of voiced speech: a glottal pulse train (Rosenberg-like

@@ -1,7 +1,7 @@
 """End2You-style CNN-LSTM victims: Emo18 (Tzirakis et al., ICASSP 2018) and Zhao19 (Zhao et al., BSPC 2019).
 
 Both: conv blocks over the raw waveform, a 2-layer unidirectional LSTM over time, a linear layer
-per time step and the mean over time (DESIGN 3).
+per time step and the mean over time (docs/design.md §3).
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Victim wrapper: raw waveform (B, L) -> per-utterance z-normalisation -> network -> logits (B, C).
 
 Normalisation lives inside the wrapper so that every attack perturbs the raw waveform, exactly as
-the reference code does (DESIGN 2). Silence (std = 0) is guarded by an epsilon: no NaN.
+the reference code does (docs/design.md §2). Silence (std = 0) is guarded by an epsilon: no NaN.
 """
 from __future__ import annotations
 
