@@ -49,6 +49,8 @@ ATTACK_REQUIRED: dict[str, type | tuple[type, ...]] = {
 ATTACK_NULLABLE: tuple[str, ...] = ("snr_peak_db", "snr_energy_db", "l0", "l0_percent")
 # may be absent or null
 ATTACK_OPTIONAL: tuple[str, ...] = (
+    "asr_ci_low",
+    "asr_ci_high",
     "l0_frames_percent",
     "seconds_per_utterance_median",
     "throughput_utt_per_s",

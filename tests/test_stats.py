@@ -1,0 +1,81 @@
+"""The statistics behind intervals and claims, against values computed by hand or by scipy."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as sst
+
+from staa.stats import bootstrap_ci, holm, mcnemar, paired_bootstrap, t_interval, verdict
+
+
+def test_bootstrap_interval_covers_the_mean_and_shrinks_with_n():
+    rng = np.random.default_rng(1)
+    small, large = rng.random(20) < 0.6, rng.random(2000) < 0.6
+    m, lo, hi = bootstrap_ci(small)
+    assert lo < m < hi and m == small.mean()
+    _, lo2, hi2 = bootstrap_ci(large)
+    assert hi2 - lo2 < (hi - lo) / 5
+    # the percentile interval of a proportion is close to the normal one for large n
+    se = math.sqrt(large.mean() * (1 - large.mean()) / large.size)
+    assert hi2 - lo2 == pytest.approx(2 * 1.96 * se, rel=0.15)
+    assert bootstrap_ci([1, 1, 1]) == (1.0, 1.0, 1.0) and math.isnan(bootstrap_ci([])[0])
+
+
+def test_bootstrap_is_seeded():
+    x = np.arange(30.0)
+    assert bootstrap_ci(x, seed=3) == bootstrap_ci(x, seed=3) != bootstrap_ci(x, seed=4)
+
+
+def test_mcnemar_exact_matches_the_binomial_test():
+    a = np.array([1] * 9 + [0] * 2 + [1] * 5 + [0] * 4, bool)
+    b = np.array([0] * 9 + [1] * 2 + [1] * 5 + [0] * 4, bool)
+    n10, n01, p = mcnemar(a, b)
+    assert (n10, n01) == (9, 2)
+    assert p == pytest.approx(sst.binomtest(2, 11, 0.5).pvalue)
+    assert mcnemar(a, a)[2] == 1.0
+    with pytest.raises(ValueError, match="different lengths"):
+        mcnemar(a, b[:-1])
+
+
+def test_paired_bootstrap_separates_a_real_difference_from_noise():
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=200)
+    diff, p = paired_bootstrap(base + 0.5, base + rng.normal(scale=0.1, size=200))
+    assert diff == pytest.approx(0.5, abs=0.05) and p < 0.01
+    _, p_null = paired_bootstrap(base, base + rng.normal(scale=1.0, size=200) * 0.01)
+    assert p_null > 0.05
+
+
+def test_t_interval_matches_scipy():
+    x = [0.61, 0.55, 0.66]
+    m, lo, hi = t_interval(x)
+    ref = sst.t.interval(0.95, 2, loc=np.mean(x), scale=sst.sem(x))
+    assert (lo, hi) == pytest.approx(ref) and m == pytest.approx(np.mean(x))
+    assert math.isnan(t_interval([0.5])[1])
+
+
+def test_holm_by_hand():
+    # sorted 0.01, 0.02, 0.04 -> 0.03, 0.04, 0.04 (monotone), back in input order
+    assert holm([0.04, 0.01, 0.02]) == pytest.approx([0.04, 0.03, 0.04])
+    assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
+
+
+def test_verdicts():
+    assert verdict(0.001, 0.2) == "better (p = 0.001)"
+    assert verdict(0.001, -0.2) == "worse (p = 0.001)"
+    assert verdict(0.3, 0.2) == "on a par (p = 0.3)"
+    assert verdict(0.001, -0.2, better="lower") == "better (p = 0.001)"
+
+
+def test_attack_metrics_carry_the_asr_interval():
+    from staa.evaluate import attack_metrics
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 100)).astype(np.float32)
+    clean = np.zeros(40, int)
+    adv = (rng.random(40) < 0.3).astype(int)
+    m, _ = attack_metrics(x, x + 0.01, clean, clean, adv, 10)
+    assert m["asr_ci_low"] < m["asr"] < m["asr_ci_high"]
+    assert (m["asr"], m["asr_ci_low"], m["asr_ci_high"]) == pytest.approx(bootstrap_ci(adv != clean))
