@@ -79,3 +79,31 @@ def test_attack_metrics_carry_the_asr_interval():
     m, _ = attack_metrics(x, x + 0.01, clean, clean, adv, 10)
     assert m["asr_ci_low"] < m["asr"] < m["asr_ci_high"]
     assert (m["asr"], m["asr_ci_low"], m["asr_ci_high"]) == pytest.approx(bootstrap_ci(adv != clean))
+
+
+def test_summary_pairs_staa_with_each_baseline_on_shared_utterances(tmp_path):
+    import pandas as pd
+
+    from staa.report.summary import paired_comparisons
+
+    def run(name, fooled, utts):
+        d = tmp_path / name
+        d.mkdir()
+        pd.DataFrame({"utt_id": utts, "fooled": fooled}).to_csv(d / "per_utterance.csv", index=False)
+        return str(d / "metrics.json")
+
+    full = [f"u{i}" for i in range(40)]
+    sub = full[:24]  # the baselines' subset
+    rows = [
+        {"dataset": "d", "threat": "t", "victim": "v", "white_box": False, "attack": "staa", "method_family": "staa",
+         "variant": "full", "path": run("staa", [1] * 20 + [0] * 20, full)},
+        {"dataset": "d", "threat": "t", "victim": "v", "white_box": False, "attack": "pgd", "method_family": "pgd",
+         "variant": "", "path": run("pgd", [0] * 24, sub)},
+        {"dataset": "d", "threat": "t", "victim": "v", "white_box": False, "attack": "sparsefool",
+         "method_family": "sparsefool", "variant": "", "path": run("sf", [1] * 18 + [0] * 6, sub)},
+    ]
+    out = paired_comparisons(pd.DataFrame(rows)).set_index("baseline")
+    assert out.loc["pgd", "n"] == 24 and out.loc["pgd", "staa_asr"] == pytest.approx(20 / 24)
+    assert (out.loc["pgd", "staa_only"], out.loc["pgd", "baseline_only"]) == (20, 0)
+    assert out.loc["pgd", "verdict"].startswith("better") and out.loc["sparsefool", "verdict"].startswith("on a par")
+    assert list(out["p_holm"]) == pytest.approx(holm(list(out["p"])))

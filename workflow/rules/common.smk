@@ -232,6 +232,9 @@ def report_inputs(wildcards) -> dict:
         "victim_logs": [f"{RESULTS}/victims/{ds}/{v}/train_log.csv" for ds in dss for v in victims_of(ds)],
         "generator_logs": [f"{RESULTS}/generators/{ds}/{t}/{v}/train_log.csv" for ds in dss for t, v in generators_of(ds)],
         "attacks": [m for ds in dss for m in staa_attack_targets(ds) + baseline_targets(ds)],
+        # read beside each metrics.json by the summary's paired tests
+        "per_utterance": [m.replace("metrics.json", "per_utterance.csv")
+                          for ds in dss for m in staa_attack_targets(ds) + baseline_targets(ds)],
         "timing": [t for ds in dss for t in timing_targets(ds)],
         "examples": [f"{RESULTS}/attacks/{ds}/staa/{t}/{timing_variant()}/on_{t}/metrics.json"
                      for ds in dss for t in threats_of(ds)] if "generator" in config else [],

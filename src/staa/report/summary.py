@@ -224,6 +224,20 @@ def build_summary(victims: pd.DataFrame, attacks: pd.DataFrame, timing: pd.DataF
     out += [f"- {n}" for n in notes] or ["- None."]
     out.append("")
 
+    pairs = paired_comparisons(attacks, reference)
+    if len(pairs):
+        out += ["## STAA-Net against each baseline, on the same utterances", "",
+                "Each row compares which of the baselines' subset utterances STAA-Net and the baseline fool "
+                "on one victim (white-box when the victim is the threat model). *p* is the exact McNemar "
+                "test on the utterances only one of them fools, Holm-corrected over every row of this "
+                "table; the verdict is STAA-Net's. One seed: the intervals cover utterances, not "
+                "training runs.", ""]
+        out += [_md_table(["dataset", "threat", "victim", "baseline", "utterances", "STAA-Net ASR",
+                           "baseline ASR", "only STAA-Net / only baseline", "p (Holm)", "STAA-Net is"],
+                          [[r.dataset, r.threat, r.victim + (" (white-box)" if r.white_box else ""), r.baseline,
+                            r.n, f"{r.staa_asr:.2f}", f"{r.baseline_asr:.2f}", f"{r.staa_only} / {r.baseline_only}",
+                            f"{r.p_holm:.2g}", r.verdict] for r in pairs.itertuples()]), ""]
+
     # per-dataset detail
     out += ["## Per-dataset detail", ""]
     for ds in datasets:
@@ -256,6 +270,50 @@ def build_summary(victims: pd.DataFrame, attacks: pd.DataFrame, timing: pd.DataF
                               [[r.method, r.threat, f"{r.seconds_per_utterance:.3g}",
                                 f"{r.speedup_vs_staa:.1f}×"] for r in t.itertuples()]), ""]
     return "\n".join(out).rstrip() + "\n"
+
+
+def paired_comparisons(attacks: pd.DataFrame, reference: str = "full") -> pd.DataFrame:
+    """STAA-Net (`reference` variant) against every baseline with the same dataset, threat and
+    victim, on the utterances both were scored on (the baseline subset): fooled counts, exact
+    McNemar p, Holm-corrected over all rows, and a verdict. Reads the per_utterance.csv beside
+    each metrics.json."""
+    from staa.stats import holm, mcnemar
+    from staa.stats import verdict as claim
+
+    cols = ["dataset", "threat", "victim", "white_box", "baseline", "n", "staa_asr", "baseline_asr", "staa_only",
+            "baseline_only", "p", "p_holm", "verdict"]
+    if attacks.empty or "path" not in attacks:
+        return pd.DataFrame(columns=cols)
+    st = attacks[(attacks["method_family"] == STAA) & (attacks["variant"] == reference)]
+    base = attacks[attacks["method_family"] != STAA]
+    rows = []
+    for b in base.itertuples():
+        match = st[(st["dataset"] == b.dataset) & (st["threat"] == b.threat) & (st["victim"] == b.victim)]
+        if match.empty:
+            continue
+        flags = [_fooled(Path(path).with_name("per_utterance.csv")) for path in (match["path"].iloc[0], b.path)]
+        if any(f is None for f in flags):
+            continue
+        joined = flags[0].to_frame("staa").join(flags[1].to_frame("base"), how="inner")
+        if joined.empty:
+            continue
+        n10, n01, p = mcnemar(joined["staa"], joined["base"])
+        rows.append([b.dataset, b.threat, b.victim, bool(b.white_box), b.attack, len(joined),
+                     joined["staa"].mean(), joined["base"].mean(), n10, n01, p])
+    df = pd.DataFrame(rows, columns=cols[:-2])
+    df["p_holm"] = holm(df["p"]) if len(df) else []
+    df["verdict"] = [claim(p, a - b) for p, a, b in zip(df["p_holm"], df["staa_asr"], df["baseline_asr"])]
+    return df
+
+
+def _fooled(path: Path) -> pd.Series | None:
+    """Per-utterance fooled flags indexed by utt_id, or None when the file is absent."""
+    if not path.is_file():
+        return None
+    from staa.utils import read_table
+
+    per = read_table(path, ("utt_id", "fooled"), "per-utterance results", dtype={"utt_id": str})
+    return per.set_index("utt_id")["fooled"].astype(bool)
 
 
 def write_summary(victim_metrics: Sequence[PathLike], attack_metrics: Sequence[PathLike],
