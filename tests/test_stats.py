@@ -107,3 +107,12 @@ def test_summary_pairs_staa_with_each_baseline_on_shared_utterances(tmp_path):
     assert (out.loc["pgd", "staa_only"], out.loc["pgd", "baseline_only"]) == (20, 0)
     assert out.loc["pgd", "verdict"].startswith("better") and out.loc["sparsefool", "verdict"].startswith("on a par")
     assert list(out["p_holm"]) == pytest.approx(holm(list(out["p"])))
+
+
+def test_provenance_names_commit_packages_and_settings():
+    from staa.provenance import provenance, settings_hash
+
+    rec = provenance({"b": 1, "a": [1, 2]}, "cpu")
+    assert len(rec["git_commit"]) == 40 or rec["git_commit"] == "unknown"
+    assert rec["packages"]["torch"] and rec["device"] == "cpu"
+    assert rec["settings_sha256"] == settings_hash({"a": [1, 2], "b": 1}) != settings_hash({"a": [1, 2], "b": 2})

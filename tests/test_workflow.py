@@ -67,6 +67,8 @@ def test_full_dag_outputs(built):
                 "seconds_per_utterance", "n_utterances"):
         assert key in m
     assert m["white_box"] is False
+    assert m["provenance"]["packages"]["torch"] and len(m["provenance"]["settings_sha256"]) == 16
+    assert m["asr_ci_low"] <= m["asr"] <= m["asr_ci_high"]
     assert (r / "attacks" / "synth" / "pgd" / "wav2vec2" / "on_zhao19" / "metrics.json").is_file()
     timing = pd.read_csv(r / "timing" / "synth" / "emo18.csv")
     pgd = timing.set_index("method").loc["pgd"]
@@ -74,6 +76,7 @@ def test_full_dag_outputs(built):
     assert pgd["passes_graph_fwd"] == pgd["passes_bwd"] == 3 and not pgd["budget_cut"]
     assert pgd["seconds_full_budget_est"] == pytest.approx(pgd["seconds_per_utterance"])
     assert (r / "summary.md").is_file() and (r / "tables" / "transfer.csv").is_file()
+    assert "## Provenance" in (r / "summary.md").read_text()
     assert any((r / "figures").glob("*.png"))
     assert list((r / "attacks" / "synth" / "staa" / "emo18" / "full" / "on_emo18" / "examples").glob("*.wav"))
 

@@ -21,6 +21,7 @@ from staa.data.prepare import check_array, load_classes, load_split
 from staa.errors import DataError
 from staa.evaluate import attack_metrics, predict_array, write_attack_outputs
 from staa.models import load_victim
+from staa.provenance import provenance
 from staa.runtime import describe_device
 from staa.utils import atomic_path, read_table, write_csv
 
@@ -118,6 +119,7 @@ def score_baseline(params: dict[str, Any], data_dir: str | Path, subset_csv: str
         "throughput_utt_per_s": None, "n_failed": int((alog["status"] != "ok").sum()),
         "device": str(alog["device"].iloc[0]), "threads": int(alog["threads"].iloc[0]), "subset_metrics": None,
     })
+    metrics["provenance"] = provenance(params, describe_device(device))
     write_attack_outputs(Path(out_dir), metrics, per, table, info["classes"], seconds=sec)
     print(f"[{params['name']} {params['threat']} -> {params['victim']}] ASR {metrics['asr']:.3f} "
           f"L0 {metrics['l0_percent']} % SNR {metrics['snr_peak_db']} dB", file=log, flush=True)

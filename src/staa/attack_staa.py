@@ -11,6 +11,7 @@ import torch
 from staa.data.prepare import load_classes, load_split
 from staa.evaluate import attack_metrics, predict_array, time_per_utterance, write_attack_outputs, write_examples
 from staa.models import load_victim
+from staa.provenance import provenance
 from staa.runtime import describe_device
 from staa.train_generator import load_generator
 
@@ -72,6 +73,7 @@ def evaluate_staa(params: dict[str, Any], data_dir: str | Path, generator_path: 
         sub, _ = attack_metrics(x[sel], x_adv[sel], labels[sel], clean_pred[sel], adv_pred[sel], frame, mask[sel])
         metrics["subset_metrics"] = {k: sub[k] for k in ("asr", "success_vs_truth", "snr_peak_db", "snr_energy_db",
                                                          "l0", "l0_percent", "l0_frames_percent", "n_utterances")}
+    metrics["provenance"] = provenance(params, metrics["device"])
     write_attack_outputs(out_dir, metrics, per, table, classes, seconds=None)
     if white:
         write_examples(out_dir, table, x, x_adv, mask, classes, clean_pred, adv_pred, sr,

@@ -197,7 +197,7 @@ def _report(ns):
                             paths["examples"], Path(ns.figures_dir), style=p.get("style", {}),
                             victims_order=p.get("victims_order", []))
     write_summary(paths["victims"], paths["attacks"], paths["timing"], Path(ns.summary), p.get("config_name", ""),
-                  p.get("datasets_info", {}))
+                  p.get("datasets_info", {}), config_sha256=p.get("config_sha256"))
     _copy_listening_examples(paths["examples"], Path(ns.figures_dir) / "listening")
     print(f"wrote {len(tables)} table files, {len(figures)} figure files, {ns.summary}", file=sys.stderr)
 

@@ -22,6 +22,8 @@ from staa.data.prepare import load_classes, load_split
 from staa.errors import ConfigError, TrainingError
 from staa.metrics import classification_report
 from staa.models import build_victim, save_victim
+from staa.provenance import provenance
+from staa.runtime import describe_device
 from staa.utils import progress, write_csv, write_json
 
 
@@ -112,6 +114,7 @@ def train_victim(name: str, params: dict[str, Any], data_dir: str | Path, out_di
     chosen = best["epoch"] if select == "best_dev_ua" else epochs
     test = classification_report(t_te["label_idx"].to_numpy(), predict(model, x_te, device), classes)
     metrics = {"dataset": info["dataset"], "victim": name, "family": params["family"], **test,
+               "provenance": provenance(params, describe_device(device)),
                "n_test": int(len(t_te)), "n_params": int(n_params), "epochs": epochs, "selected_epoch": chosen,
                "dev_ua_selected": float(best["ua"]) if select == "best_dev_ua" else float(rows[-1]["dev_ua"])}
     write_csv(out_dir / "train_log.csv", pd.DataFrame(rows))

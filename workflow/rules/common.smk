@@ -16,6 +16,7 @@ from staa.config import (  # noqa: E402  (torch-free: keeps `snakemake -n` fast)
     variant_threats,
 )
 from staa.data.readers.manifest import DEFAULT_MANIFEST, manifest_path  # noqa: E402  (torch-free too)
+from staa.provenance import settings_hash  # noqa: E402  (torch-free too)
 
 # Snakemake has parsed the config files already, but its YAML reader keeps the last of two equal
 # keys silently: read them again strictly. Then our schema messages (naming each key), then
@@ -182,7 +183,7 @@ def timing_params(wildcards) -> str:
 
 def report_params(wildcards) -> str:
     return as_json({"style": config.get("report", {}).get("style", {}),
-                    "config_name": config.get("name", "config"),
+                    "config_name": config.get("name", "config"), "config_sha256": settings_hash(config),
                     "victims_order": list(config["victims"]),
                     "datasets_info": {ds: {"reader": ds_cfg(ds)["reader"], "clip_seconds": ds_cfg(ds).get("clip_seconds"),
                                            "sample_rate": ds_cfg(ds).get("sample_rate", 16000)}

@@ -285,6 +285,19 @@ def build_summary(victims: pd.DataFrame, attacks: pd.DataFrame, timing: pd.DataF
     return "\n".join(out).rstrip() + "\n"
 
 
+def provenance_section(config_name: str, config_sha256: str | None) -> str:
+    """Which code, packages and config made this summary (each metrics.json has its own record)."""
+    from staa.provenance import code_version, package_versions
+
+    code = code_version()
+    dirty = " (with uncommitted changes)" if code.get("git_dirty") else ""
+    packages = ", ".join(f"{k} {v}" for k, v in package_versions().items())
+    return ("\n## Provenance\n\n"
+            f"- config `{config_name}`, sha256 {config_sha256 or 'not given'}\n"
+            f"- code: git commit {code['git_commit']}{dirty}\n- packages: {packages}\n"
+            "- every metrics.json records its own commit, packages, device and settings hash under `provenance`\n")
+
+
 def paired_comparisons(attacks: pd.DataFrame, reference: str = "full") -> pd.DataFrame:
     """STAA-Net (`reference` variant) against every baseline with the same dataset, threat and
     victim, on the utterances both were scored on (the baseline subset): fooled counts, exact
@@ -331,11 +344,12 @@ def _fooled(path: Path) -> pd.Series | None:
 
 def write_summary(victim_metrics: Sequence[PathLike], attack_metrics: Sequence[PathLike],
                   timing: Sequence[PathLike], out_path: Path, config_name: str,
-                  datasets_info: Mapping[str, Any], reference: str = "full") -> Path:
+                  datasets_info: Mapping[str, Any], reference: str = "full", config_sha256: str | None = None) -> Path:
     """Load the given result files and write the Markdown reproduction summary atomically."""
     text = build_summary(load_victim_metrics(victim_metrics),
                          load_attack_metrics(attack_metrics), load_timing(timing),
                          config_name, datasets_info, reference)
+    text += provenance_section(config_name, config_sha256)
     out_path = Path(out_path)
     write_text(out_path, text)
     return out_path
