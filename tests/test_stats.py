@@ -116,3 +116,29 @@ def test_provenance_names_commit_packages_and_settings():
     assert len(rec["git_commit"]) == 40 or rec["git_commit"] == "unknown"
     assert rec["packages"]["torch"] and rec["device"] == "cpu"
     assert rec["settings_sha256"] == settings_hash({"a": [1, 2], "b": 1}) != settings_hash({"a": [1, 2], "b": 2})
+
+
+def test_si_sdr_by_hand():
+    from staa.metrics import si_sdr_db
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(1, 1000))
+    noise = rng.normal(size=(1, 1000))
+    noise -= noise.mean()
+    noise -= (noise * (x - x.mean())).sum() / ((x - x.mean()) ** 2).sum() * (x - x.mean())  # orthogonal to x
+    noise *= 0.1 * np.linalg.norm(x - x.mean()) / np.linalg.norm(noise)
+    assert si_sdr_db(x, x + noise)[0] == pytest.approx(20.0, abs=1e-6)  # energy ratio 100
+    assert si_sdr_db(x, 3 * x + noise * 3)[0] == pytest.approx(20.0, abs=1e-6)  # scale-invariant
+
+
+def test_stoi_by_speaker_never_averages_pystoi_sentinel():
+    from staa.metrics import stoi_by_speaker
+
+    t = np.arange(8000) / 16000
+    voice = (0.3 * np.sin(2 * np.pi * 180 * t) * (1 + np.sin(2 * np.pi * 4 * t))).astype(np.float32)
+    x = np.stack([voice] * 6 + [np.zeros(8000, np.float32)])  # speaker b: one silent clip
+    speakers = np.array(["a"] * 6 + ["b"])
+    clean, n = stoi_by_speaker(x, x, speakers, 16000)
+    assert n == 1 and clean == pytest.approx(1.0, abs=1e-6)  # a: 3 s of speech; b: no speech frames, left out
+    noisy, _ = stoi_by_speaker(x, x + np.random.default_rng(0).normal(scale=0.3, size=x.shape), speakers, 16000)
+    assert noisy < clean

@@ -109,7 +109,8 @@ def score_baseline(params: dict[str, Any], data_dir: str | Path, subset_csv: str
     victim = load_victim(victim_path, device)
     clean, adv = predict_array(victim, x, device), predict_array(victim, x_adv, device)
     frame = max(1, int(round(float(params.get("frame_ms", 20)) * int(info["sample_rate"]) / 1000)))
-    metrics, per = attack_metrics(x, x_adv, table["label_idx"].to_numpy(), clean, adv, frame)
+    metrics, per = attack_metrics(x, x_adv, table["label_idx"].to_numpy(), clean, adv, frame,
+                                  speakers=table["speaker"].astype(str).to_numpy(), sample_rate=int(info["sample_rate"]))
     sec = alog["seconds"].to_numpy()
     metrics.update({
         "dataset": params["dataset"], "attack": params["name"], "method_family": params["method"],

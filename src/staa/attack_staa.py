@@ -58,7 +58,9 @@ def evaluate_staa(params: dict[str, Any], data_dir: str | Path, generator_path: 
     clean_pred = predict_array(victim, x, device)
     adv_pred = predict_array(victim, x_adv, device)
     frame = max(1, int(round(float(params.get("frame_ms", 20)) * sr / 1000)))
-    metrics, per = attack_metrics(x, x_adv, labels, clean_pred, adv_pred, frame, perturbed=mask)
+    speakers = table["speaker"].astype(str).to_numpy()
+    metrics, per = attack_metrics(x, x_adv, labels, clean_pred, adv_pred, frame, perturbed=mask, speakers=speakers,
+                                  sample_rate=sr)
     white = params["victim"] == params["threat"]
     metrics.update({
         "dataset": params["dataset"], "attack": "staa", "method_family": "staa", "threat": params["threat"],
@@ -70,9 +72,11 @@ def evaluate_staa(params: dict[str, Any], data_dir: str | Path, generator_path: 
     })
     if subset_ids:
         sel = table["utt_id"].astype(str).isin(set(subset_ids)).to_numpy()
-        sub, _ = attack_metrics(x[sel], x_adv[sel], labels[sel], clean_pred[sel], adv_pred[sel], frame, mask[sel])
+        sub, _ = attack_metrics(x[sel], x_adv[sel], labels[sel], clean_pred[sel], adv_pred[sel], frame, mask[sel],
+                                speakers=speakers[sel], sample_rate=sr)
         metrics["subset_metrics"] = {k: sub[k] for k in ("asr", "success_vs_truth", "snr_peak_db", "snr_energy_db",
-                                                         "l0", "l0_percent", "l0_frames_percent", "n_utterances")}
+                                                         "l0", "l0_percent", "l0_frames_percent", "n_utterances",
+                                                         "si_sdr_db", "stoi")}
     metrics["provenance"] = provenance(params, metrics["device"])
     write_attack_outputs(out_dir, metrics, per, table, classes, seconds=None)
     if white:

@@ -16,7 +16,7 @@ import pandas as pd
 import soundfile as sf
 import torch
 
-from staa.metrics import l0_frames, snr_energy_db, snr_peak_db
+from staa.metrics import l0_frames, si_sdr_db, snr_energy_db, snr_peak_db, stoi_by_speaker
 from staa.stats import bootstrap_ci
 from staa.utils import atomic_path, write_csv, write_json
 
@@ -27,10 +27,13 @@ def _mean(a: np.ndarray) -> float | None:
 
 
 def attack_metrics(x: np.ndarray, x_adv: np.ndarray, labels: np.ndarray, clean_pred: np.ndarray,
-                   adv_pred: np.ndarray, frame_length: int, perturbed: np.ndarray | None = None) -> tuple[dict, pd.DataFrame]:
+                   adv_pred: np.ndarray, frame_length: int, perturbed: np.ndarray | None = None,
+                   speakers: np.ndarray | None = None, sample_rate: int | None = None) -> tuple[dict, pd.DataFrame]:
     """Metrics over all utterances. `perturbed` is the (N, L) boolean map of changed samples
     (STAA-Net: its hard mask; baselines: x_adv != x); SNR and L0 are averaged over successes. The
-    ASR carries a 95 % percentile bootstrap interval over utterances (2000 resamples, seed 0)."""
+    ASR carries a 95 % percentile bootstrap interval over utterances (2000 resamples, seed 0).
+    Perceptual measures: SI-SDR per utterance (averaged over successes, like SNR) and, given the
+    utterances' `speakers` and `sample_rate`, STOI over each speaker's utterances concatenated."""
     delta = (x_adv.astype(np.float64) - x.astype(np.float64))
     if perturbed is None:
         perturbed = delta != 0
@@ -41,6 +44,9 @@ def attack_metrics(x: np.ndarray, x_adv: np.ndarray, labels: np.ndarray, clean_p
     frames = l0_frames(perturbed.astype(np.float32), frame_length)
     n_frames = -(-length // frame_length)
     snr_p, snr_e = snr_peak_db(x, delta), snr_energy_db(x, delta)
+    sisdr = si_sdr_db(x, x_adv)
+    stoi, stoi_speakers = (stoi_by_speaker(x, x_adv, speakers, sample_rate)
+                           if speakers is not None and sample_rate else (None, 0))
     succ = fooled
     _, asr_low, asr_high = bootstrap_ci(fooled.astype(float))  # percentile bootstrap over utterances
     metrics = {
@@ -52,6 +58,9 @@ def attack_metrics(x: np.ndarray, x_adv: np.ndarray, labels: np.ndarray, clean_p
         "clean_accuracy": float(correct.mean()) if len(labels) else 0.0,
         "snr_peak_db": _mean(snr_p[succ]),
         "snr_energy_db": _mean(snr_e[succ]),
+        "si_sdr_db": _mean(sisdr[succ]),
+        "stoi": stoi,
+        "stoi_n_speakers": int(stoi_speakers),
         "l0": float(counts[succ].mean()) if succ.any() else None,
         "l0_percent": float(100.0 * counts[succ].mean() / length) if succ.any() else None,
         "l0_frames_percent": float(100.0 * frames[succ].mean() / n_frames) if succ.any() else None,
@@ -64,7 +73,8 @@ def attack_metrics(x: np.ndarray, x_adv: np.ndarray, labels: np.ndarray, clean_p
     per = pd.DataFrame({
         "clean_pred": clean_pred, "adv_pred": adv_pred, "fooled": fooled.astype(int),
         "success_vs_truth": ((adv_pred != labels) & correct).astype(int),
-        "snr_peak_db": np.round(snr_p, 4), "snr_energy_db": np.round(snr_e, 4), "l0": counts,
+        "snr_peak_db": np.round(snr_p, 4), "snr_energy_db": np.round(snr_e, 4), "si_sdr_db": np.round(sisdr, 4),
+        "l0": counts,
     })
     return metrics, per
 

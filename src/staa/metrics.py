@@ -54,3 +54,40 @@ def l0_frames(delta: np.ndarray, frame_length: int) -> np.ndarray:
     padded = np.zeros((n, n_frames * frame_length), dtype=bool)
     padded[:, :length] = delta != 0
     return padded.reshape(n, n_frames, frame_length).any(axis=-1).sum(axis=-1)
+
+
+def si_sdr_db(reference: np.ndarray, estimate: np.ndarray) -> np.ndarray:
+    """Scale-invariant SDR (Le Roux et al., 2019) of `estimate` against `reference`, per row, in dB:
+    10 log10(||a r||^2 / ||a r - e||^2) with a = <e, r> / ||r||^2, both made zero-mean; inf where
+    they are equal, nan where the reference is silent."""
+    r = reference.astype(np.float64) - reference.mean(axis=-1, keepdims=True)
+    e = estimate.astype(np.float64) - estimate.mean(axis=-1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a = (e * r).sum(axis=-1, keepdims=True) / (r * r).sum(axis=-1, keepdims=True)
+        target = a * r
+        return 10.0 * np.log10((target ** 2).sum(axis=-1) / ((target - e) ** 2).sum(axis=-1))
+
+
+# pystoi returns this value instead of a score when too few speech frames remain
+STOI_SENTINEL = 1e-5
+
+
+def stoi_by_speaker(x: np.ndarray, x_adv: np.ndarray, speakers: np.ndarray, sample_rate: int) -> tuple[float | None, int]:
+    """(mean STOI over speakers, speakers scored): each speaker's utterances concatenated, clean against
+    adversarial. A clip of 0.5 s with pauses is too short for STOI (it needs 30 speech frames of
+    25.6 ms at 10 kHz), a speaker's utterances together are long enough; a speaker whose audio still
+    is too short is left out, never averaged in as pystoi's sentinel value."""
+    import warnings
+
+    from pystoi import stoi
+
+    scores = []
+    for spk in dict.fromkeys(np.asarray(speakers).tolist()):
+        rows = np.asarray(speakers) == spk
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pystoi warns when it returns its sentinel
+            score = float(stoi(x[rows].reshape(-1).astype(np.float64), x_adv[rows].reshape(-1).astype(np.float64),
+                               sample_rate))
+        if score > STOI_SENTINEL:
+            scores.append(score)
+    return (float(np.mean(scores)) if scores else None), len(scores)

@@ -51,6 +51,8 @@ ATTACK_NULLABLE: tuple[str, ...] = ("snr_peak_db", "snr_energy_db", "l0", "l0_pe
 ATTACK_OPTIONAL: tuple[str, ...] = (
     "asr_ci_low",
     "asr_ci_high",
+    "si_sdr_db",
+    "stoi",
     "l0_frames_percent",
     "seconds_per_utterance_median",
     "throughput_utt_per_s",

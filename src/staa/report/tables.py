@@ -83,6 +83,7 @@ def victims_table(victims: pd.DataFrame) -> Table:
 
 WHITEBOX_COLS = ["dataset", "threat", "attack", "variant", "method_family", "evaluated_on",
                  "n_utterances", "asr", "asr_ci_low", "asr_ci_high", "success_vs_truth", "snr_peak_db", "snr_energy_db",
+                 "si_sdr_db", "stoi",
                  "l0", "l0_percent", "seconds_per_utterance"]
 
 
@@ -109,6 +110,7 @@ def whitebox_table(attacks: pd.DataFrame, reference: str = "full") -> Table:
                       "l0_percent", "n_utterances"):
                 sub[k] = r[f"subset_{k}"]
             sub["asr_ci_low"] = sub["asr_ci_high"] = np.nan  # the subset's interval is not stored
+            sub["si_sdr_db"] = sub["stoi"] = np.nan
             sub["n_utterances"] = int(sub["n_utterances"])
             sub["seconds_per_utterance"] = np.nan  # not measured on the subset
             rows.append(sub)
@@ -125,7 +127,8 @@ def whitebox_table(attacks: pd.DataFrame, reference: str = "full") -> Table:
         f"White-box attacks (victim = threat model). STAA-Net variant '{reference}'; "
         "'(subset)' rows evaluate STAA-Net on the baselines' utterance subset. ASR and "
         "success_vs_truth are fractions; asr_ci_low/high bound the ASR's 95 % percentile bootstrap "
-        "interval over utterances (one seed); SNR in dB, l0 in samples, l0_percent in % of "
+        "interval over utterances (one seed); SNR and SI-SDR in dB (over successful utterances); STOI "
+        "(0-1) over each test speaker's utterances concatenated, clean against adversarial; l0 in samples, l0_percent in % of "
         "samples, time in s per utterance.",
     )
 
