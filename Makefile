@@ -29,17 +29,19 @@ reproduce: env
 	$(BIN)/snakemake --cores $(CORES) $(if $(CONFIG),--configfile $(CONFIG)) $(SNAKEMAKE_ARGS)
 
 # The paper DAG at paper model size on fixture corpora in the real DEMoS/IEMOCAP layouts
-# (docs/paper-scale.md). paper-smoke-ci is its CI slice: every rule once at paper size, one corpus.
+# (docs/paper-scale.md), in its own working folder so that it never mixes with the default run's
+# results. paper-smoke-ci is its CI slice: every rule once at paper size, one corpus.
 SMOKE_CONFIG = config/paper.yaml config/paper-smoke.yaml
+SMOKE_DIR = results/paper-smoke
 paper-smoke: env
-	$(BIN)/staa fixture-corpus --layout demos --out results/fixtures/DEMoS --params '{"n_speakers": 6, "utterances_per_class": 1}'
-	$(BIN)/staa fixture-corpus --layout iemocap --out results/fixtures/IEMOCAP --params '{"utterances_per_class": 1, "dialogs": 1}'
+	$(BIN)/staa fixture-corpus --layout demos --out $(SMOKE_DIR)/results/fixtures/DEMoS --params '{"n_speakers": 6, "utterances_per_class": 1}'
+	$(BIN)/staa fixture-corpus --layout iemocap --out $(SMOKE_DIR)/results/fixtures/IEMOCAP --params '{"utterances_per_class": 1, "dialogs": 1}'
 	$(BIN)/staa validate-config $(SMOKE_CONFIG)
-	$(BIN)/snakemake --cores $(CORES) $(SNAKEMAKE_ARGS) --configfile $(SMOKE_CONFIG)
-	$(BIN)/staa check-smoke --results results
+	$(BIN)/snakemake --cores $(CORES) --directory $(SMOKE_DIR) $(SNAKEMAKE_ARGS) --configfile $(SMOKE_CONFIG)
+	$(BIN)/staa check-smoke --results $(SMOKE_DIR)/results
 
 paper-smoke-ci:
-	$(MAKE) paper-smoke SMOKE_CONFIG="$(SMOKE_CONFIG) config/paper-smoke-ci.yaml"
+	$(MAKE) --no-print-directory paper-smoke SMOKE_CONFIG="$(SMOKE_CONFIG) config/paper-smoke-ci.yaml" SMOKE_DIR=results/paper-smoke-ci
 
 # On a machine with a CUDA GPU: the CUDA tests, then the paper-scale timing and model costs on the GPU
 # (results/gpu_check/: paper_bench_timing.csv, paper_bench_models.csv, paper_bench.md).
@@ -62,11 +64,17 @@ lint: env
 
 # The SLURM integration test (.ci/slurm_test.sh) installs and starts a throw-away one-node SLURM
 # cluster, so it runs only in CI (CI=true) or when asked (STAA_SLURM_TEST=1); it skips when not root.
+# The paper smoke's CI slice (every rule once at paper model size) runs in CI or with STAA_PAPER_SMOKE=1.
 test: env
 	@if [ "$${CI:-}" = "true" ] || [ "$${STAA_SLURM_TEST:-}" = "1" ]; then \
 		STAA_VENV=$(abspath $(VENV)) bash .ci/slurm_test.sh; \
 	else \
 		echo "SKIP: SLURM integration test (runs in CI, or with STAA_SLURM_TEST=1)"; \
+	fi
+	@if [ "$${CI:-}" = "true" ] || [ "$${STAA_PAPER_SMOKE:-}" = "1" ]; then \
+		$(MAKE) --no-print-directory paper-smoke-ci CORES=2; \
+	else \
+		echo "SKIP: paper smoke, CI slice (runs in CI, or with STAA_PAPER_SMOKE=1)"; \
 	fi
 	$(BIN)/python -m pytest -q tests
 
