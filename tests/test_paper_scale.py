@@ -135,3 +135,27 @@ def test_paper_bench_extrapolates_cut_budgets():
     assert one["budget_cut"] and one["full_budget_work_units"] == 1 + 21 * 100  # (1 + maxiter) x population
     assert one["seconds_full_budget_est"] > one["seconds_per_utterance"]
     assert set(costs.model) == {"generator", "emo18"} and (costs.gflop_fwd > 0).all()
+
+
+def test_grid_estimate_adds_up_the_stages():
+    """The estimate's arithmetic on made-up per-utterance costs, by hand."""
+    import pandas as pd
+
+    from staa.paper_bench import grid_estimate
+
+    cfg = {"run": {"datasets": ["d"]}, "datasets": {"d": {"victims": ["a", "b"]}},
+           "victims": {"a": {"epochs": 2}, "b": {"epochs": 1}},
+           "generator": {"threats": ["a"], "train": {"epochs": 3}, "variants": {"full": {}, "x": {"datasets": ["e"]}}},
+           "baselines": {"subset_size": 5, "methods": {"pgd": {}}}}
+    costs = pd.DataFrame([
+        {"model": "generator", "seconds_fwd": 1.0, "seconds_fwd_bwd": 3.0, "seconds_train_step": None},
+        {"model": "a", "seconds_fwd": 0.1, "seconds_fwd_bwd": 0.3, "seconds_train_step": 0.4},
+        {"model": "b", "seconds_fwd": 0.2, "seconds_fwd_bwd": 0.6, "seconds_train_step": 0.8}])
+    timing = pd.DataFrame([{"threat": "a", "method_family": "pgd", "seconds_per_utterance": 2.0,
+                            "seconds_full_budget_est": 2.0}])
+    est = grid_estimate(cfg, costs, timing, {"d": {"train": 10, "dev": 4, "test": 6}}).set_index("stage")["seconds"]
+    assert est["victims"] == pytest.approx(2 * (10 * 0.4 + 4 * 0.1) + 6 * 0.1 + 1 * (10 * 0.8 + 4 * 0.2) + 6 * 0.2)
+    assert est["generators"] == pytest.approx(3 * (10 * (3.0 + 0.3) + 4 * (1.0 + 0.1)))  # variant x skips d
+    assert est["attacks"] == pytest.approx(6 * (1.0 + 2 * (0.1 + 0.2)))
+    assert est["baselines"] == pytest.approx(5 * 2.0 + 2 * 5 * (0.1 + 0.2))
+    assert est["total"] == pytest.approx(est.drop("total").sum())

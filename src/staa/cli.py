@@ -245,11 +245,19 @@ def _paper_bench(ns):
         raise StaaError("--gpus 1 but no CUDA device is visible to torch")
     print(f"paper-bench on {describe_device(device)}, {ns.threads} thread(s)", file=sys.stderr, flush=True)
     timing, costs = paper_bench(ns.config, ns.dataset, ns.threats, ns.utterances, ns.warmup, device,
-                                n_classes=ns.classes)
+                                n_classes=ns.classes, all_victims=ns.grid)
     print(costs.round(4).to_markdown(index=False))
     print(main_table(timing).round(4).to_markdown(index=False))
+    grid = None
+    if ns.grid:
+        from staa.config import load_config_file, merge_configs
+        from staa.paper_bench import grid_estimate
+
+        grid = grid_estimate(merge_configs([load_config_file(f) for f in ns.config]), costs, timing)
+        print(f"\nFull grid of {' + '.join(ns.config)} on {describe_device(device)}, {ns.threads} thread(s):")
+        print(grid.round(1).to_markdown(index=False))
     if ns.out:
-        write_outputs(timing, costs, Path(ns.out))
+        write_outputs(timing, costs, Path(ns.out), grid)
 
 
 @command("check-smoke", "check a paper smoke run: no generator mask all-zero or all-one, report written")
@@ -372,7 +380,8 @@ def _add_args(name: str, sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--warmup", type=int, default=1)
         sp.add_argument("--threads", type=int, default=1)
         sp.add_argument("--gpus", type=int, default=0)
-        sp.add_argument("--out", default=None, help="path prefix: writes PREFIX_timing.csv and PREFIX_models.csv")
+        sp.add_argument("--grid", action="store_true", help="also cost every victim and estimate the full grid")
+        sp.add_argument("--out", default=None, help="path prefix: writes PREFIX_timing.csv, PREFIX_models.csv (and PREFIX_grid.csv)")
     elif name == "check-smoke":
         sp.add_argument("--results", default="results")
     elif name == "bench":

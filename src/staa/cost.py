@@ -56,8 +56,9 @@ def median_seconds(run: Callable[[], Any], repeats: int, warmup: int = 1) -> flo
 
 
 def victim_cost(model: nn.Module, length: int, repeats: int = 3) -> dict[str, Any]:
-    """A victim at batch size 1: the forward pass (evaluation, one-pixel's fitness) and the forward +
-    input-gradient pass of a frozen victim (PGD and SparseFool steps, generator training)."""
+    """A victim at batch size 1: the forward pass (evaluation, one-pixel's fitness), the forward +
+    input-gradient pass of a frozen victim (PGD and SparseFool steps, generator training) and a
+    training step (forward and backward through every weight)."""
     model = model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
@@ -71,7 +72,21 @@ def victim_cost(model: nn.Module, length: int, repeats: int = 3) -> dict[str, An
         xi = x.clone().requires_grad_(True)
         model(xi).logsumexp(1).sum().backward()  # params are frozen: only the input gradient
 
-    return _costs(model, fwd, fwd_bwd, repeats, backward_factor=1)
+    out = _costs(model, fwd, fwd_bwd, repeats, backward_factor=1)
+    # a training step's forward and backward (weights and all), batch size 1, train mode
+    model.train()
+    for p in model.parameters():
+        p.requires_grad_(True)
+
+    def train_step() -> None:
+        model(x).logsumexp(1).sum().backward()
+        model.zero_grad(set_to_none=True)
+
+    out["seconds_train_step"] = median_seconds(train_step, repeats)
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return out
 
 
 def generator_cost(gen: nn.Module, length: int, eps: float, repeats: int = 3) -> dict[str, Any]:
