@@ -103,7 +103,8 @@ def score_baseline(params: dict[str, Any], data_dir: str | Path, subset_csv: str
     x, table = _subset_arrays(data_dir, subset_csv)
     check_array(Path(adv_path), x.shape, f"the subset ({subset_csv})", "rerun the attack_baseline rule")
     x_adv = np.load(adv_path)
-    alog = read_table(attack_log, ("utt_id", "seconds", "status", "device", "threads"), "attack log")
+    alog = read_table(attack_log, ("utt_id", "seconds", "status", "device", "threads"), "attack log",
+                      dtype={"utt_id": str})
     if list(alog["utt_id"].astype(str)) != list(table["utt_id"].astype(str)):
         raise DataError(f"{attack_log}: its utterances differ from the subset ({subset_csv}); rerun the attack_baseline rule")
     victim = load_victim(victim_path, device)
