@@ -369,6 +369,9 @@ def test_foreign_pickle_is_refused_without_unsafe_advice(tmp_path):
     torch.save({"state_dict": {}}, path)  # ours in form, but another kind of file
     with pytest.raises(DataError, match="not a victim checkpoint .*lacks .*'family'"):
         load_victim(path)
+    torch.save({"format_version": 99, "meta_json": "{}", "state_dict": {}}, path)  # from a newer release
+    with pytest.raises(DataError, match=r"generator checkpoint format version 99, newer than this code reads \(1\)"):
+        load_generator(path)
 
 
 def test_truncated_split_array_is_named(tiny_dataset, tmp_path):

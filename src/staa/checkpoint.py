@@ -19,6 +19,11 @@ from staa.errors import DataError
 from staa.utils import atomic_path
 
 
+# Version of the model checkpoint format (victim model.pt, generator.pt) this code writes and reads.
+# Files from before versioning count as version 0, whose layout is the same as version 1.
+CHECKPOINT_FORMAT = 1
+
+
 def safe_load(path: str | Path, what: str, required: tuple[str, ...] = (),
               map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """`torch.load(..., weights_only=True)` with errors that name the file and never advise an
@@ -38,6 +43,10 @@ def safe_load(path: str | Path, what: str, required: tuple[str, ...] = (),
     missing = [k for k in required if not isinstance(payload, dict) or k not in payload]
     if missing:
         raise DataError(f"{path}: not a {what} (it lacks {missing}); check that the path names the right file")
+    version = payload.get("format_version", 0) if required else CHECKPOINT_FORMAT
+    if not isinstance(version, int) or version > CHECKPOINT_FORMAT:
+        raise DataError(f"{path}: {what} format version {version!r}, newer than this code reads "
+                        f"({CHECKPOINT_FORMAT}); update staa-repro, or rerun the step that wrote it")
     return payload
 
 

@@ -16,8 +16,16 @@ import numpy as np
 import pandas as pd
 import torch
 
-from staa.checkpoint import (data_digest, file_digest, fingerprint, load_checkpoint, safe_load, save_checkpoint,
-                             to_cpu)
+from staa.checkpoint import (
+    CHECKPOINT_FORMAT,
+    data_digest,
+    file_digest,
+    fingerprint,
+    load_checkpoint,
+    safe_load,
+    save_checkpoint,
+    to_cpu,
+)
 from staa.data.prepare import load_classes, load_split
 from staa.errors import ConfigError, DataError, TrainingError
 from staa.generator import STAANet
@@ -84,7 +92,7 @@ def build_generator(arch: dict[str, Any], length: int, factorised: bool, frame_l
 
 
 def save_generator(model: STAANet, path: Path, meta: dict[str, Any]) -> None:
-    payload = {"meta_json": json.dumps(meta, sort_keys=True),
+    payload = {"format_version": CHECKPOINT_FORMAT, "meta_json": json.dumps(meta, sort_keys=True),
                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)

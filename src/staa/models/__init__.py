@@ -39,7 +39,10 @@ def save_victim(model: Victim, path: str | Path, extra: dict[str, Any] | None = 
     """Save weights + the metadata to rebuild the model; loadable with `weights_only=True`."""
     from staa.utils import atomic_path
 
+    from staa.checkpoint import CHECKPOINT_FORMAT
+
     payload = {
+        "format_version": CHECKPOINT_FORMAT,
         "family": model.family, "num_classes": model.num_classes, "length": model.length,
         "arch_json": json.dumps(model.arch, sort_keys=True),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
