@@ -448,3 +448,13 @@ def test_damaged_files_between_steps_are_named(tiny_dataset, tmp_path):
     (data / "classes.json").write_text("{not json")
     with pytest.raises(DataError, match=r"classes.json: not valid JSON .*expected a dataset description"):
         load_classes(data)
+
+
+def test_attack_staa_without_a_subset_parses():
+    """A dataset without baselines gets an empty --subset from the rule: no subset, not a usage error."""
+    from staa.cli import build_parser
+
+    base = ["attack-staa", "--data-dir", "d", "--out-dir", "o", "--generator", "g", "--victim-model", "v"]
+    for extra in (["--subset"], ["--subset", ""], []):
+        assert build_parser().parse_args(base + extra).subset == ""
+    assert build_parser().parse_args(base + ["--subset", "s.csv"]).subset == "s.csv"

@@ -335,7 +335,8 @@ def _add_args(name: str, sp: argparse.ArgumentParser) -> None:
         else:
             sp.add_argument("--generator", required=True)
             sp.add_argument("--victim-model", required=True)
-            sp.add_argument("--subset", default="", help="CSV of utt_id: also score this subset ('' = none)")
+            # empty or bare (the rule passes '' when the dataset has no baselines): no subset
+            sp.add_argument("--subset", nargs="?", const="", default="", help="CSV of utt_id: also score this subset")
     elif name == "make-subset":
         sp.add_argument("--data-dir", required=True)
         sp.add_argument("--out", required=True)
