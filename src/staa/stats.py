@@ -1,7 +1,6 @@
-"""Uncertainty and paired tests for the report: percentile bootstrap intervals over utterances,
-paired bootstrap and exact McNemar tests for two methods on the same utterances, a t-interval over
-seeds, and Holm's correction when several claims are made at once. Seeded, so a report is
-reproducible."""
+"""Uncertainty and paired tests for the report: percentile bootstrap intervals over utterances, the
+exact McNemar test for two methods on the same utterances, and Holm's correction when several
+claims are made at once. Seeded, so a report is reproducible."""
 from __future__ import annotations
 
 import math
@@ -25,20 +24,6 @@ def bootstrap_ci(values: Sequence[float], level: float = 0.95, resamples: int = 
     return float(x.mean()), float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
 
 
-def paired_bootstrap(a: Sequence[float], b: Sequence[float], resamples: int = DEFAULT_RESAMPLES,
-                     seed: int = 0) -> tuple[float, float]:
-    """(mean of a - b, two-sided p-value) for paired items: the share of bootstrap means of the
-    differences on the far side of 0, doubled (at least 1 / resamples)."""
-    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
-    d = d[np.isfinite(d)]
-    if d.size == 0:
-        return math.nan, math.nan
-    rng = np.random.default_rng(seed)
-    means = d[rng.integers(0, d.size, size=(resamples, d.size))].mean(axis=1)
-    tail = min((means <= 0).mean(), (means >= 0).mean())
-    return float(d.mean()), float(min(1.0, max(2 * tail, 1 / resamples)))
-
-
 def mcnemar(a: Sequence[bool], b: Sequence[bool]) -> tuple[int, int, float]:
     """(a only, b only, exact two-sided p) for paired successes: the binomial test of the discordant
     pairs, the right test for small counts (the chi-square approximation needs many)."""
@@ -54,20 +39,6 @@ def mcnemar(a: Sequence[bool], b: Sequence[bool]) -> tuple[int, int, float]:
     return n10, n01, float(min(1.0, p))
 
 
-def t_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float, float]:
-    """(mean, low, high) over seeds: Student's t interval of the mean of per-seed values."""
-    from scipy import stats
-
-    x = np.asarray(values, dtype=float)
-    x = x[np.isfinite(x)]
-    if x.size == 0:
-        return math.nan, math.nan, math.nan
-    if x.size == 1:
-        return float(x[0]), math.nan, math.nan
-    half = stats.t.ppf((1 + level) / 2, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size)
-    return float(x.mean()), float(x.mean() - half), float(x.mean() + half)
-
-
 def holm(pvalues: Sequence[float]) -> list[float]:
     """Holm-adjusted p-values, in the input order (step-down, monotone, capped at 1)."""
     p = np.asarray(pvalues, dtype=float)
@@ -80,7 +51,7 @@ def holm(pvalues: Sequence[float]) -> list[float]:
     return adjusted.tolist()
 
 
-def verdict(p: float, diff: float, alpha: float = 0.05, better: str = "higher") -> str:
+def paired_verdict(p: float, diff: float, alpha: float = 0.05, better: str = "higher") -> str:
     """'better (p = …)', 'worse (p = …)' or 'on a par (p = …)' for a difference a - b."""
     if not math.isfinite(p) or p >= alpha or diff == 0:
         return f"on a par (p = {p:.2g})"

@@ -303,8 +303,7 @@ def paired_comparisons(attacks: pd.DataFrame, reference: str = "full") -> pd.Dat
     victim, on the utterances both were scored on (the baseline subset): fooled counts, exact
     McNemar p, Holm-corrected over all rows, and a verdict. Reads the per_utterance.csv beside
     each metrics.json."""
-    from staa.stats import holm, mcnemar
-    from staa.stats import verdict as claim
+    from staa.stats import holm, mcnemar, paired_verdict
 
     cols = ["dataset", "threat", "victim", "white_box", "baseline", "n", "staa_asr", "baseline_asr", "staa_only",
             "baseline_only", "p", "p_holm", "verdict"]
@@ -328,7 +327,7 @@ def paired_comparisons(attacks: pd.DataFrame, reference: str = "full") -> pd.Dat
                      joined["staa"].mean(), joined["base"].mean(), n10, n01, p])
     df = pd.DataFrame(rows, columns=cols[:-2])
     df["p_holm"] = holm(df["p"]) if len(df) else []
-    df["verdict"] = [claim(p, a - b) for p, a, b in zip(df["p_holm"], df["staa_asr"], df["baseline_asr"])]
+    df["verdict"] = [paired_verdict(p, a - b) for p, a, b in zip(df["p_holm"], df["staa_asr"], df["baseline_asr"])]
     return df
 
 
