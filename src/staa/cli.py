@@ -423,13 +423,16 @@ def _oom_message(ns: argparse.Namespace, exc: BaseException) -> str:
 
 
 def _terminate(signum: int, frame: Any) -> None:
-    """SIGTERM (Snakemake, scancel, timeout) ends a job like Ctrl-C: one line, no traceback."""
+    """SIGTERM (Snakemake, scancel, timeout) and SIGINT (Ctrl-C) end a job: one line, no traceback."""
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 def main(argv: list[str] | None = None) -> int:
     ns = build_parser().parse_args(argv)
+    # both stop a job the same way; SIGINT explicitly too, since a job started in the background by a
+    # non-interactive shell inherits SIGINT as ignored and would otherwise run on after a Ctrl-C
     signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, _terminate)
     try:
         ns.fn(ns)
     except StaaError as exc:
