@@ -169,13 +169,12 @@ def ssl_config_keys(family: str) -> set[str] | None:
     return None
 
 
-def variant_settings(gen: dict[str, Any], name: str) -> dict[str, Any]:
-    """What a variant trains with: the train settings with the variant's overrides, its loss weights
-    (a weight of 0 is the same as an absent term) and its factorisation."""
-    var = gen["variants"][name]
-    out = {**gen["train"], **{k: var[k] for k in VARIANT_OVERRIDES if k in var}}
+def variant_settings(train: dict[str, Any], var: dict[str, Any]) -> dict[str, Any]:
+    """What a variant trains with: `generator.train` with the variant's overrides, its factorisation
+    and its loss weights (the one merge both the config check and the training step use)."""
+    out = {**train, **{k: var[k] for k in VARIANT_OVERRIDES if k in var}}
     out["factorised"] = bool(var.get("factorised", True))
-    out["losses"] = {k: w for k, w in (var.get("losses") or {}).items() if w}
+    out["losses"] = dict(var.get("losses") or {})
     return out
 
 
@@ -184,7 +183,9 @@ def duplicate_variant_errors(gen: dict[str, Any]) -> list[str]:
     (an ablation that differs from nothing): refuse them where their threats and datasets meet."""
     errs, seen = [], {}
     for name, var in gen["variants"].items():
-        key = repr(sorted(variant_settings(gen, name).items()))
+        settings = variant_settings(gen["train"], var)
+        settings["losses"] = {k: w for k, w in settings["losses"].items() if w}  # a weight of 0 = no term
+        key = repr(sorted(settings.items()))
         for other in seen.get(key, []):
             ov = gen["variants"][other]
             threats = set(var.get("threats") or gen["threats"]) & set(ov.get("threats") or gen["threats"])

@@ -26,6 +26,7 @@ from staa.checkpoint import (
     save_checkpoint,
     to_cpu,
 )
+from staa.config import variant_settings
 from staa.data.prepare import load_classes, load_split
 from staa.errors import ConfigError, DataError, TrainingError
 from staa.generator import STAANet
@@ -51,8 +52,6 @@ def eps_at(epoch: int, eps: float, flex: dict[str, Any] | None) -> float:
 
 
 SELECTS = ("last", "best_dev")
-# generator.train settings a variant may override (staa.config.VARIANT_OVERRIDES, kept torch-free there)
-from staa.config import VARIANT_OVERRIDES  # noqa: E402
 BUDGET_SLACK = 0.02  # the hinge holds density at the budget only on average: allow 2 points over
 
 
@@ -70,14 +69,8 @@ def selectable(row: dict[str, Any], budget: float | None, after: int) -> bool:
 
 
 def resolve(params: dict[str, Any]) -> dict[str, Any]:
-    """Merge the variant's overrides (factorised, losses and VARIANT_OVERRIDES) into train settings."""
-    train = dict(params["train"])
-    var = params.get("variant_cfg", {})
-    for key in VARIANT_OVERRIDES:
-        if key in var:
-            train[key] = var[key]
-    train["factorised"] = bool(var.get("factorised", True))
-    train["losses"] = dict(var.get("losses", {}))
+    """The train settings with the variant's overrides (staa.config.variant_settings), checked."""
+    train = variant_settings(params["train"], params.get("variant_cfg", {}))
     if train.get("select", "last") not in SELECTS:
         raise ConfigError(f"generator select={train.get('select')!r}: expected one of {list(SELECTS)}")
     if float(train.get("eps", 0.03)) <= 0:
