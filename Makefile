@@ -5,6 +5,14 @@ VENV ?= .venv
 CORES ?= all
 CONFIG ?=
 SNAKEMAKE_ARGS ?=
+# SEEDS=3: run the stochastic stages (generators, attacks, baselines) with seeds 0, 1, 2 on top of
+# CONFIG (an overlay written to results/seeds-3.yaml); tables and figures then report the mean and
+# the t-interval over seeds. Victims stay trained once unless the config sets run.victim_seeds.
+SEEDS ?=
+ifneq ($(SEEDS),)
+SEEDS_FILE := results/seeds-$(SEEDS).yaml
+override CONFIG := $(or $(CONFIG),config/config.yaml) $(SEEDS_FILE)
+endif
 BIN := $(VENV)/bin
 # rules call the `staa` CLI: put the environment first on PATH for Snakemake and its jobs
 export PATH := $(abspath $(VENV))/bin:$(PATH)
@@ -22,9 +30,11 @@ $(STAMP): requirements.txt pyproject.toml
 
 # Config files are checked by our own reader first: Snakemake's YAML reader keeps the last of two
 # equal keys silently and reports a missing or malformed file with a traceback.
+SEEDS_WRITE = $(if $(SEEDS),mkdir -p results && printf 'run:\n  seeds: [%s]\n' "$$(seq -s ', ' 0 $$(($(SEEDS) - 1)))" > $(SEEDS_FILE))
 CONFIG_CHECK = $(BIN)/staa validate-config $(or $(CONFIG),config/config.yaml)
 
 reproduce: env
+	@$(SEEDS_WRITE)
 	@$(CONFIG_CHECK)
 	$(BIN)/snakemake --cores $(CORES) $(if $(CONFIG),--configfile $(CONFIG)) $(SNAKEMAKE_ARGS)
 
@@ -52,10 +62,12 @@ gpu-check: env
 	$(BIN)/staa paper-bench --gpus 1 --threads 4 --utterances 5 --out results/gpu_check/paper_bench | tee results/gpu_check/paper_bench.md
 
 report: env
+	@$(SEEDS_WRITE)
 	@$(CONFIG_CHECK)
 	$(BIN)/snakemake --cores 1 $(if $(CONFIG),--configfile $(CONFIG)) --report results/report.html
 
 dry-run: env
+	@$(SEEDS_WRITE)
 	@$(CONFIG_CHECK)
 	$(BIN)/snakemake -n $(if $(CONFIG),--configfile $(CONFIG))
 

@@ -458,12 +458,12 @@ if [[ "${SLURM_TEST_RESUME:-1}" == 1 ]]; then
     R_VICTIM=emo18
     R_EPOCHS="${SLURM_TEST_RESUME_EPOCHS:-600}"
     R_CFG="$T/resume.yaml"
-    R_TARGET="results/victims/$R_DS/$R_VICTIM/metrics.json"
+    R_TARGET="results/victims/$R_DS/$R_VICTIM/seed0/metrics.json"
     R_REF_DIR="$T/resume-ref"
     R_SLURM_DIR="$T/resume-slurm"
-    R_CKPT="$R_SLURM_DIR/results/victims/$R_DS/$R_VICTIM/ckpt/last.pt"
-    R_JOBLOG="$R_SLURM_DIR/results/logs/train_victim/$R_DS/$R_VICTIM.log"
-    R_COMMENT="rule_train_victim_wildcards_${R_DS}_${R_VICTIM}"
+    R_CKPT="$R_SLURM_DIR/results/victims/$R_DS/$R_VICTIM/seed0/ckpt/last.pt"
+    R_JOBLOG="$R_SLURM_DIR/results/logs/train_victim/$R_DS/$R_VICTIM/seed0.log"
+    R_COMMENT="rule_train_victim_wildcards_${R_DS}_${R_VICTIM}_0"
     R_RUNLOG="$T/resume-cancel.log"
 
     "$PY" - "$TINY" "$R_CFG" "$R_DS" "$R_VICTIM" "$R_EPOCHS" <<'PYEOF' || fail "could not write the resume test config"

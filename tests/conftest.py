@@ -46,6 +46,7 @@ def tiny_config() -> dict:
     cfg["generator"]["train"].update(epochs=1, batch_size=4)
     cfg["generator"]["variants"] = {k: v for k, v in cfg["generator"]["variants"].items()
                                     if k in ("full", "no_sparsity_loss")}
+    cfg["generator"]["sweeps"]["density"]["values"] = [0.05, 0.2]  # one new point, one reusing `full`
     cfg["attack_eval"].update(timing_utterances=2)
     cfg["baselines"]["subset_size"] = 3
     cfg["baselines"]["methods"] = {"pgd": {**cfg["baselines"]["methods"]["pgd"], "steps": 3}}

@@ -111,3 +111,50 @@ def test_sparsity_target_needs_mean_reduction():
     cfg = load_default_config()
     cfg["generator"]["train"]["reduction"] = "sum"
     assert "sparsity_target needs" in _err(cfg)
+
+
+# ---- sweeps and seeds ---------------------------------------------------------------------------
+def test_default_density_sweep_reuses_full_and_names_the_new_points():
+    from staa.config import expand_sweeps, sweep_points
+
+    cfg = load_default_config()
+    pts = sweep_points(cfg)["density"]
+    assert [(p["value"], p["variant"], p["generated"]) for p in pts] == [
+        (0.05, "density_0p05", True), (0.1, "density_0p1", True), (0.2, "full", False),
+        (0.4, "density_0p4", True), (None, "density_none", True)]
+    variants = expand_sweeps(cfg)["generator"]["variants"]
+    assert variants["density_0p4"]["sparsity_target"] == 0.4 and variants["density_0p4"]["threats"] == ["emo18"]
+    assert list(variants)[:5] == list(cfg["generator"]["variants"])  # declared variants first, unchanged
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda s: s.update(base="nope"), "generator.sweeps.density.base names 'nope'"),
+    (lambda s: s.update(key="channels"), "generator.sweeps.density.key: 'channels' cannot vary per variant"),
+    (lambda s: s.update(values=[0.1, 0.1]), "generator.sweeps.density.values: [0.1, 0.1] repeats a value"),
+    (lambda s: s.update(threats=["zhao19"]), "generator.sweeps.density.threats names 'zhao19'"),
+    (lambda s: s.update(values=[0.1, 1.5]), "sparsity_target"),
+])
+def test_bad_sweeps_are_named(change, message):
+    cfg = load_default_config()
+    change(cfg["generator"]["sweeps"]["density"])
+    with pytest.raises(ConfigError) as exc:
+        validate_config(cfg, SCHEMA)
+    assert message in str(exc.value)
+
+
+def test_repeated_seeds_rejected():
+    cfg = load_default_config()
+    cfg["run"]["seeds"] = [0, 1, 0]
+    with pytest.raises(ConfigError, match=r"run.seeds: \[0, 1, 0\] repeats a seed"):
+        validate_config(cfg, SCHEMA)
+
+
+def test_victim_seed_follows_the_switch():
+    from staa.config import run_seeds, victim_seed
+
+    cfg = load_default_config()
+    assert run_seeds(cfg) == [cfg["seed"]]
+    cfg["run"]["seeds"] = [3, 4]
+    assert [victim_seed(cfg, "emo18", s) for s in run_seeds(cfg)] == [cfg["seed"], cfg["seed"]]
+    cfg["run"]["victim_seeds"] = True
+    assert [victim_seed(cfg, "emo18", s) for s in run_seeds(cfg)] == [3, 4]

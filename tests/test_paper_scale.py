@@ -96,7 +96,7 @@ def test_variant_overrides_reach_training():
 
 
 def _summary(root, tag, density, variant="full", factorised=True, spa=8.0):
-    path = root / "generators" / tag / "train_summary.json"
+    path = root / "generators" / tag / "seed0" / "train_summary.json"
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps({"variant": variant, "factorised": factorised, "losses": {"spa": spa},
                                 "selected": {"dev_mask_density": density, "dev_fooling_rate": 0.5}}))
@@ -116,8 +116,8 @@ def test_smoke_check_flags_collapsed_and_dense_masks(tmp_path):
     _summary(tmp_path, "d/wav2vec2/no_magnitude_loss", 1.0, "no_magnitude_loss")
     with pytest.raises(DataError) as exc:
         check_smoke(tmp_path)
-    assert "d/wav2vec2/full: the mask is all-zero" in str(exc.value)
-    assert "d/wav2vec2/no_magnitude_loss: the mask is all-one" in str(exc.value)
+    assert "d/wav2vec2/full/seed0: the mask is all-zero" in str(exc.value)
+    assert "d/wav2vec2/no_magnitude_loss/seed0: the mask is all-one" in str(exc.value)
 
 
 def test_paper_bench_extrapolates_cut_budgets():

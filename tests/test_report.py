@@ -407,3 +407,26 @@ def test_workflow_report_tables_match_the_package():
     text = (REPO / "workflow" / "rules" / "common.smk").read_text()
     declared = re.search(r"^REPORT_TABLES = (\(.*\))$", text, re.M)
     assert declared and ast.literal_eval(declared.group(1)) == REPORT_TABLES
+
+
+def test_several_seeds_give_means_with_t_intervals_and_error_bars(tree, tmp_path):
+    """Three seeds of every attack run: one row per run with the mean and the t-interval over seeds
+    (printed '±'), the interval kind named; the sweep figure is drawn with them."""
+    paths = list(tree.attack_metrics)
+    for seed in (1, 2):
+        for p in tree.attack_metrics:
+            m = dict(tree.metrics[p], seed=seed, asr=min(1.0, tree.metrics[p]["asr"] + 0.05 * seed))
+            q = p.parent.parent / f"seed{seed}" / p.parent.name / "metrics.json"
+            paths.append(_json(q, m))
+    build_tables(tree.victim_metrics, paths, tree.timing, tmp_path)
+    wb = pd.read_csv(tmp_path / "whitebox.csv")
+    assert set(wb["interval"]) == {"t over 3 seeds"} and (wb["asr_ci_low"] <= wb["asr"]).all()
+    assert (wb.loc[wb["evaluated_on"] == "full", "asr_ci_low"] < wb.loc[wb["evaluated_on"] == "full", "asr"]).all()
+    assert "±" in (tmp_path / "whitebox.md").read_text() and "t over 3 seeds" in (tmp_path / "whitebox.md").read_text()
+    abl = pd.read_csv(tmp_path / "ablation.csv")
+    assert (abl["n_seeds"] == 3).all() and abl["transfer_asr_mean_ci_high"].notna().all()
+    sweeps = {"density": {"key": "sparsity_target",
+                          "points": [{"value": 0.2, "variant": "full"}, {"value": None, "variant": "no_spa"}]}}
+    written = build_figures(paths, tree.timing, [], [], [], tmp_path / "fig", style={"formats": ["png"]},
+                            ablation_variants=["full"], sweeps=sweeps)
+    assert any(p.name.startswith("sweep_density_") for p in written)

@@ -125,3 +125,66 @@ def test_stoi_by_speaker_never_averages_pystoi_sentinel():
     assert n == 1 and clean == pytest.approx(1.0, abs=1e-6)  # a: 3 s of speech; b: no speech frames, left out
     noisy, _ = stoi_by_speaker(x, x + np.random.default_rng(0).normal(scale=0.3, size=x.shape), speakers, 16000)
     assert noisy < clean
+
+
+# ---- seeds: means over seeds with t-intervals ------------------------------------------------
+def _attack_row(seed: int, asr: float, victim: str = "emo18", **kw) -> dict:
+    row = {"dataset": "d", "attack": "staa", "method_family": "staa", "threat": "emo18", "variant": "full",
+           "victim": victim, "white_box": victim == "emo18", "subset": "full", "seed": seed, "asr": asr,
+           "asr_ci_low": asr - 0.1, "asr_ci_high": asr + 0.1, "l0_percent": 10.0 + seed,
+           "l0_percent_ci_low": 9.0, "l0_percent_ci_high": 12.0, "n_utterances": 20, "n_success": int(20 * asr),
+           "per_class": None, "path": f"/nope/seed{seed}/on_{victim}/metrics.json"}
+    row.update(kw)
+    return row
+
+
+def test_t_interval_matches_the_textbook_formula():
+    from scipy import stats
+
+    from staa.report.seeds import t_interval
+
+    x = [0.5, 0.6, 0.7]
+    m, lo, hi = t_interval(x)
+    half = stats.t.ppf(0.975, 2) * np.std(x, ddof=1) / np.sqrt(3)
+    assert m == pytest.approx(0.6) and hi - m == pytest.approx(half) and m - lo == pytest.approx(half)
+    assert np.isnan(t_interval([0.4])[1]) and np.isnan(t_interval([])[0])
+
+
+def test_over_seeds_keeps_the_bootstrap_for_one_seed_and_uses_t_for_several():
+    import pandas as pd
+
+    from staa.report.seeds import over_seeds
+
+    one = over_seeds(pd.DataFrame([_attack_row(0, 0.5)]))
+    assert one["interval"].iloc[0] == "bootstrap over utterances"
+    assert (one["asr_ci_low"].iloc[0], one["asr_ci_high"].iloc[0]) == pytest.approx((0.4, 0.6))
+    three = over_seeds(pd.DataFrame([_attack_row(s, a) for s, a in ((0, 0.5), (1, 0.6), (2, 0.7))]))
+    assert len(three) == 1 and three["n_seeds"].iloc[0] == 3 and three["interval"].iloc[0] == "t over 3 seeds"
+    assert three["asr"].iloc[0] == pytest.approx(0.6) and three["l0_percent"].iloc[0] == pytest.approx(11.0)
+    assert three["asr_ci_low"].iloc[0] < 0.5 < 0.7 < three["asr_ci_high"].iloc[0]  # 3 seeds: t(2) is wide
+    assert three["seeds"].iloc[0] == "0,1,2" and len(three["paths"].iloc[0]) == 3
+
+
+def test_tables_print_intervals_by_kind():
+    from staa.report.tables import format_interval
+
+    assert format_interval("asr", 0.41, 0.33, 0.5, symmetric=False) == "0.410 [0.330, 0.500]"
+    assert format_interval("asr", 0.62, 0.57, 0.67, symmetric=True) == "0.620 ± 0.050"
+    assert format_interval("asr", 0.62, float("nan"), 0.67, symmetric=True) == "0.620"
+
+
+def test_mean_transfer_bootstraps_per_utterance_means(tmp_path):
+    import pandas as pd
+
+    from staa.report.seeds import mean_transfer
+
+    rows = []
+    for victim, fooled in (("zhao19", [1, 0, 1, 0]), ("wav2vec2", [1, 1, 0, 0])):
+        d = tmp_path / f"on_{victim}"
+        d.mkdir()
+        pd.DataFrame({"utt_id": ["a", "b", "c", "d"], "fooled": fooled}).to_csv(d / "per_utterance.csv", index=False)
+        rows.append(_attack_row(0, float(np.mean(fooled)), victim, path=str(d / "metrics.json")))
+    out = mean_transfer(pd.DataFrame(rows))
+    assert len(out) == 1 and out["n_transfer_victims"].iloc[0] == 2
+    assert out["transfer_asr_mean"].iloc[0] == pytest.approx(0.5)
+    assert 0.0 <= out["transfer_asr_mean_ci_low"].iloc[0] < 0.5 < out["transfer_asr_mean_ci_high"].iloc[0] <= 1.0

@@ -60,16 +60,18 @@ def test_full_dag_outputs(built):
     for split in ("train", "dev", "test"):
         assert (r / "data" / "synth" / f"{split}.npy").is_file()
     for v in cfg["victims"]:
-        m = json.loads((r / "victims" / "synth" / v / "metrics.json").read_text())
+        m = json.loads((r / "victims" / "synth" / v / "seed0" / "metrics.json").read_text())
         assert {"wa", "ua", "per_class_recall", "confusion"} <= set(m)
-    m = json.loads((r / "attacks" / "synth" / "staa" / "emo18" / "full" / "on_zhao19" / "metrics.json").read_text())
+    m = json.loads((r / "attacks" / "synth" / "staa" / "emo18" / "full" / "seed0" / "on_zhao19" / "metrics.json").read_text())
     for key in ("asr", "success_vs_truth", "snr_peak_db", "snr_energy_db", "l0", "l0_percent",
                 "seconds_per_utterance", "n_utterances"):
         assert key in m
     assert m["white_box"] is False
     assert m["provenance"]["packages"]["torch"] and len(m["provenance"]["settings_sha256"]) == 16
-    assert m["asr_ci_low"] <= m["asr"] <= m["asr_ci_high"]
-    assert (r / "attacks" / "synth" / "pgd" / "wav2vec2" / "on_zhao19" / "metrics.json").is_file()
+    assert m["asr_ci_low"] <= m["asr"] <= m["asr_ci_high"] and m["seed"] == 0
+    if m["n_success"]:
+        assert m["l0_percent_ci_low"] <= m["l0_percent"] <= m["l0_percent_ci_high"]
+    assert (r / "attacks" / "synth" / "pgd" / "wav2vec2" / "seed0" / "on_zhao19" / "metrics.json").is_file()
     timing = pd.read_csv(r / "timing" / "synth" / "emo18.csv")
     pgd = timing.set_index("method").loc["pgd"]
     # PGD's budget is not cut: its full-budget estimate is what was measured, from 3 graph passes
@@ -78,7 +80,7 @@ def test_full_dag_outputs(built):
     assert (r / "summary.md").is_file() and (r / "tables" / "transfer.csv").is_file()
     assert "## Provenance" in (r / "summary.md").read_text()
     assert any((r / "figures").glob("*.png"))
-    assert list((r / "attacks" / "synth" / "staa" / "emo18" / "full" / "on_emo18" / "examples").glob("*.wav"))
+    assert list((r / "attacks" / "synth" / "staa" / "emo18" / "full" / "seed0" / "on_emo18" / "examples").glob("*.wav"))
 
 
 def test_second_run_does_nothing(built):
@@ -103,7 +105,7 @@ def _rules(jobs: set[str]) -> set[str]:
 def test_victim_epochs_reruns_only_that_victim_and_downstream(built):
     wd, cfg = built
     jobs = planned_jobs(wd, _changed(cfg, "victims.emo18.epochs", 2))
-    assert "train_victim[dataset=synth, victim=emo18]" in jobs
+    assert "train_victim[dataset=synth, victim=emo18, seed=0]" in jobs
     assert not any(j.startswith("train_victim") and "emo18" not in j for j in jobs)
     assert not _rules(jobs) & {"synth_corpus", "prepare_data", "make_subset"}
     # generators against wav2vec2 do not depend on emo18
@@ -115,10 +117,12 @@ def test_generator_loss_weight_reruns_that_generator_only(built):
     wd, cfg = built
     jobs = planned_jobs(wd, _changed(cfg, "generator.variants.full.losses.spa", 0.123))
     gens = {j for j in jobs if j.startswith("train_generator")}
-    assert gens == {"train_generator[dataset=synth, threat=emo18, variant=full]",
-                    "train_generator[dataset=synth, threat=wav2vec2, variant=full]"}
+    # the density sweep's generated point derives from `full`, so it follows
+    assert gens == {"train_generator[dataset=synth, threat=emo18, variant=full, seed=0]",
+                    "train_generator[dataset=synth, threat=wav2vec2, variant=full, seed=0]",
+                    "train_generator[dataset=synth, threat=emo18, variant=density_0p05, seed=0]"}
     assert not _rules(jobs) & {"train_victim", "prepare_data", "attack_baseline", "score_baseline"}
-    assert all("variant=full" in j for j in jobs if j.startswith("attack_staa"))
+    assert all("variant=full" in j or "variant=density_0p05" in j for j in jobs if j.startswith("attack_staa"))
     assert "report[]" in jobs
 
 
@@ -127,6 +131,30 @@ def test_baseline_subset_reruns_baselines_not_generators(built):
     jobs = planned_jobs(wd, _changed(cfg, "baselines.subset_size", 2))
     assert {"make_subset", "attack_baseline", "score_baseline", "timing", "report"} <= _rules(jobs)
     assert not _rules(jobs) & {"train_victim", "train_generator", "prepare_data"}
+
+
+def test_adding_a_seed_runs_only_that_seeds_jobs(built):
+    wd, cfg = built
+    jobs = planned_jobs(wd, _changed(cfg, "run.seeds", [0, 1]))
+    assert {"train_generator", "attack_staa", "make_subset", "attack_baseline", "score_baseline",
+            "report"} == _rules(jobs)
+    assert all("seed=1" in j for j in jobs if j != "report[]")  # seed 0's results are reused, victims too
+    both = planned_jobs(wd, {**_changed(cfg, "run.seeds", [0, 1]), "run": {**cfg["run"], "seeds": [0, 1],
+                                                                          "victim_seeds": True}})
+    assert {j for j in both if j.startswith("train_victim")} == {
+        f"train_victim[dataset=synth, victim={v}, seed=1]" for v in cfg["victims"]}
+
+
+def test_sweep_points_train_new_generators_and_reuse_equal_variants(built):
+    wd, cfg = built
+    new = copy.deepcopy(cfg)
+    budget = new["generator"]["train"].get("sparsity_target")
+    new["generator"]["sweeps"] = {"density": {"base": "full", "key": "sparsity_target", "values": [budget, 0.4],
+                                              "threats": ["emo18"]}}
+    jobs = planned_jobs(wd, new)
+    assert {j for j in jobs if j.startswith("train_generator")} == {
+        "train_generator[dataset=synth, threat=emo18, variant=density_0p4, seed=0]"}
+    assert not _rules(jobs) & {"train_victim", "attack_baseline", "timing"}
 
 
 def test_figure_style_reruns_only_the_report(built):
@@ -138,8 +166,8 @@ def test_figure_style_reruns_only_the_report(built):
 def test_pipeline_metrics_are_deterministic(built, tmp_path):
     """Same config and seed, a second fresh run: identical metrics (timing keys aside)."""
     wd, cfg = built
-    targets = ["results/victims/synth/emo18/metrics.json",
-               "results/attacks/synth/staa/emo18/full/on_emo18/metrics.json"]
+    targets = ["results/victims/synth/emo18/seed0/metrics.json",
+               "results/attacks/synth/staa/emo18/full/seed0/on_emo18/metrics.json"]
     smk(tmp_path, cfg, "--cores", "2", *targets)
     for t in targets:
         a = json.loads((wd / t).read_text())
@@ -220,7 +248,7 @@ def test_data_stage_on_real_corpus_layouts(tmp_path):
 def test_victim_learning_rate_reruns_that_victim_and_downstream(built):
     wd, cfg = built
     jobs = planned_jobs(wd, _changed(cfg, "victims.zhao19.lr", 5e-4))
-    assert {j for j in jobs if j.startswith("train_victim")} == {"train_victim[dataset=synth, victim=zhao19]"}
+    assert {j for j in jobs if j.startswith("train_victim")} == {"train_victim[dataset=synth, victim=zhao19, seed=0]"}
     # zhao19 is no threat model: no generator retrains, only its scores and the report
     assert not _rules(jobs) & {"train_generator", "attack_baseline", "timing", "prepare_data"}
     assert all("victim=zhao19" in j for j in jobs if j.startswith(("attack_staa", "score_baseline")))
@@ -243,3 +271,34 @@ def test_paper_config_dry_runs_the_full_paper_dag(tmp_path):
     assert counts["attack_baseline"] == 2 * 2 * 6 and counts["score_baseline"] == 2 * 2 * 6 * 4
     res = smk(tmp_path / "data", cfg, "-n", check=False)  # no corpora here: named before anything runs
     assert res.returncode != 0 and "data/DEMoS" in res.stdout + res.stderr
+
+
+def test_user_models_as_victims_and_threat_models_end_to_end(tmp_path):
+    """A user's Hugging Face classifiers, evaluated as they are (train: false): a raw-waveform one
+    (wav2vec2) and a spectrogram one (AST) are victims and threat models; generators train against
+    them, their adversarials transfer to emo18 and back, and the tables name them."""
+    from test_hf_victims import make_checkpoint
+
+    ckpts = {name: str(make_checkpoint(t, tmp_path / "models" / name, labels=["ang", "neu", "sad"]))
+             for name, t in (("user_w2v", "wav2vec2"), ("user_ast", "audio-spectrogram-transformer"))}
+    cfg = tiny_config()
+    cfg["generator"].pop("sweeps")
+    for name, path in ckpts.items():
+        cfg["victims"][name] = {"family": "hf", "train": False,
+                                "arch": {"pretrained": path, "class_map": {"angry": "ang"}}}
+    cfg["datasets"]["synth"]["victims"] = ["emo18", *ckpts]
+    cfg["generator"]["threats"] = ["emo18", *ckpts]
+    cfg["generator"]["variants"] = {"full": cfg["generator"]["variants"]["full"]}
+    wd = tmp_path / "wd"
+    wd.mkdir()
+    smk(wd, cfg, "--cores", "2")
+    r = wd / "results"
+    for name in ckpts:
+        m = json.loads((r / "victims" / "synth" / name / "seed0" / "metrics.json").read_text())
+        assert m["epochs"] == 0 and m["trained"] is False and m["dropped_labels"] == ["neu"]
+        wb = json.loads((r / "attacks" / "synth" / "staa" / name / "full" / "seed0" / f"on_{name}" / "metrics.json")
+                        .read_text())
+        assert wb["white_box"] and 0.0 <= wb["asr"] <= 1.0
+    transfer = pd.read_csv(r / "tables" / "transfer.csv")
+    assert set(ckpts) <= set(transfer["threat"]) and set(ckpts) <= set(transfer.columns)
+    assert (r / "attacks" / "synth" / "pgd" / "user_ast" / "seed0" / "on_emo18" / "metrics.json").is_file()

@@ -116,7 +116,7 @@ def score_baseline(params: dict[str, Any], data_dir: str | Path, subset_csv: str
     metrics.update({
         "dataset": params["dataset"], "attack": params["name"], "method_family": params["method"],
         "threat": params["threat"], "variant": None, "victim": params["victim"],
-        "white_box": params["victim"] == params["threat"], "subset": "subset",
+        "white_box": params["victim"] == params["threat"], "subset": "subset", "seed": int(params.get("seed", 0)),
         "seconds_per_utterance": float(sec.mean()), "seconds_per_utterance_median": float(np.median(sec)),
         "throughput_utt_per_s": None, "n_failed": int((alog["status"] != "ok").sum()),
         "device": str(alog["device"].iloc[0]), "threads": int(alog["threads"].iloc[0]), "subset_metrics": None,

@@ -65,6 +65,7 @@ def evaluate_staa(params: dict[str, Any], data_dir: str | Path, generator_path: 
     metrics.update({
         "dataset": params["dataset"], "attack": "staa", "method_family": "staa", "threat": params["threat"],
         "variant": params["variant"], "victim": params["victim"], "white_box": white, "subset": "full",
+        "seed": int(params.get("seed", 0)),
         "eps": eps, "seconds_per_utterance": float(sec.mean()), "seconds_per_utterance_median": float(np.median(sec)),
         "victim_seconds_per_utterance_median": float(np.median(sec_victim)),
         "throughput_utt_per_s": float(throughput), "throughput_batch": bs, "device": describe_device(device),

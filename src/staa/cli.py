@@ -30,7 +30,7 @@ def command(name: str, help_: str):
 _NUM = (int, float)
 PARAMS: dict[str, dict[str, Any]] = {
     "prepare-data": {"reader": str, "root": str, "sample_rate": int, "clip_seconds": _NUM},
-    "train-victim": {"family": str, "epochs": int, "batch_size": int, "lr": _NUM, "seed": int},
+    "train-victim": {"family": str, "seed": int},
     "train-generator": {"threat": str, "variant": str, "arch": dict, "train": dict, "seed": int,
                         "train.epochs": int, "train.batch_size": int, "train.lr": _NUM},
     "attack-staa": {"dataset": str, "threat": str, "variant": str, "victim": str},
@@ -42,6 +42,10 @@ PARAMS: dict[str, dict[str, Any]] = {
 _TYPE_NAMES = {str: "a string", int: "an integer", _NUM: "a number", dict: "a JSON object"}
 
 
+# a victim that is trained (not `train: false`) needs these too
+TRAINED_VICTIM: dict[str, Any] = {"epochs": int, "batch_size": int, "lr": _NUM}
+
+
 def _params(ns: argparse.Namespace) -> dict[str, Any]:
     """The step's `--params` object, checked against PARAMS[step]: a missing or mistyped key is named."""
     try:
@@ -50,13 +54,16 @@ def _params(ns: argparse.Namespace) -> dict[str, Any]:
         raise StaaError(f"--params: not valid JSON ({exc})") from None
     if not isinstance(value, dict):
         raise StaaError("--params: expected a JSON object")
-    for key, kind in PARAMS.get(ns.cmd, {}).items():
+    spec = dict(PARAMS.get(ns.cmd, {}))
+    if ns.cmd == "train-victim" and value.get("train", True) is not False:
+        spec = {"family": str, **TRAINED_VICTIM, "seed": int}
+    for key, kind in spec.items():
         node: Any = value
         for part in key.split("."):
             node = node.get(part, _MISSING) if isinstance(node, dict) else _MISSING
         if node is _MISSING:
             raise StaaError(f"--params lacks key {key!r} ({_TYPE_NAMES[kind]}); this step needs "
-                            f"{sorted(PARAMS[ns.cmd])} (the workflow's rules pass them from the config)")
+                            f"{sorted(spec)} (the workflow's rules pass them from the config)")
         if isinstance(node, bool) or not isinstance(node, kind):
             raise StaaError(f"--params key {key!r} = {node!r}: expected {_TYPE_NAMES[kind]}")
     return value
@@ -191,13 +198,15 @@ def _report(ns):
     # white-box STAA runs keep their listening examples beside metrics.json
     paths["examples"] = [e for p in paths["examples"]
                          for e in (sorted(p.parent.glob("examples/example_*.npz")) if p.name == "metrics.json" else [p])]
+    variants = p.get("ablation_variants")  # the declared variants (a sweep's points have their own figure)
     tables = build_tables(paths["victims"], paths["attacks"], paths["timing"], Path(ns.tables_dir),
-                          names=REPORT_TABLES)
+                          names=REPORT_TABLES, ablation_variants=variants)
     figures = build_figures(paths["attacks"], paths["timing"], paths["victim_logs"], paths["generator_logs"],
                             paths["examples"], Path(ns.figures_dir), style=p.get("style", {}),
-                            victims_order=p.get("victims_order", []))
+                            victims_order=p.get("victims_order", []), ablation_variants=variants,
+                            sweeps=p.get("sweeps"))
     write_summary(paths["victims"], paths["attacks"], paths["timing"], Path(ns.summary), p.get("config_name", ""),
-                  p.get("datasets_info", {}), config_sha256=p.get("config_sha256"))
+                  p.get("datasets_info", {}), config_sha256=p.get("config_sha256"), sweeps=p.get("sweeps"))
     _copy_listening_examples(paths["examples"], Path(ns.figures_dir) / "listening")
     print(f"wrote {len(tables)} table files, {len(figures)} figure files, {ns.summary}", file=sys.stderr)
 
@@ -210,13 +219,21 @@ def _copy_listening_examples(npz_paths: list[Path], out_dir: Path) -> None:
     from staa.utils import atomic_path
 
     for npz in npz_paths:
-        run = npz.parent.parent  # .../attacks/{ds}/staa/{threat}/{variant}/on_{victim}
-        tag = f"{run.parents[3].name}_{run.parents[1].name}_{run.parent.name}_{npz.stem}"
+        run = npz.parent.parent  # .../attacks/{ds}/staa/{threat}/{variant}/seed{s}/on_{victim}
+        seed, variant, threat, _, ds = (run.parents[i].name for i in range(5))
+        tag = f"{ds}_{threat}_{variant}_{seed}_{npz.stem}"
         for kind in ("clean", "adv"):
             wav = npz.parent / f"{npz.stem}_{kind}.wav"
             if wav.is_file():
                 with atomic_path(out_dir / f"{tag}_{kind}.wav") as tmp:
                     shutil.copyfile(wav, tmp)
+
+
+@command("perturb", "apply a trained generator to WAV/FLAC files or folders (any length, rate, channels)")
+def _perturb(ns):
+    from staa.perturb import run
+
+    run(ns)
 
 
 @command("cost", "FLOPs, seconds and GFLOP/s per utterance of trained victims and generators")
@@ -303,7 +320,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_args(name: str, sp: argparse.ArgumentParser) -> None:
     common = {"--params": dict(default="{}", help="JSON object with the step's settings")}
-    if name == "validate-config":
+    if name == "perturb":
+        from staa.perturb import add_arguments
+
+        add_arguments(sp)
+    elif name == "validate-config":
         sp.add_argument("config", nargs="+", help="config file(s); several are deep-merged in order, as by Snakemake")
         sp.add_argument("--schema", default=None, help="default: the repository's workflow/schemas/config.schema.yaml")
     elif name == "synth-corpus":

@@ -26,7 +26,15 @@ ARCH_KEYS = {
     "zhao19": {"channels", "kernel", "pool", "hidden", "lstm_layers"},
     "wav2vec2": {"pretrained", "small_config", "freeze_feature_encoder", "hf_config_json"},
     "wavlm": {"pretrained", "small_config", "freeze_feature_encoder", "hf_config_json"},
+    # a user's model: any Hugging Face audio classifier of a supported type, or a torch.export program
+    # (the keys after class_map are written when the victim is built and read back from its checkpoint)
+    "hf": {"pretrained", "class_map", "freeze_feature_encoder",
+           "hf_config_json", "feature_extractor_json", "dataset_classes", "data_sample_rate"},
+    "exported": {"program", "classes", "class_map", "sampling_rate",
+                 "sha256", "dataset_classes", "data_sample_rate"},
 }
+# the keys a build records in a foreign victim's arch: not for the config
+_FOREIGN_RECORDED = {"hf_config_json", "feature_extractor_json", "dataset_classes", "data_sample_rate", "sha256"}
 # Defaults of the architectures (models/cnn_lstm.py; transformers' Wav2Vec2Config/WavLMConfig)
 # that set how many samples a victim needs to produce one output frame.
 _EMO18_POOLS = (10, 8, 8)
@@ -66,7 +74,7 @@ def schema_errors(config: dict[str, Any], schema_path: str | Path) -> list[str]:
 
 def validate_config(config: dict[str, Any], schema_path: str | Path) -> None:
     """Schema + semantic checks; raises ConfigError listing every problem found."""
-    errors = schema_errors(config, schema_path)
+    errors = schema_errors(config, schema_path) or schema_errors(expand_sweeps(config), schema_path)
     if not errors:
         errors = semantic_errors(config)
     if errors:
@@ -93,11 +101,49 @@ def victim_min_samples(family: str, arch: dict[str, Any]) -> int:
         return math.prod(int(p) for p in arch.get("pools", _EMO18_POOLS))
     if family == "zhao19":
         return int(arch.get("pool", _ZHAO19["pool"])) ** len(arch.get("channels", [0] * _ZHAO19["channels"]))
+    if family == "hf":
+        return 400  # a wav2vec2-style conv stack's receptive field; AST needs one 25 ms frame; Whisper pads
+    if family == "exported":
+        return 1  # the program is run once when the victim is built: a clip it cannot take fails there
     conv = {**_SSL_CONV, **(arch.get("small_config") or {})} if not arch.get("pretrained") else _SSL_CONV
     need = 1
     for k, st in reversed(list(zip(conv["conv_kernel"], conv["conv_stride"]))):
         need = (need - 1) * int(st) + int(k)
     return need
+
+
+def foreign_arch_errors(name: str, victim: dict[str, Any]) -> list[str]:
+    """A user's model (`hf`, `exported`): where it is, how its labels map, and that an exported program
+    is evaluated as it is."""
+    family, arch = victim.get("family"), victim.get("arch") or {}
+    key, errs = f"victims.{name}.arch", []
+    if family == "hf":
+        p = arch.get("pretrained")
+        if not (isinstance(p, str) and p):
+            errs.append(f"{key}.pretrained: expected a hub name (e.g. superb/wav2vec2-base-superb-er) or a local "
+                        f"checkpoint directory, got {p!r}")
+        if "freeze_feature_encoder" in arch and not isinstance(arch["freeze_feature_encoder"], bool):
+            errs.append(f"{key}.freeze_feature_encoder: expected true or false")
+    else:
+        if not (isinstance(arch.get("program"), str) and arch["program"]):
+            errs.append(f"{key}.program: expected the path of a .pt2 file written by torch.export.save")
+        c = arch.get("classes")
+        if c is not None and not (isinstance(c, list) and c and all(isinstance(i, str) for i in c)
+                                  and len(set(c)) == len(c)):
+            errs.append(f"{key}.classes: expected a non-empty list of distinct class names")
+        sr = arch.get("sampling_rate")
+        if sr is not None and not _posint(sr):
+            errs.append(f"{key}.sampling_rate: expected a positive integer (Hz), got {sr!r}")
+        if victim.get("train", True) is not False:
+            errs.append(f"victims.{name}: an exported program is evaluated as it is; expected train: false")
+    cm = arch.get("class_map")
+    if cm is not None and not (isinstance(cm, dict) and all(isinstance(k, str) and isinstance(v, str)
+                                                            for k, v in cm.items())):
+        errs.append(f"{key}.class_map: expected a mapping of dataset class -> model label name (strings)")
+    recorded = sorted(set(arch) & _FOREIGN_RECORDED)
+    if recorded:
+        errs.append(f"{key}: {recorded} are written when the victim is built; remove them from the config")
+    return errs
 
 
 def arch_errors(name: str, victim: dict[str, Any]) -> list[str]:
@@ -110,6 +156,8 @@ def arch_errors(name: str, victim: dict[str, Any]) -> list[str]:
     if unknown:
         errs.append(f"victims.{name}.arch: unknown option(s) {unknown} for family {family!r}; "
                     f"expected some of {sorted(ARCH_KEYS[family])}")
+    if family in ("hf", "exported"):
+        return errs + foreign_arch_errors(name, victim)
     if family == "emo18":
         lists = {k: arch[k] for k in ("channels", "kernels", "pools") if k in arch}
         bad = [k for k, v in lists.items() if not (isinstance(v, list) and v and all(_posint(i) for i in v))]
@@ -183,9 +231,7 @@ def duplicate_variant_errors(gen: dict[str, Any]) -> list[str]:
     (an ablation that differs from nothing): refuse them where their threats and datasets meet."""
     errs, seen = [], {}
     for name, var in gen["variants"].items():
-        settings = variant_settings(gen["train"], var)
-        settings["losses"] = {k: w for k, w in settings["losses"].items() if w}  # a weight of 0 = no term
-        key = repr(sorted(settings.items()))
+        key = _settings_key(gen["train"], var)
         for other in seen.get(key, []):
             ov = gen["variants"][other]
             threats = set(var.get("threats") or gen["threats"]) & set(ov.get("threats") or gen["threats"])
@@ -195,6 +241,104 @@ def duplicate_variant_errors(gen: dict[str, Any]) -> list[str]:
                             "expected each variant to differ (an ablation must change something)")
         seen.setdefault(key, []).append(name)
     return errs
+
+
+def _settings_key(train: dict[str, Any], var: dict[str, Any]) -> str:
+    settings = variant_settings(train, var)
+    settings["losses"] = {k: w for k, w in settings["losses"].items() if w}  # a weight of 0 = no term
+    return repr(sorted(settings.items()))
+
+
+def sweep_value_name(value: Any) -> str:
+    """A sweep value as part of a variant name (names allow letters, digits, '_' and '-')."""
+    if value is None:
+        return "none"
+    return f"{value:g}".replace(".", "p").replace("-", "m") if isinstance(value, (int, float)) else str(value)
+
+
+def sweep_points(config: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """The points of every `generator.sweeps` entry: {sweep: [{value, variant, generated}]}.
+
+    A point is the sweep's base variant with `key` set to one value. A point whose settings equal a
+    declared variant that covers the sweep's threats reuses that variant's generator (the density
+    budget of the reference variant, for instance); any other point becomes a generated variant named
+    `{sweep}_{value}` (0.05 -> `density_0p05`, null -> `density_none`)."""
+    gen = config.get("generator") or {}
+    declared = gen.get("variants") or {}
+    out: dict[str, list[dict[str, Any]]] = {}
+    for sname, sw in (gen.get("sweeps") or {}).items():
+        base = declared.get(sw["base"])
+        if base is None:
+            continue
+        threats = list(sw.get("threats") or base.get("threats") or gen.get("threats") or [])
+        points = []
+        for value in sw["values"]:
+            var = {**base, sw["key"]: value, "threats": threats}
+            if sw.get("datasets"):
+                var["datasets"] = list(sw["datasets"])
+            key = _settings_key(gen["train"], var)
+            reuse = next((n for n, v in declared.items()
+                          if _settings_key(gen["train"], v) == key
+                          and set(threats) <= set(v.get("threats") or gen["threats"])), None)
+            points.append({"value": value, "variant": reuse or f"{sname}_{sweep_value_name(value)}",
+                           "generated": reuse is None, "settings": var, "threats": threats})
+        out[sname] = points
+    return out
+
+
+def expand_sweeps(config: dict[str, Any]) -> dict[str, Any]:
+    """`config` with each sweep's generated points added to `generator.variants` (a new dict; the
+    declared variants come first and keep their order)."""
+    points = sweep_points(config)
+    if not points:
+        return config
+    gen = dict(config["generator"])
+    variants = dict(gen["variants"])
+    for pts in points.values():
+        for pt in pts:
+            if pt["generated"]:
+                variants.setdefault(pt["variant"], pt["settings"])
+    gen["variants"] = variants
+    return {**config, "generator": gen}
+
+
+def sweep_errors(config: dict[str, Any]) -> list[str]:
+    """A sweep names a declared base variant, a key a variant may override, and distinct values."""
+    gen = config.get("generator") or {}
+    errs = []
+    for sname, sw in (gen.get("sweeps") or {}).items():
+        if not re.match(NAME_PATTERN, str(sname)):
+            errs.append(f"generator.sweeps: name {sname!r} is not allowed; expected {NAME_RULE}")
+        if sw["base"] not in (gen.get("variants") or {}):
+            errs.append(f"generator.sweeps.{sname}.base names {sw['base']!r}, which is not under generator.variants "
+                        f"({sorted(gen.get('variants') or {})})")
+        if sw["key"] not in VARIANT_OVERRIDES:
+            errs.append(f"generator.sweeps.{sname}.key: {sw['key']!r} cannot vary per variant; expected one of "
+                        f"{list(VARIANT_OVERRIDES)}")
+        names = [sweep_value_name(v) for v in sw["values"]]
+        if len(set(names)) != len(names):
+            errs.append(f"generator.sweeps.{sname}.values: {sw['values']} repeats a value; expected distinct values")
+        for t in sw.get("threats") or []:
+            if t not in gen.get("threats", []):
+                errs.append(f"generator.sweeps.{sname}.threats names {t!r}, not in generator.threats {gen.get('threats')}")
+        clash = [n for n in (f"{sname}_{v}" for v in names) if n in (gen.get("variants") or {})]
+        if clash:
+            errs.append(f"generator.sweeps.{sname}: generated variant name(s) {clash} are already declared under "
+                        "generator.variants; rename the sweep or the variant")
+    return errs
+
+
+def run_seeds(config: dict[str, Any]) -> list[int]:
+    """The seeds the stochastic stages run with (`run.seeds`; default: the global `seed`)."""
+    return [int(s) for s in (config["run"].get("seeds") or [config["seed"]])]
+
+
+def victim_seed(config: dict[str, Any], victim: str, seed: int) -> int:
+    """The seed of the victim that run `seed` attacks: `seed` itself under `run.victim_seeds`,
+    otherwise the victim's own `seed` key or the global seed (the paper trains each victim once)."""
+    if config["run"].get("victim_seeds"):
+        return int(seed)
+    return int(config["victims"][victim].get("seed", config["seed"]))
 
 
 def generator_arch_errors(arch: dict[str, Any]) -> list[str]:
@@ -218,6 +362,12 @@ def _posint(v: Any) -> bool:
 
 def semantic_errors(config: dict[str, Any]) -> list[str]:
     errs: list[str] = []
+    sweep_errs = sweep_errors(config)
+    if not sweep_errs:
+        config = expand_sweeps(config)  # generated sweep points are checked like declared variants
+    seeds = config["run"].get("seeds") or []
+    if len(set(seeds)) != len(seeds):
+        errs.append(f"run.seeds: {seeds} repeats a seed; expected distinct seeds")
     datasets, victims = config["datasets"], config["victims"]
     named = [("datasets", datasets), ("victims", victims), ("generator.variants", (config.get("generator") or {}).get("variants") or {}),
              ("baselines.methods", (config.get("baselines") or {}).get("methods") or {})]
@@ -318,7 +468,7 @@ def semantic_errors(config: dict[str, Any]) -> list[str]:
         problem = settings_error(b["method"], {k: v for k, v in b.items() if k != "method"}, min_len)
         if problem:
             errs.append(f"baselines.methods.{bname}: {problem}")
-    return errs
+    return errs + sweep_errs
 
 
 def _check_eps(errs: list[str], key: str, eps: Any) -> None:

@@ -70,6 +70,13 @@ def attack_metrics(x: np.ndarray, x_adv: np.ndarray, labels: np.ndarray, clean_p
         "n_utterances": int(len(fooled)),
         "n_success": int(fooled.sum()),
     }
+    # 95 % percentile bootstrap intervals of the means over successful utterances (docs/design.md §6)
+    for key, values in (("l0_percent", 100.0 * counts[succ] / length), ("snr_peak_db", snr_p[succ]),
+                        ("snr_energy_db", snr_e[succ]), ("si_sdr_db", sisdr[succ]),
+                        ("l0_all_percent", 100.0 * counts / length)):
+        _, low, high = bootstrap_ci(values) if values.size else (None, None, None)
+        metrics[f"{key}_ci_low"] = None if low is None or not np.isfinite(low) else low
+        metrics[f"{key}_ci_high"] = None if high is None or not np.isfinite(high) else high
     per = pd.DataFrame({
         "clean_pred": clean_pred, "adv_pred": adv_pred, "fooled": fooled.astype(int),
         "success_vs_truth": ((adv_pred != labels) & correct).astype(int),

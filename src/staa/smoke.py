@@ -17,13 +17,13 @@ def check_smoke(results: str | Path, allow_collapse: tuple[str, ...] = EXPECTED_
     """Lines describing each generator's selected dev mask density; raises DataError listing every
     generator that ended all-zero or all-one, or a missing report."""
     results = Path(results)
-    summaries = sorted(results.glob("generators/*/*/*/train_summary.json"))
+    summaries = sorted(results.glob("generators/*/*/*/seed*/train_summary.json"))
     if not summaries:
         raise DataError(f"{results}/generators: no train_summary.json; run the smoke first")
     lines, problems = [], []
     for path in summaries:
         s = read_json(path, "generator training summary")
-        tag = "/".join(path.parent.parts[-3:])
+        tag = "/".join(path.parent.parts[-4:])
         density = float((s.get("selected") or s.get("final") or {}).get("dev_mask_density", float("nan")))
         lines.append(f"{tag}: dev mask density {density:.4f}, dev fooling rate "
                      f"{float(s.get('selected', {}).get('dev_fooling_rate', float('nan'))):.3f}")

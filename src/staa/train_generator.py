@@ -222,7 +222,8 @@ def train_generator(params: dict[str, Any], data_dir: str | Path, threat_path: s
     meta = {"arch": params["arch"], "length": length, "factorised": train["factorised"],
             "frame_length": int(train.get("frame_length", 1)), "eps": final_eps, "threat": params["threat"],
             "variant": params["variant"], "classes": classes, "dataset": info["dataset"], "losses": train["losses"],
-            "target": target, "warmup_epochs": warmup, "select": select, "selected_epoch": chosen}
+            "target": target, "warmup_epochs": warmup, "select": select, "selected_epoch": chosen,
+            "sample_rate": int(info["sample_rate"]), "seed": int(params.get("seed", 0))}
     write_csv(out_dir / "train_log.csv", pd.DataFrame(rows))
     save_generator(gen.cpu(), out_dir / "generator.pt", meta)
     write_json(out_dir / "train_summary.json", {**meta, "final": rows[-1] if rows else {},

@@ -40,7 +40,10 @@ def predict(model: torch.nn.Module, x: np.ndarray, device: torch.device, batch_s
 
 def train_victim(name: str, params: dict[str, Any], data_dir: str | Path, out_dir: str | Path,
                  device: torch.device, log=sys.stderr) -> dict[str, Any]:
-    """params: family, arch, epochs, batch_size, lr, weight_decay, seed, select, grad_clip."""
+    """params: family, arch, epochs, batch_size, lr, weight_decay, seed, select, grad_clip, train.
+
+    `train: false` evaluates the model as it is (a user's fine-tuned checkpoint): no epoch runs, the
+    dev split is scored once (epoch 0 in the log) and the test split as always."""
     out_dir = Path(out_dir)
     info = load_classes(data_dir)
     classes, length = info["classes"], int(info["length"])
@@ -48,20 +51,30 @@ def train_victim(name: str, params: dict[str, Any], data_dir: str | Path, out_di
     x_dev, t_dev = load_split(data_dir, "dev")
     x_te, t_te = load_split(data_dir, "test")
     y_tr = t_tr["label_idx"].to_numpy()
-    epochs, bs, seed = int(params["epochs"]), int(params["batch_size"]), int(params["seed"])
+    as_is = params.get("train", True) is False
+    epochs = 0 if as_is else int(params["epochs"])
+    bs, seed = int(params.get("batch_size", 32)), int(params["seed"])
     select = params.get("select", "best_dev_ua")
     if select not in ("best_dev_ua", "last"):
         raise ConfigError(f"victims.{name}.select: {select!r}; expected 'best_dev_ua' or 'last'")
 
+    from staa.models import check_trainable
+
+    check_trainable(params["family"], epochs, name)
     torch.manual_seed(seed)
-    model = build_victim(params["family"], len(classes), length, params.get("arch", {})).to(device)
+    model = build_victim(params["family"], len(classes), length, params.get("arch", {}), classes=classes,
+                         sample_rate=int(info["sample_rate"])).to(device)
     trainable = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.Adam(trainable, lr=float(params["lr"]), weight_decay=float(params.get("weight_decay", 0.0)))
+    opt = (torch.optim.Adam(trainable, lr=float(params["lr"]), weight_decay=float(params.get("weight_decay", 0.0)))
+           if epochs and trainable else None)
+    if epochs and not trainable:
+        raise ConfigError(f"victims.{name}: epochs is {epochs} but the model has no trainable parameters; "
+                          "expected train: false to evaluate it as it is")
     fp = fingerprint({**params, "classes": classes, "length": length, "data": data_digest(data_dir)})
     ckpt_path = out_dir / "ckpt" / "last.pt"
     start, rows, best = 0, [], {"ua": -1.0, "epoch": -1, "state": None}
     state = load_checkpoint(ckpt_path, fp, log)
-    if state is not None and int(state["epoch"]) <= epochs:
+    if state is not None and opt is not None and int(state["epoch"]) <= epochs:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         start, rows = int(state["epoch"]), list(state["rows"])
@@ -69,6 +82,18 @@ def train_victim(name: str, params: dict[str, Any], data_dir: str | Path, out_di
         print(f"[{name}] resumed from {ckpt_path} after epoch {start}", file=log, flush=True)
 
     n_params = sum(p.numel() for p in model.parameters())
+    dropped = list(getattr(model, "dropped_labels", []) or [])
+    if dropped:
+        print(f"[{name}] model labels without a dataset class (left out of the argmax): {dropped}", file=log,
+              flush=True)
+    if as_is:
+        t0 = time.time()
+        dev = classification_report(t_dev["label_idx"].to_numpy(), predict(model, x_dev, device), classes)
+        rows = [{"epoch": 0, "train_loss": float("nan"), "train_acc": float("nan"), "dev_wa": dev["wa"],
+                 "dev_ua": dev["ua"], "lr": 0.0, "seconds": round(time.time() - t0, 3)}]
+        best = {"ua": dev["ua"], "epoch": 0, "state": None}
+        print(f"[{name}] evaluated as it is (train: false): dev_wa {dev['wa']:.3f} dev_ua {dev['ua']:.3f}",
+              file=log, flush=True)
     print(f"[{name}] {params['family']}: {n_params} parameters, {len(y_tr)} train / {len(t_dev)} dev / "
           f"{len(t_te)} test utterances, {epochs} epochs on {device}", file=log, flush=True)
     for epoch in range(start, epochs):
@@ -111,15 +136,17 @@ def train_victim(name: str, params: dict[str, Any], data_dir: str | Path, out_di
 
     if select == "best_dev_ua" and best["state"] is not None:
         model.load_state_dict(best["state"])
-    chosen = best["epoch"] if select == "best_dev_ua" else epochs
+    chosen = 0 if as_is else best["epoch"] if select == "best_dev_ua" else epochs
     test = classification_report(t_te["label_idx"].to_numpy(), predict(model, x_te, device), classes)
-    metrics = {"dataset": info["dataset"], "victim": name, "family": params["family"], **test,
+    metrics = {"dataset": info["dataset"], "victim": name, "family": params["family"], "seed": int(params["seed"]), **test,
                "provenance": provenance(params, describe_device(device)),
                "n_test": int(len(t_te)), "n_params": int(n_params), "epochs": epochs, "selected_epoch": chosen,
+               "trained": not as_is, "dropped_labels": dropped,
                "dev_ua_selected": float(best["ua"]) if select == "best_dev_ua" else float(rows[-1]["dev_ua"])}
     write_csv(out_dir / "train_log.csv", pd.DataFrame(rows))
     save_victim(model.cpu(), out_dir / "model.pt", extra={"dataset": info["dataset"], "victim": name,
-                                                          "classes": classes, "selected_epoch": chosen})
+                                                          "classes": classes, "selected_epoch": chosen,
+                                                          "dropped_labels": dropped})
     write_json(out_dir / "metrics.json", metrics)
     print(f"[{name}] test WA {test['wa']:.3f} UA {test['ua']:.3f} (epoch {chosen})", file=log, flush=True)
     return metrics

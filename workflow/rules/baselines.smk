@@ -7,11 +7,11 @@ rule make_subset:
     input:
         "results/data/{dataset}/test.csv",
     output:
-        "results/attacks/{dataset}/subset.csv",
+        "results/attacks/{dataset}/subsets/seed{seed}.csv",
     params:
         p=subset_params,
     log:
-        "results/logs/make_subset/{dataset}.log",
+        "results/logs/make_subset/{dataset}/seed{seed}.log",
     conda:
         "../envs/staa.yaml"
     shell:
@@ -23,25 +23,25 @@ rule attack_baseline:
     input:
         "results/data/{dataset}/classes.json",
         "results/data/{dataset}/test.npy",
-        subset="results/attacks/{dataset}/subset.csv",
-        threat="results/victims/{dataset}/{threat}/model.pt",
+        subset="results/attacks/{dataset}/subsets/seed{seed}.csv",
+        threat=lambda wc: victim_model(wc.dataset, wc.threat, wc.seed),
     output:
-        adv="results/attacks/{dataset}/{method}/{threat}/adversarial.npy",
-        alog="results/attacks/{dataset}/{method}/{threat}/attack_log.csv",
+        adv="results/attacks/{dataset}/{method}/{threat}/seed{seed}/adversarial.npy",
+        alog="results/attacks/{dataset}/{method}/{threat}/seed{seed}/attack_log.csv",
     params:
         p=baseline_params,
     threads: job_threads()
     resources:
         gpu=0,
     log:
-        "results/logs/attack_baseline/{dataset}/{method}/{threat}.log",
+        "results/logs/attack_baseline/{dataset}/{method}/{threat}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/attack_baseline/{dataset}/{method}/{threat}.tsv"
+        "results/benchmarks/attack_baseline/{dataset}/{method}/{threat}/seed{seed}.tsv"
     conda:
         "../envs/staa.yaml"
     shell:
         "staa attack-baseline --data-dir results/data/{wildcards.dataset:q} --subset {input.subset:q} "
-        "--threat-model {input.threat:q} --out-dir results/attacks/{wildcards.dataset:q}/{wildcards.method:q}/{wildcards.threat:q} "
+        "--threat-model {input.threat:q} --out-dir results/attacks/{wildcards.dataset:q}/{wildcards.method:q}/{wildcards.threat:q}/seed{wildcards.seed:q} "
         "--params {params.p:q} --threads {threads} --gpus {resources.gpu} > {log:q} 2>&1"
 
 
@@ -50,24 +50,24 @@ rule score_baseline:
     input:
         "results/data/{dataset}/classes.json",
         "results/data/{dataset}/test.npy",
-        subset="results/attacks/{dataset}/subset.csv",
-        adv="results/attacks/{dataset}/{method}/{threat}/adversarial.npy",
-        alog="results/attacks/{dataset}/{method}/{threat}/attack_log.csv",
-        victim="results/victims/{dataset}/{victim}/model.pt",
+        subset="results/attacks/{dataset}/subsets/seed{seed}.csv",
+        adv="results/attacks/{dataset}/{method}/{threat}/seed{seed}/adversarial.npy",
+        alog="results/attacks/{dataset}/{method}/{threat}/seed{seed}/attack_log.csv",
+        victim=lambda wc: victim_model(wc.dataset, wc.victim, wc.seed),
     output:
-        metrics="results/attacks/{dataset}/{method}/{threat}/on_{victim}/metrics.json",
-        per_utt="results/attacks/{dataset}/{method}/{threat}/on_{victim}/per_utterance.csv",
+        metrics="results/attacks/{dataset}/{method}/{threat}/seed{seed}/on_{victim}/metrics.json",
+        per_utt="results/attacks/{dataset}/{method}/{threat}/seed{seed}/on_{victim}/per_utterance.csv",
     params:
         p=score_params,
     threads: job_threads()
     resources:
         gpu=0,
     log:
-        "results/logs/score_baseline/{dataset}/{method}/{threat}/on_{victim}.log",
+        "results/logs/score_baseline/{dataset}/{method}/{threat}/seed{seed}/on_{victim}.log",
     conda:
         "../envs/staa.yaml"
     shell:
         "staa score-baseline --data-dir results/data/{wildcards.dataset:q} --subset {input.subset:q} "
         "--adversarial {input.adv:q} --attack-log {input.alog:q} --victim-model {input.victim:q} "
-        "--out-dir results/attacks/{wildcards.dataset:q}/{wildcards.method:q}/{wildcards.threat:q}/on_{wildcards.victim:q} "
+        "--out-dir results/attacks/{wildcards.dataset:q}/{wildcards.method:q}/{wildcards.threat:q}/seed{wildcards.seed:q}/on_{wildcards.victim:q} "
         "--params {params.p:q} --threads {threads} --gpus {resources.gpu} > {log:q} 2>&1"

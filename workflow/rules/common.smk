@@ -10,10 +10,14 @@ from staa.config import (  # noqa: E402  (torch-free: keeps `snakemake -n` fast)
     CORPUS_VERSION,
     clip_length,
     dataset_victims,
+    expand_sweeps,
     load_config_file,
+    run_seeds,
     schema_errors,
     semantic_errors,
+    sweep_points,
     variant_threats,
+    victim_seed,
 )
 from staa.data.readers.manifest import DEFAULT_MANIFEST, manifest_path  # noqa: E402  (torch-free too)
 from staa.provenance import settings_hash  # noqa: E402  (torch-free too)
@@ -23,10 +27,17 @@ from staa.provenance import settings_hash  # noqa: E402  (torch-free too)
 # Snakemake's own validation, which also fills the schema's defaults.
 for _configfile in workflow.overwrite_configfiles or []:
     load_config_file(_configfile)
-_errors = schema_errors(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml") or semantic_errors(config)
+_schema = Path(workflow.basedir) / "schemas" / "config.schema.yaml"
+_errors = (schema_errors(config, _schema) or schema_errors(expand_sweeps(config), _schema)
+           or semantic_errors(config))
 if _errors:
     raise ValueError("invalid configuration:\n  - " + "\n  - ".join(_errors))
 validate(config, schema="../schemas/config.schema.yaml")
+# a sweep's points become variants like any other (docs/design.md: the sparsity trade-off)
+SWEEPS = sweep_points(config)
+DECLARED_VARIANTS = list((config.get("generator") or {}).get("variants") or {})
+if "generator" in config:
+    config["generator"] = expand_sweeps(config)["generator"]
 
 # wildcards match one path component; a baseline is never called "staa" (STAA-Net's folder)
 wildcard_constraints:
@@ -35,6 +46,7 @@ wildcard_constraints:
     threat="[^/]+",
     variant="[^/]+",
     method="(?!staa$)[^/]+",
+    seed="[0-9]+",
 
 
 RESULTS = "results"
@@ -42,6 +54,7 @@ RESULTS = "results"
 # tests/test_report.py keeps the two equal)
 REPORT_TABLES = ("whitebox", "transfer", "timing", "ablation", "per_class")
 SEED = int(config["seed"])
+SEEDS = run_seeds(config)  # generators, attacks and baselines run once per seed (run.seeds)
 
 
 def as_json(obj) -> str:
@@ -95,34 +108,46 @@ def data_input(wildcards) -> list[str]:
 
 
 def victim_params(wildcards) -> str:
-    v = dict(config["victims"][wildcards.victim])
-    v.setdefault("seed", SEED)
-    return as_json(v)
+    return as_json({**config["victims"][wildcards.victim], "seed": int(wildcards.seed)})
+
+
+def victim_model(dataset: str, victim: str, seed) -> str:
+    """The checkpoint of `victim` that run `seed` uses (one per seed only under run.victim_seeds)."""
+    return f"{RESULTS}/victims/{dataset}/{victim}/seed{victim_seed(config, victim, int(seed))}/model.pt"
+
+
+def victim_seeds(victim: str) -> list[int]:
+    return sorted({victim_seed(config, victim, s) for s in SEEDS})
 
 
 def generator_params(wildcards) -> str:
     gen = config["generator"]
     return as_json({"threat": wildcards.threat, "variant": wildcards.variant, "arch": gen["arch"],
-                    "train": gen["train"], "variant_cfg": gen["variants"][wildcards.variant], "seed": SEED})
+                    "train": gen["train"], "variant_cfg": gen["variants"][wildcards.variant],
+                    "seed": int(wildcards.seed)})
+
+
+def subset_file(dataset: str, seed) -> str:
+    return f"{RESULTS}/attacks/{dataset}/subsets/seed{seed}.csv"
 
 
 def staa_attack_inputs(wildcards) -> dict:
-    d = wildcards.dataset
+    d, s = wildcards.dataset, wildcards.seed
     inputs = {
         "classes": f"{RESULTS}/data/{d}/classes.json",
         "test": f"{RESULTS}/data/{d}/test.npy",
-        "generator": f"{RESULTS}/generators/{d}/{wildcards.threat}/{wildcards.variant}/generator.pt",
-        "victim": f"{RESULTS}/victims/{d}/{wildcards.victim}/model.pt",
+        "generator": f"{RESULTS}/generators/{d}/{wildcards.threat}/{wildcards.variant}/seed{s}/generator.pt",
+        "victim": victim_model(d, wildcards.victim, s),
     }
     if baselines_enabled(d):
-        inputs["subset"] = f"{RESULTS}/attacks/{d}/subset.csv"
+        inputs["subset"] = subset_file(d, s)
     return inputs
 
 
 def staa_attack_params(wildcards) -> str:
     ev = config.get("attack_eval", {})
     return as_json({"dataset": wildcards.dataset, "threat": wildcards.threat, "variant": wildcards.variant,
-                    "victim": wildcards.victim, **ev})
+                    "victim": wildcards.victim, "seed": int(wildcards.seed), **ev})
 
 
 def baselines_enabled(dataset: str | None = None) -> bool:
@@ -155,18 +180,19 @@ def full_budget_methods() -> dict:
 
 
 def subset_params(wildcards) -> str:
-    return as_json({"subset_size": config["baselines"].get("subset_size", 20), "seed": SEED})
+    return as_json({"subset_size": config["baselines"].get("subset_size", 20), "seed": int(wildcards.seed)})
 
 
 def baseline_params(wildcards) -> str:
     return as_json({"name": wildcards.method, "threat": wildcards.threat,
-                    "settings": baseline_methods()[wildcards.method], "seed": SEED})
+                    "settings": baseline_methods()[wildcards.method], "seed": int(wildcards.seed)})
 
 
 def score_params(wildcards) -> str:
     return as_json({"dataset": wildcards.dataset, "name": wildcards.method,
                     "method": baseline_methods()[wildcards.method]["method"], "threat": wildcards.threat,
-                    "victim": wildcards.victim, "frame_ms": config.get("attack_eval", {}).get("frame_ms", 20)})
+                    "victim": wildcards.victim, "seed": int(wildcards.seed),
+                    "frame_ms": config.get("attack_eval", {}).get("frame_ms", 20)})
 
 
 def timing_variant() -> str:
@@ -175,16 +201,25 @@ def timing_variant() -> str:
     return "full" if "full" in variants else variants[0]
 
 
+def timing_seed() -> int:
+    """Timing is about speed, not about a seed's luck: it runs on the first seed's artefacts."""
+    return SEEDS[0]
+
+
 def timing_params(wildcards) -> str:
     return as_json({"dataset": wildcards.dataset, "threat": wildcards.threat, "variant": timing_variant(),
-                    "methods": baseline_methods(), "full_methods": full_budget_methods(), "seed": SEED,
+                    "methods": baseline_methods(), "full_methods": full_budget_methods(), "seed": timing_seed(),
                     **config.get("timing", {})})
 
 
 def report_params(wildcards) -> str:
     return as_json({"style": config.get("report", {}).get("style", {}),
                     "config_name": config.get("name", "config"), "config_sha256": settings_hash(config),
-                    "victims_order": list(config["victims"]),
+                    "victims_order": list(config["victims"]), "seeds": SEEDS,
+                    "ablation_variants": DECLARED_VARIANTS,
+                    "sweeps": {name: {"key": config["generator"]["sweeps"][name]["key"],
+                                      "points": [{"value": pt["value"], "variant": pt["variant"]} for pt in pts]}
+                               for name, pts in SWEEPS.items()},
                     "datasets_info": {ds: {"reader": ds_cfg(ds)["reader"], "clip_seconds": ds_cfg(ds).get("clip_seconds"),
                                            "sample_rate": ds_cfg(ds).get("sample_rate", 16000)}
                                       for ds in run_datasets()}})
@@ -204,20 +239,20 @@ def data_targets(dataset: str) -> list[str]:
     return [f"{d}/{s}.{ext}" for s in ("train", "dev", "test") for ext in ("npy", "csv")] + [f"{d}/card.md"]
 
 
-def victim_targets(dataset: str) -> list[str]:
-    return [f"{RESULTS}/victims/{dataset}/{v}/metrics.json" for v in victims_of(dataset)]
+def victim_targets(dataset: str, name: str = "metrics.json") -> list[str]:
+    return [f"{RESULTS}/victims/{dataset}/{v}/seed{s}/{name}" for v in victims_of(dataset) for s in victim_seeds(v)]
 
 
 def staa_attack_targets(dataset: str) -> list[str]:
-    return [f"{RESULTS}/attacks/{dataset}/staa/{t}/{v}/on_{victim}/metrics.json"
-            for t, v in generators_of(dataset) for victim in victims_of(dataset)]
+    return [f"{RESULTS}/attacks/{dataset}/staa/{t}/{v}/seed{s}/on_{victim}/metrics.json"
+            for t, v in generators_of(dataset) for s in SEEDS for victim in victims_of(dataset)]
 
 
 def baseline_targets(dataset: str) -> list[str]:
     if not baselines_enabled(dataset):
         return []
-    return [f"{RESULTS}/attacks/{dataset}/{m}/{t}/on_{v}/metrics.json"
-            for m in baseline_methods() for t in threats_of(dataset) for v in victims_of(dataset)]
+    return [f"{RESULTS}/attacks/{dataset}/{m}/{t}/seed{s}/on_{v}/metrics.json"
+            for m in baseline_methods() for t in threats_of(dataset) for s in SEEDS for v in victims_of(dataset)]
 
 
 def timing_targets(dataset: str) -> list[str]:
@@ -230,14 +265,15 @@ def report_inputs(wildcards) -> dict:
     dss = run_datasets()
     return {
         "victims": [m for ds in dss for m in victim_targets(ds)],
-        "victim_logs": [f"{RESULTS}/victims/{ds}/{v}/train_log.csv" for ds in dss for v in victims_of(ds)],
-        "generator_logs": [f"{RESULTS}/generators/{ds}/{t}/{v}/train_log.csv" for ds in dss for t, v in generators_of(ds)],
+        "victim_logs": [m for ds in dss for m in victim_targets(ds, "train_log.csv")],
+        "generator_logs": [f"{RESULTS}/generators/{ds}/{t}/{v}/seed{s}/train_log.csv"
+                           for ds in dss for t, v in generators_of(ds) for s in SEEDS],
         "attacks": [m for ds in dss for m in staa_attack_targets(ds) + baseline_targets(ds)],
         # read beside each metrics.json by the summary's paired tests
         "per_utterance": [m.replace("metrics.json", "per_utterance.csv")
                           for ds in dss for m in staa_attack_targets(ds) + baseline_targets(ds)],
         "timing": [t for ds in dss for t in timing_targets(ds)],
-        "examples": [f"{RESULTS}/attacks/{ds}/staa/{t}/{timing_variant()}/on_{t}/metrics.json"
+        "examples": [f"{RESULTS}/attacks/{ds}/staa/{t}/{timing_variant()}/seed{SEEDS[0]}/on_{t}/metrics.json"
                      for ds in dss for t in threats_of(ds)] if "generator" in config else [],
     }
 

@@ -7,23 +7,23 @@ rule train_generator:
         "results/data/{dataset}/classes.json",
         multiext("results/data/{dataset}/train", ".npy", ".csv"),
         multiext("results/data/{dataset}/dev", ".npy", ".csv"),
-        threat="results/victims/{dataset}/{threat}/model.pt",
+        threat=lambda wc: victim_model(wc.dataset, wc.threat, wc.seed),
     output:
-        model="results/generators/{dataset}/{threat}/{variant}/generator.pt",
-        log_csv="results/generators/{dataset}/{threat}/{variant}/train_log.csv",
-        summary="results/generators/{dataset}/{threat}/{variant}/train_summary.json",
+        model="results/generators/{dataset}/{threat}/{variant}/seed{seed}/generator.pt",
+        log_csv="results/generators/{dataset}/{threat}/{variant}/seed{seed}/train_log.csv",
+        summary="results/generators/{dataset}/{threat}/{variant}/seed{seed}/train_summary.json",
     params:
         p=generator_params,
     threads: job_threads()
     resources:
         gpu=0,
     log:
-        "results/logs/train_generator/{dataset}/{threat}/{variant}.log",
+        "results/logs/train_generator/{dataset}/{threat}/{variant}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/train_generator/{dataset}/{threat}/{variant}.tsv"
+        "results/benchmarks/train_generator/{dataset}/{threat}/{variant}/seed{seed}.tsv"
     conda:
         "../envs/staa.yaml"
     shell:
         "staa train-generator --data-dir results/data/{wildcards.dataset:q} --threat-model {input.threat:q} "
-        "--out-dir results/generators/{wildcards.dataset:q}/{wildcards.threat:q}/{wildcards.variant:q} "
+        "--out-dir results/generators/{wildcards.dataset:q}/{wildcards.threat:q}/{wildcards.variant:q}/seed{wildcards.seed:q} "
         "--params {params.p:q} --threads {threads} --gpus {resources.gpu} > {log:q} 2>&1"

@@ -6,9 +6,9 @@ rule timing:
     input:
         "results/data/{dataset}/classes.json",
         "results/data/{dataset}/test.npy",
-        subset="results/attacks/{dataset}/subset.csv",
-        generator=lambda wc: f"results/generators/{wc.dataset}/{wc.threat}/{timing_variant()}/generator.pt",
-        threat="results/victims/{dataset}/{threat}/model.pt",
+        subset=lambda wc: subset_file(wc.dataset, timing_seed()),
+        generator=lambda wc: f"results/generators/{wc.dataset}/{wc.threat}/{timing_variant()}/seed{timing_seed()}/generator.pt",
+        threat=lambda wc: victim_model(wc.dataset, wc.threat, timing_seed()),
     output:
         "results/timing/{dataset}/{threat}.csv",
     params:

@@ -9,23 +9,23 @@ rule train_victim:
         multiext("results/data/{dataset}/dev", ".npy", ".csv"),
         multiext("results/data/{dataset}/test", ".npy", ".csv"),
     output:
-        model="results/victims/{dataset}/{victim}/model.pt",
-        metrics="results/victims/{dataset}/{victim}/metrics.json",
-        log_csv="results/victims/{dataset}/{victim}/train_log.csv",
+        model="results/victims/{dataset}/{victim}/seed{seed}/model.pt",
+        metrics="results/victims/{dataset}/{victim}/seed{seed}/metrics.json",
+        log_csv="results/victims/{dataset}/{victim}/seed{seed}/train_log.csv",
     params:
         p=victim_params,
     threads: job_threads()
     resources:
         gpu=0,
     log:
-        "results/logs/train_victim/{dataset}/{victim}.log",
+        "results/logs/train_victim/{dataset}/{victim}/seed{seed}.log",
     benchmark:
-        "results/benchmarks/train_victim/{dataset}/{victim}.tsv"
+        "results/benchmarks/train_victim/{dataset}/{victim}/seed{seed}.tsv"
     conda:
         "../envs/staa.yaml"
     shell:
         "staa train-victim --name {wildcards.victim:q} --data-dir results/data/{wildcards.dataset:q} "
-        "--out-dir results/victims/{wildcards.dataset:q}/{wildcards.victim:q} --params {params.p:q} "
+        "--out-dir results/victims/{wildcards.dataset:q}/{wildcards.victim:q}/seed{wildcards.seed:q} --params {params.p:q} "
         "--threads {threads} --gpus {resources.gpu} > {log:q} 2>&1"
 
 

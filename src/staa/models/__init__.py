@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -9,19 +10,69 @@ import torch
 
 from staa.config import ARCH_KEYS
 from staa.errors import ConfigError, DataError
+from staa.models.exported import EXPORTED_ARCH_KEYS
+from staa.models.hf import HF_ARCH_KEYS
 from staa.models.victim import Victim
 
+# Families of foreign models: they take the raw waveform (their own preprocessing, no z-norm) and
+# need the dataset's class names to map their labels. config.ARCH_KEYS (torch-free, for the config
+# check) lists the same keys as the modules that build them (tests/test_hf_victims.py keeps them equal).
+FOREIGN_ARCH_KEYS = {"hf": HF_ARCH_KEYS, "exported": EXPORTED_ARCH_KEYS}
+_ARCH_KEYS = ARCH_KEYS
 FAMILIES = tuple(ARCH_KEYS)
+# Families that are evaluated as given: training them (epochs > 0) is refused.
+EVAL_ONLY_FAMILIES = ("exported",)
+DEFAULT_SAMPLE_RATE = 16000
 
 
-def build_victim(family: str, num_classes: int, length: int, arch: dict[str, Any] | None = None) -> Victim:
-    """Build a victim of `family` (emo18, zhao19, wav2vec2, wavlm) for C classes and clips of `length`."""
+def check_trainable(family: str, epochs: int, name: str | None = None) -> None:
+    """Refuse training an evaluate-only family (call before building the optimizer)."""
+    if family in EVAL_ONLY_FAMILIES and int(epochs) > 0:
+        raise ConfigError(f"victims.{name or family}.epochs: {epochs}, but a {family!r} victim is evaluated as given; "
+                          "expected epochs: 0")
+
+
+def _foreign_context(family: str, num_classes: int, arch: dict[str, Any], classes: Sequence[str] | None,
+                     sample_rate: int | None) -> tuple[list[str], int]:
+    """Dataset class names and sample rate: recorded in a rebuilt arch, else from the caller."""
+    recorded = arch.get("dataset_classes")
+    if recorded is not None and classes is not None and list(recorded) != list(classes):
+        raise ConfigError(f"{family}: victim built for classes {list(recorded)}, used with {list(classes)}")
+    names = list(recorded if recorded is not None else classes if classes is not None else [])
+    if not names:
+        raise ConfigError(f"{family}: the dataset's class names are needed to map the model's labels; "
+                          "expected build_victim(..., classes=[...])")
+    if len(names) != num_classes:
+        raise ConfigError(f"{family}: {len(names)} dataset classes {names} for {num_classes} outputs")
+    rate = arch.get("data_sample_rate")
+    if rate is not None and sample_rate is not None and int(rate) != int(sample_rate):
+        raise ConfigError(f"{family}: victim built for {rate} Hz audio, used with {sample_rate} Hz")
+    return names, int(rate or sample_rate or DEFAULT_SAMPLE_RATE)
+
+
+def build_victim(family: str, num_classes: int, length: int, arch: dict[str, Any] | None = None, *,
+                 classes: Sequence[str] | None = None, sample_rate: int | None = None) -> Victim:
+    """Build a victim of `family` (emo18, zhao19, wav2vec2, wavlm, hf, exported) for C classes and clips
+    of `length` samples. `classes` (dataset class names, in label order) and `sample_rate` (Hz, default
+    16000) are needed by the foreign families hf and exported, which map their labels onto them."""
     arch = dict(arch or {})
     if family not in FAMILIES:
         raise ConfigError(f"unknown model family {family!r}; expected one of {list(FAMILIES)}")
-    unknown = set(arch) - ARCH_KEYS[family]
+    unknown = set(arch) - _ARCH_KEYS[family]
     if unknown:
-        raise ConfigError(f"{family}: unknown architecture option(s) {sorted(unknown)}; expected some of {sorted(ARCH_KEYS[family])}")
+        raise ConfigError(f"{family}: unknown architecture option(s) {sorted(unknown)}; "
+                          f"expected some of {sorted(_ARCH_KEYS[family])}")
+    if family in FOREIGN_ARCH_KEYS:
+        names, rate = _foreign_context(family, num_classes, arch, classes, sample_rate)
+        if family == "hf":
+            from staa.models.hf import build_hf
+
+            net, arch = build_hf(num_classes, arch, names, rate)
+        else:
+            from staa.models.exported import build_exported
+
+            net, arch = build_exported(num_classes, length, arch, names, rate)
+        return Victim(net, family, num_classes, length, arch, znorm_input=False)
     if family in ("emo18", "zhao19"):
         from staa.models.cnn_lstm import Emo18, Zhao19
 
@@ -37,9 +88,8 @@ def build_victim(family: str, num_classes: int, length: int, arch: dict[str, Any
 
 def save_victim(model: Victim, path: str | Path, extra: dict[str, Any] | None = None) -> None:
     """Save weights + the metadata to rebuild the model; loadable with `weights_only=True`."""
-    from staa.utils import atomic_path
-
     from staa.checkpoint import CHECKPOINT_FORMAT
+    from staa.utils import atomic_path
 
     payload = {
         "format_version": CHECKPOINT_FORMAT,
@@ -53,7 +103,9 @@ def save_victim(model: Victim, path: str | Path, extra: dict[str, Any] | None = 
 
 
 def load_victim(path: str | Path, map_location: str | torch.device = "cpu") -> Victim:
-    """Load a victim saved by `save_victim`, safely (`weights_only=True`), in eval mode."""
+    """Load a victim saved by `save_victim`, safely (`weights_only=True`), in eval mode. Offline:
+    hf victims rebuild from their recorded configs; exported ones reload their .pt2 after checking
+    its sha256 against the recorded one."""
     from staa.checkpoint import safe_load
 
     path = Path(path)

@@ -2,6 +2,8 @@
 
 Normalisation lives inside the wrapper so that every attack perturbs the raw waveform, exactly as
 the reference code does (docs/design.md §2). Silence (std = 0) is guarded by an epsilon: no NaN.
+Victims that bring their own preprocessing (Hugging Face checkpoints, exported programs) skip it:
+their network starts from the raw waveform (`znorm_input=False`).
 """
 from __future__ import annotations
 
@@ -21,15 +23,22 @@ def znorm(x: torch.Tensor, eps: float = NORM_EPS) -> torch.Tensor:
 class Victim(nn.Module):
     """A speech emotion classifier on raw waveforms; `family` and `arch` rebuild it from a checkpoint."""
 
-    def __init__(self, net: nn.Module, family: str, num_classes: int, length: int, arch: dict):
+    def __init__(self, net: nn.Module, family: str, num_classes: int, length: int, arch: dict,
+                 znorm_input: bool = True):
         super().__init__()
         self.net = net
         self.family = family
         self.num_classes = num_classes
         self.length = length
         self.arch = dict(arch)
+        self.znorm_input = znorm_input
+
+    @property
+    def dropped_labels(self) -> list[str]:
+        """Labels of a foreign model that no dataset class maps to (left out of the argmax)."""
+        return list(getattr(self.net, "dropped_labels", []))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 2:
             raise ValueError(f"victim {self.family}: expected a waveform batch of shape (B, L), got {tuple(x.shape)}")
-        return self.net(znorm(x))
+        return self.net(znorm(x) if self.znorm_input else x)

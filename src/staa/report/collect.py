@@ -7,6 +7,7 @@ raises :class:`staa.errors.DataError` naming the file and what was expected.
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -51,6 +52,17 @@ ATTACK_NULLABLE: tuple[str, ...] = ("snr_peak_db", "snr_energy_db", "l0", "l0_pe
 ATTACK_OPTIONAL: tuple[str, ...] = (
     "asr_ci_low",
     "asr_ci_high",
+    "l0_percent_ci_low",
+    "l0_percent_ci_high",
+    "snr_peak_db_ci_low",
+    "snr_peak_db_ci_high",
+    "snr_energy_db_ci_low",
+    "snr_energy_db_ci_high",
+    "si_sdr_db_ci_low",
+    "si_sdr_db_ci_high",
+    "l0_all_percent",
+    "l0_all_percent_ci_low",
+    "l0_all_percent_ci_high",
     "si_sdr_db",
     "stoi",
     "l0_frames_percent",
@@ -152,6 +164,14 @@ def _unique_paths(paths: Iterable[PathLike]) -> list[Path]:
     return out
 
 
+def _seed(path: Path, obj: Mapping[str, Any]) -> int:
+    """The run's seed (files written before seeds were recorded count as seed 0)."""
+    seed = obj.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise DataError(f"{path}: key 'seed' = {seed!r}, expected a non-negative integer")
+    return seed
+
+
 def _float_or_nan(v: Any) -> float:
     return float("nan") if v is None else float(v)
 
@@ -179,12 +199,12 @@ def load_victim_metrics(paths: Sequence[PathLike]) -> pd.DataFrame:
             "wa": float(obj["wa"]), "ua": float(obj["ua"]), "n_test": obj["n_test"],
             "n_params": obj["n_params"], "epochs": obj["epochs"], "n_classes": len(classes),
             "classes": list(classes), "per_class_recall": dict(obj["per_class_recall"]),
-            "confusion": conf.tolist(), "path": str(path),
+            "confusion": conf.tolist(), "seed": _seed(path, obj), "path": str(path),
         })
     df = pd.DataFrame(rows, columns=[
         "dataset", "victim", "family", "wa", "ua", "n_test", "n_params", "epochs", "n_classes",
-        "classes", "per_class_recall", "confusion", "path"])
-    _no_duplicates(df, ["dataset", "victim"], "victim metrics")
+        "classes", "per_class_recall", "confusion", "seed", "path"])
+    _no_duplicates(df, ["dataset", "victim", "seed"], "victim metrics")
     return df
 
 
@@ -245,6 +265,7 @@ def load_attack_metrics(paths: Sequence[PathLike]) -> pd.DataFrame:
             row[k] = float(obj[k])
         for k in ATTACK_NULLABLE + ATTACK_OPTIONAL:
             row[k] = _float_or_nan(obj.get(k))
+        row["seed"] = _seed(path, obj)
         row["n_utterances"] = int(obj["n_utterances"])
         row["n_success"] = int(obj["n_success"])
         subset = obj.get("subset")
@@ -265,12 +286,12 @@ def load_attack_metrics(paths: Sequence[PathLike]) -> pd.DataFrame:
         rows.append(row)
     cols = ["dataset", "attack", "method_family", "threat", "variant", "victim", "white_box",
             "asr", "success_vs_truth", "seconds_per_utterance",
-            *ATTACK_NULLABLE, *ATTACK_OPTIONAL, "n_utterances", "n_success", "subset",
+            *ATTACK_NULLABLE, *ATTACK_OPTIONAL, "seed", "n_utterances", "n_success", "subset",
             "has_subset_metrics", *[f"subset_{k}" for k in SUBSET_KEYS], "per_class", "path"]
     df = pd.DataFrame(rows, columns=cols)
     df["white_box"] = df["white_box"].astype(bool)
     df["has_subset_metrics"] = df["has_subset_metrics"].astype(bool)
-    _no_duplicates(df, ["dataset", "attack", "variant", "threat", "victim"], "attack metrics")
+    _no_duplicates(df, ["dataset", "attack", "variant", "threat", "victim", "seed"], "attack metrics")
     return df
 
 
@@ -304,11 +325,17 @@ def load_timing(paths: Sequence[PathLike]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def _parts(path: Path, n: int) -> list[str]:
-    """The n folder names above the file, outermost first (e.g. dataset, victim)."""
-    names = [p.name for p in list(path.absolute().parents)[:n]]
+def _parts(path: Path, n: int) -> tuple[list[str], int]:
+    """The n folder names above the file's `seed{N}` folder, outermost first (e.g. dataset, victim),
+    and N (0 for a file not in a seed folder)."""
+    parents = list(path.absolute().parents)
+    seed = 0
+    if parents and re.fullmatch(r"seed[0-9]+", parents[0].name):
+        seed = int(parents[0].name[4:])
+        parents = parents[1:]
+    names = [p.name for p in parents[:n]]
     names += [""] * (n - len(names))
-    return names[::-1]
+    return names[::-1], seed
 
 
 def load_victim_logs(paths: Sequence[PathLike]) -> pd.DataFrame:
@@ -317,12 +344,13 @@ def load_victim_logs(paths: Sequence[PathLike]) -> pd.DataFrame:
     for path in _unique_paths(paths):
         df = _read_csv(path, VICTIM_LOG_COLUMNS, "victim training log")
         _numeric(path, df, VICTIM_LOG_COLUMNS)
-        dataset, victim = _parts(path, 2)
+        (dataset, victim), seed = _parts(path, 2)
+        df.insert(0, "seed", seed)
         df.insert(0, "victim", victim)
         df.insert(0, "dataset", dataset)
         frames.append(df)
     if not frames:
-        return pd.DataFrame(columns=["dataset", "victim", *VICTIM_LOG_COLUMNS])
+        return pd.DataFrame(columns=["dataset", "victim", "seed", *VICTIM_LOG_COLUMNS])
     return pd.concat(frames, ignore_index=True)
 
 
@@ -333,13 +361,14 @@ def load_generator_logs(paths: Sequence[PathLike]) -> pd.DataFrame:
     for path in _unique_paths(paths):
         df = _read_csv(path, GENERATOR_LOG_COLUMNS, "generator training log")
         _numeric(path, df, GENERATOR_LOG_COLUMNS)
-        dataset, threat, variant = _parts(path, 3)
+        (dataset, threat, variant), seed = _parts(path, 3)
+        df.insert(0, "seed", seed)
         df.insert(0, "variant", variant)
         df.insert(0, "threat", threat)
         df.insert(0, "dataset", dataset)
         frames.append(df)
     if not frames:
-        return pd.DataFrame(columns=["dataset", "threat", "variant", *GENERATOR_LOG_COLUMNS])
+        return pd.DataFrame(columns=["dataset", "threat", "variant", "seed", *GENERATOR_LOG_COLUMNS])
     return pd.concat(frames, ignore_index=True)
 
 

@@ -6,6 +6,11 @@ Figures, per dataset ``{ds}`` unless noted:
 - ``transfer_heatmap_{ds}``: ASR of every attack/threat on every victim (white-box boxed).
 - ``timing_{ds}``: time per utterance (log scale) per method and threat, speed-ups on the bars.
 - ``ablation_{ds}``: STAA-Net variants: ASR, perturbed fraction, transfer ASR.
+- ``sweep_{name}_{ds}``: a config sweep (e.g. the density budget): white-box and mean transfer ASR
+  against the perturbed share, one point per value, the baselines' points on the same axes.
+
+Error bars are 95 % intervals: the bootstrap over utterances with one seed, the t-interval over
+seed means with several (the tables' `interval` column says which).
 - ``example_utterance``: waveform with perturbation and mask, spectrograms (first example).
 - ``training_victims_{ds}`` / ``training_generators_{ds}``: training curves.
 
@@ -41,7 +46,8 @@ from staa.report.collect import (
     load_timing,
     load_victim_logs,
 )
-from staa.report.tables import family_rank
+from staa.report.seeds import mean_transfer, over_seeds
+from staa.report.tables import family_rank, variant_summary
 from staa.utils import atomic_path
 
 log = logging.getLogger(__name__)
@@ -180,8 +186,12 @@ def fig_whitebox_tradeoff(attacks: pd.DataFrame, dataset: str, colours: MethodCo
             kw = dict(marker=marker[r["threat"]], s=70, edgecolor=col, facecolor=fc,
                       linewidth=1.5, zorder=3)
             axes[0].scatter([l0p], [100 * asr], **kw)
+            if face == "full":  # the stored intervals belong to the full evaluation
+                _errorbar(axes[0], r, "l0_percent", 1, "asr", 100, col)
             if np.isfinite(snr):
                 axes[1].scatter([snr], [100 * asr], **kw)
+                if face == "full":
+                    _errorbar(axes[1], r, "snr_peak_db", 1, "asr", 100, col)
     axes[0].set(xlabel="perturbed fraction $\\ell_0$ (% of samples)",
                 ylabel="attack success rate (%)", title="ASR vs sparsity")
     axes[1].set(xlabel="SNR (peak, dB)  — higher is less audible", title="ASR vs SNR")
@@ -300,32 +310,53 @@ def fig_timing(timing: pd.DataFrame, dataset: str, colours: MethodColours) -> Fi
     return fig
 
 
+def _errorbar(ax, r: Any, xcol: str | None, xscale: float, ycol: str, yscale: float, colour: str) -> None:
+    """Draw the stored 95 % interval of row `r` around its point (nothing where a bound is missing)."""
+    def err(col: str | None, scale: float) -> Any:
+        if col is None:
+            return None
+        v, lo, hi = (float(r.get(c, np.nan)) for c in (col, f"{col}_ci_low", f"{col}_ci_high"))
+        if not all(np.isfinite([v, lo, hi])):
+            return None
+        return [[max(v - lo, 0) * scale], [max(hi - v, 0) * scale]]
+    xerr, yerr = err(xcol, xscale), err(ycol, yscale)
+    if xerr is None and yerr is None:
+        return
+    x = float(r[xcol]) * xscale if xcol else 0.0
+    ax.errorbar([x], [float(r[ycol]) * yscale], xerr=xerr, yerr=yerr, fmt="none", ecolor=colour,
+                elinewidth=1, capsize=2, alpha=0.8, zorder=2)
+
+
 # (d) ablation
-def fig_ablation(attacks: pd.DataFrame, dataset: str, colours: MethodColours,
-                 reference: str) -> Figure | None:
-    """Per STAA-Net variant: white-box ASR, perturbed fraction and mean transfer ASR."""
-    st = attacks[(attacks["dataset"] == dataset) & (attacks["method_family"] == STAA)]
+def fig_ablation(summary: pd.DataFrame, dataset: str, colours: MethodColours,
+                 reference: str, variants: Sequence[str] | None = None) -> Figure | None:
+    """Per STAA-Net variant: white-box ASR, perturbed fraction and mean transfer ASR, with 95 %
+    intervals (`summary`: tables.variant_summary)."""
+    st = summary[summary["dataset"] == dataset]
+    if variants is not None:
+        st = st[st["variant"].isin(list(variants))]
     if st.empty:
         return None
     variants = sorted(st["variant"].unique(), key=lambda v: _variant_key(v, reference))
     threats = sorted(st["threat"].unique())
-    wb = st[st["white_box"]]
-    tr = st[~st["white_box"]].groupby(["threat", "variant"])["asr"].mean()
-    panels = [("white-box ASR", "ASR (%)", lambda thr, v: _one(wb, thr, v, "asr", 100)),
-              ("perturbed fraction (white-box)", "perturbed samples (%)",
-               lambda thr, v: _one(wb, thr, v, "l0_percent", 1))]
-    if len(tr):
-        panels.append(("transfer ASR (mean over other victims)", "ASR (%)",
-                       lambda thr, v: 100 * tr.get((thr, v), np.nan)))
+    panels = [("white-box ASR", "ASR (%)", "asr", 100),
+              ("perturbed fraction (white-box)", "perturbed samples (%)", "l0_percent", 1)]
+    if st["transfer_asr_mean"].notna().any():
+        panels.append(("transfer ASR (mean over other victims)", "ASR (%)", "transfer_asr_mean", 100))
     fig = Figure(figsize=(3.3 * len(panels) + 1.8, 3.6), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(panels)))
     width = 0.8 / len(variants)
-    for ax, (title, ylabel, get) in zip(axes, panels):
+    for ax, (title, ylabel, col, scale) in zip(axes, panels):
         for j, v in enumerate(variants):
             c = colours.run(STAA, STAA, v)
             xs = [i - 0.4 + width * (j + 0.5) for i in range(len(threats))]
-            ys = [get(thr, v) for thr in threats]
-            bars = ax.bar(xs, ys, width=width * 0.92, color=c, label=v, zorder=2)
+            rows = [st[(st["threat"] == thr) & (st["variant"] == v)] for thr in threats]
+            ys = [float(r[col].iloc[0]) * scale if len(r) else np.nan for r in rows]
+            lo = [max(y - float(r[f"{col}_ci_low"].iloc[0]) * scale, 0) if len(r) else 0 for y, r in zip(ys, rows)]
+            hi = [max(float(r[f"{col}_ci_high"].iloc[0]) * scale - y, 0) if len(r) else 0 for y, r in zip(ys, rows)]
+            yerr = np.nan_to_num(np.array([lo, hi], dtype=float))
+            bars = ax.bar(xs, ys, width=width * 0.92, color=c, label=v, zorder=2, yerr=yerr,
+                          error_kw={"elinewidth": 0.8, "capsize": 2, "ecolor": "0.25"})
             ax.bar_label(bars, fmt="%.0f" if "ASR" in ylabel else "%.1f", fontsize=7,
                          padding=1)
         ax.set_xticks(range(len(threats)), threats)
@@ -342,9 +373,57 @@ def fig_ablation(attacks: pd.DataFrame, dataset: str, colours: MethodColours,
     return fig
 
 
-def _one(df: pd.DataFrame, thr: str, v: str, col: str, scale: float) -> float:
-    sel = df[(df["threat"] == thr) & (df["variant"] == v)]
-    return float(sel[col].iloc[0]) * scale if len(sel) else np.nan
+# (d') a config sweep: the sparsity trade-off curve
+def fig_sweep(summary: pd.DataFrame, attacks: pd.DataFrame, dataset: str, name: str, sweep: Mapping[str, Any],
+              colours: MethodColours) -> Figure | None:
+    """White-box and mean transfer ASR against the white-box perturbed share, one point per sweep
+    value (joined in value order), per threat model; the baselines' white-box points on the same
+    axes. Error bars: 95 % intervals on both axes."""
+    points = [(pt["value"], pt["variant"]) for pt in sweep.get("points", [])]
+    sel = summary[(summary["dataset"] == dataset) & summary["variant"].isin([v for _, v in points])]
+    if sel.empty:
+        return None
+    threats = sorted(sel["threat"].unique())
+    fig = Figure(figsize=(4.4 * len(threats) + 1.8, 3.8), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(threats), sharey=True))
+    c_wb = colours(STAA, STAA)
+    c_tr = shade(c_wb, 1)
+    handles = [Line2D([], [], marker="o", color=c_wb, label="STAA-Net, white-box ASR"),
+               Line2D([], [], marker="s", ls="--", color=c_tr, label="STAA-Net, mean transfer ASR")]
+    seen: set[str] = set()
+    for ax, thr in zip(axes, threats):
+        rows = []
+        for value, variant in points:
+            r = sel[(sel["threat"] == thr) & (sel["variant"] == variant)]
+            if len(r):
+                rows.append((value, r.iloc[0]))
+        # x: the share of samples perturbed over all test utterances (a collapsed mask is at 0, not missing)
+        for col, marker, ls, c in (("asr", "o", "-", c_wb), ("transfer_asr_mean", "s", "--", c_tr)):
+            xs = [float(r["l0_all_percent"]) for _, r in rows]
+            ys = [100 * float(r[col]) for _, r in rows]
+            ax.plot(xs, ys, marker=marker, ls=ls, color=c, zorder=3)
+            for _, r in rows:
+                _errorbar(ax, r, "l0_all_percent", 1, col, 100, c)
+        for i, (value, r) in enumerate(rows):
+            label = "none" if value is None else f"{value:g}" if isinstance(value, (int, float)) else str(value)
+            ax.annotate(f"{sweep.get('key', name)}={label}" if i == 0 else label,
+                        (float(r["l0_all_percent"]), 100 * float(r["asr"])), textcoords="offset points",
+                        xytext=(4, 5 + 9 * (i % 2)), fontsize=7, color="0.2")
+        base = attacks[(attacks["dataset"] == dataset) & (attacks["threat"] == thr) & attacks["white_box"]
+                       & (attacks["method_family"] != STAA)]
+        for _, b in base.iterrows():
+            c = colours.run(b["attack"], b["method_family"], "")
+            ax.scatter([b["l0_all_percent"]], [100 * b["asr"]], marker="D", s=45, color=c, zorder=3)
+            _errorbar(ax, b, "l0_all_percent", 1, "asr", 100, c)
+            if b["attack"] not in seen:
+                seen.add(b["attack"])
+                handles.append(Line2D([], [], marker="D", ls="", color=c, label=f"{b['attack']} (white-box, subset)"))
+        ax.set(xlabel="perturbed share (% of samples, all test utterances)", title=f"threat model: {thr}")
+        ax.set_ylim(-3, 103)
+    axes[0].set_ylabel("attack success rate (%)")
+    fig.legend(handles=handles, loc="outside right center", frameon=False)
+    fig.suptitle(f"Sweep '{name}' on {dataset}: {sweep.get('key', name)} against success (95 % intervals)")
+    return fig
 
 
 # (e) example utterance
@@ -493,7 +572,8 @@ def build_figures(attack_metrics: Sequence[PathLike], timing: Sequence[PathLike]
                   example_npz: Sequence[PathLike], out_dir: Path,
                   style: Mapping[str, Any] | None = None,
                   ablation_reference: str = "full",
-                  victims_order: Sequence[str] = ()) -> list[Path]:
+                  victims_order: Sequence[str] = (), ablation_variants: Sequence[str] | None = None,
+                  sweeps: Mapping[str, Any] | None = None) -> list[Path]:
     """Render every figure its inputs allow into `out_dir`; return the written files.
 
     `style`: ``dpi`` (150), ``context`` (seaborn, "paper"), ``palette`` (method or family ->
@@ -502,10 +582,15 @@ def build_figures(attack_metrics: Sequence[PathLike], timing: Sequence[PathLike]
     st = {**DEFAULT_STYLE, **{k: v for k, v in (style or {}).items() if v is not None}}
     st["formats"] = list(st["formats"])
     out_dir = Path(out_dir)
-    attacks = load_attack_metrics(attack_metrics)
+    raw = load_attack_metrics(attack_metrics)
+    attacks = over_seeds(raw)
+    summary = variant_summary(attacks, mean_transfer(raw))
     tim = load_timing(timing)
     vlogs = load_victim_logs(victim_logs)
     glogs = load_generator_logs(generator_logs)
+    # training curves: the first seed's (the other seeds' curves differ only by chance)
+    vlogs = vlogs[vlogs["seed"] == vlogs["seed"].min()] if len(vlogs) else vlogs
+    glogs = glogs[glogs["seed"] == glogs["seed"].min()] if len(glogs) else glogs
     example = load_example(example_npz[0]) if len(example_npz) else None
 
     methods: list[tuple[str, str]] = []
@@ -529,11 +614,14 @@ def build_figures(attack_metrics: Sequence[PathLike], timing: Sequence[PathLike]
                                                 victims_order)),
             (f"timing_{s}", lambda ds=ds: fig_timing(tim, ds, colours)),
             (f"ablation_{s}",
-             lambda ds=ds: fig_ablation(attacks, ds, colours, ablation_reference)),
+             lambda ds=ds: fig_ablation(summary, ds, colours, ablation_reference, ablation_variants)),
             (f"training_victims_{s}", lambda ds=ds: fig_victim_training(vlogs, ds)),
             (f"training_generators_{s}",
              lambda ds=ds: fig_generator_training(glogs, ds, colours, ablation_reference)),
         ]
+        for name, sweep in (sweeps or {}).items():
+            jobs.append((f"sweep_{_safe(name)}_{s}",
+                         lambda ds=ds, name=name, sweep=sweep: fig_sweep(summary, attacks, ds, name, sweep, colours)))
     if example is not None:
         jobs.append(("example_utterance", lambda: fig_example(example, colours)))
 

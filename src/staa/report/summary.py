@@ -89,8 +89,18 @@ def _list(xs: Sequence[Any]) -> str:
 
 def build_summary(victims: pd.DataFrame, attacks: pd.DataFrame, timing: pd.DataFrame,
                   config_name: str, datasets_info: Mapping[str, Any],
-                  reference: str = "full") -> str:
-    """The summary Markdown text from already loaded DataFrames."""
+                  reference: str = "full", sweeps: Mapping[str, Any] | None = None) -> str:
+    """The summary Markdown text from already loaded DataFrames (attack rows per seed, as loaded:
+    the paired tests run per seed, everything else on the means over seeds)."""
+    from staa.report.seeds import mean_transfer, over_seeds
+    from staa.report.tables import variant_summary
+
+    from staa.report.seeds import victims_over_seeds
+
+    victims = victims_over_seeds(victims)
+    raw = attacks
+    attacks = over_seeds(raw)
+    seeds = sorted(set(int(x) for x in raw["seed"])) if len(raw) and "seed" in raw else [0]
     st = attacks[(attacks["method_family"] == STAA) & (attacks["variant"] == reference)]
     st_wb, st_tr = st[st["white_box"]], st[~st["white_box"]]
     base_t = timing[timing["method_family"] != STAA] if len(timing) else timing
@@ -98,8 +108,8 @@ def build_summary(victims: pd.DataFrame, attacks: pd.DataFrame, timing: pd.DataF
                                    *attacks["dataset"], *timing["dataset"]]))
 
     out: list[str] = [f"# STAA-Net reproduction summary — config `{config_name}`", ""]
-    out.append(f"Generated from {len(victims)} victim metrics file(s), {len(attacks)} attack "
-               f"metrics file(s) and {len(timing)} timing row(s). STAA-Net figures use the "
+    out.append(f"Generated from {len(victims)} victim metrics file(s), {len(raw)} attack "
+               f"metrics file(s) ({len(seeds)} seed(s): {_list(seeds)}) and {len(timing)} timing row(s). STAA-Net figures use the "
                f"`{reference}` variant. Paper: Chang et al., *STAA-Net: A Sparse and "
                "Transferable Adversarial Attack for Speech Emotion Recognition*, 2024.")
     out.append("")
@@ -133,7 +143,7 @@ def build_summary(victims: pd.DataFrame, attacks: pd.DataFrame, timing: pd.DataF
         c = PAPER_CLAIMS["asr"]
         ci = (100 * r.asr_ci_low, 100 * r.asr_ci_high) if np.isfinite(getattr(r, "asr_ci_low", np.nan)) else None
         m, q = verdict(ci or (100 * r.asr, 100 * r.asr), c["band"])
-        ours = f"{100 * r.asr:.1f} %" + (f" (95 % CI {ci[0]:.1f}–{ci[1]:.1f} %)" if ci else "")
+        ours = f"{100 * r.asr:.1f} %" + (f" (95 % CI {ci[0]:.1f}–{ci[1]:.1f} %, {r.interval})" if ci else "")
         claims.append([f"white-box ASR against {r.threat} (STAA-Net)", _fmt_range(c["band"], "%", 0), ours,
                        where(st_wb[(st_wb["dataset"] == r.dataset) & (st_wb["threat"] == r.threat)],
                              f"; {r.n_utterances} utterances", "run"), f"**{m}** ({q})"])
@@ -141,9 +151,13 @@ def build_summary(victims: pd.DataFrame, attacks: pd.DataFrame, timing: pd.DataF
             notes.append(f"White-box ASR against {r.threat} on {r.dataset}: {ours}, {q}.")
         c = PAPER_CLAIMS["perturbed_fraction"]
         val = float(r.l0_percent)
-        m, q = verdict((val, val) if np.isfinite(val) else None, c["band"])
+        lo, hi = float(getattr(r, "l0_percent_ci_low", np.nan)), float(getattr(r, "l0_percent_ci_high", np.nan))
+        share = (lo, hi) if np.isfinite(lo) and np.isfinite(hi) else (val, val)
+        m, q = verdict(share if np.isfinite(val) else None, c["band"])
         claims.append([f"perturbed share against {r.threat} (STAA-Net, % of samples)",
-                       _fmt_range(c["band"], "%", 0), _fmt_range((val, val), "%") if np.isfinite(val) else "–",
+                       _fmt_range(c["band"], "%", 0),
+                       (f"{val:.1f} % (95 % CI {lo:.1f}–{hi:.1f} %, {r.interval})" if share != (val, val)
+                        else _fmt_range((val, val), "%")) if np.isfinite(val) else "–",
                        where(st_wb[(st_wb["dataset"] == r.dataset) & (st_wb["threat"] == r.threat)], "", "run"),
                        f"**{m}** ({q})"])
     if st_wb.empty:
@@ -198,10 +212,10 @@ def build_summary(victims: pd.DataFrame, attacks: pd.DataFrame, timing: pd.DataF
 
     out += ["## Headline claims", "",
             "Paper bands are the paper's published claims. Like is compared with like: white-box ASR "
-            "and perturbed share per threat model, speed-up per baseline. INSIDE: our interval (the "
-            "ASR's 95 % bootstrap interval over utterances; elsewhere the range over the runs named in "
-            "*source*) lies in the band; BELOW / ABOVE: wholly outside it; OVERLAPS: it straddles an "
-            "edge.", ""]
+            "and perturbed share per threat model, speed-up per baseline. INSIDE: our interval (for ASR and "
+            "perturbed share the 95 % interval: bootstrap over utterances with one seed, t over seed means "
+            "with several; elsewhere the range over the runs named in *source*) lies in the band; BELOW / "
+            "ABOVE: wholly outside it; OVERLAPS: it straddles an edge.", ""]
     out += [_md_table(["claim", "paper", "ours", "source", "verdict"], claims), ""]
 
     # general notes on comparability
@@ -237,19 +251,50 @@ def build_summary(victims: pd.DataFrame, attacks: pd.DataFrame, timing: pd.DataF
     out += [f"- {n}" for n in notes] or ["- None."]
     out.append("")
 
-    pairs = paired_comparisons(attacks, reference)
+    pairs = paired_comparisons(raw, reference)
     if len(pairs):
         out += ["## STAA-Net against each baseline, on the same utterances", "",
                 "Each row compares which of the baselines' subset utterances STAA-Net and the baseline fool "
-                "on one victim (white-box when the victim is the threat model). *p* is the exact McNemar "
-                "test on the utterances only one of them fools, Holm-corrected over every row of this "
-                "table; the verdict is STAA-Net's. One seed: the intervals cover utterances, not "
-                "training runs.", ""]
-        out += [_md_table(["dataset", "threat", "victim", "baseline", "utterances", "STAA-Net ASR",
+                "on one victim (white-box when the victim is the threat model), within one seed (the same "
+                "generator, subset and baseline run). *p* is the exact McNemar test on the utterances only "
+                "one of them fools, Holm-corrected over every row of this table; the verdict is STAA-Net's. "
+                + ("With several seeds, a claim holds across seeds only where every seed's row says so."
+                   if len(seeds) > 1 else "One seed: the test covers utterances, not training runs."), ""]
+        out += [_md_table(["dataset", "threat", "victim", "seed", "baseline", "utterances", "STAA-Net ASR",
                            "baseline ASR", "only STAA-Net / only baseline", "p (Holm)", "STAA-Net is"],
-                          [[r.dataset, r.threat, r.victim + (" (white-box)" if r.white_box else ""), r.baseline,
-                            r.n, f"{r.staa_asr:.2f}", f"{r.baseline_asr:.2f}", f"{r.staa_only} / {r.baseline_only}",
-                            f"{r.p_holm:.2g}", r.verdict] for r in pairs.itertuples()]), ""]
+                          [[r.dataset, r.threat, r.victim + (" (white-box)" if r.white_box else ""), r.seed,
+                            r.baseline, r.n, f"{r.staa_asr:.2f}", f"{r.baseline_asr:.2f}",
+                            f"{r.staa_only} / {r.baseline_only}", f"{r.p_holm:.2g}", r.verdict]
+                           for r in pairs.itertuples()]), ""]
+        if len(seeds) > 1:
+            agree = []
+            for key, g in pairs.groupby(["dataset", "threat", "victim", "baseline"], sort=False):
+                words = {v.split(" (")[0] for v in g["verdict"]}
+                agree.append([*key, len(g), words.pop() if len(words) == 1 else "mixed: " + ", ".join(
+                    sorted(v.split(" (")[0] for v in g["verdict"]))])
+            out += ["Across seeds:", "", _md_table(["dataset", "threat", "victim", "baseline", "seeds",
+                                                      "STAA-Net is (in every seed)"], agree), ""]
+
+    summary = variant_summary(attacks, mean_transfer(raw))
+    for name, sweep in (sweeps or {}).items():
+        rows = []
+        for pt in sweep.get("points", []):
+            for r in summary[summary["variant"] == pt["variant"]].itertuples():
+                def ci(col: str, scale: float = 100, digits: int = 1) -> str:
+                    v, lo, hi = (float(getattr(r, c)) for c in (col, f"{col}_ci_low", f"{col}_ci_high"))
+                    if not np.isfinite(v):
+                        return "–"
+                    return (f"{scale * v:.{digits}f} [{scale * lo:.{digits}f}, {scale * hi:.{digits}f}]"
+                            if np.isfinite(lo) and np.isfinite(hi) else f"{scale * v:.{digits}f}")
+                rows.append([r.dataset, r.threat, "none" if pt["value"] is None else pt["value"], f"`{r.variant}`",
+                             ci("asr"), ci("transfer_asr_mean"), ci("l0_all_percent", 1)])
+        if rows:
+            out += [f"## Sweep `{name}`: {sweep.get('key', name)} against success", "",
+                    f"Each row is STAA-Net trained with one value of `{sweep.get('key', name)}` (figure "
+                    f"`sweep_{name}_<dataset>`); 95 % intervals in brackets ({interval_label_text(len(seeds))}).", "",
+                    _md_table(["dataset", "threat", sweep.get("key", name), "variant", "white-box ASR (%)",
+                               "mean transfer ASR (%)", "perturbed share (% of samples, all test utterances)"],
+                              rows), ""]
 
     # per-dataset detail
     out += ["## Per-dataset detail", ""]
@@ -298,6 +343,12 @@ def provenance_section(config_name: str, config_sha256: str | None) -> str:
             "- every metrics.json records its own commit, packages, device and settings hash under `provenance`\n")
 
 
+def interval_label_text(n_seeds: int) -> str:
+    from staa.report.seeds import interval_label
+
+    return interval_label(n_seeds)
+
+
 def paired_comparisons(attacks: pd.DataFrame, reference: str = "full") -> pd.DataFrame:
     """STAA-Net (`reference` variant) against every baseline with the same dataset, threat and
     victim, on the utterances both were scored on (the baseline subset): fooled counts, exact
@@ -305,15 +356,16 @@ def paired_comparisons(attacks: pd.DataFrame, reference: str = "full") -> pd.Dat
     each metrics.json."""
     from staa.stats import holm, mcnemar, paired_verdict
 
-    cols = ["dataset", "threat", "victim", "white_box", "baseline", "n", "staa_asr", "baseline_asr", "staa_only",
-            "baseline_only", "p", "p_holm", "verdict"]
+    cols = ["dataset", "threat", "victim", "white_box", "seed", "baseline", "n", "staa_asr", "baseline_asr",
+            "staa_only", "baseline_only", "p", "p_holm", "verdict"]
     if attacks.empty or "path" not in attacks:
         return pd.DataFrame(columns=cols)
     st = attacks[(attacks["method_family"] == STAA) & (attacks["variant"] == reference)]
     base = attacks[attacks["method_family"] != STAA]
     rows = []
     for b in base.itertuples():
-        match = st[(st["dataset"] == b.dataset) & (st["threat"] == b.threat) & (st["victim"] == b.victim)]
+        match = st[(st["dataset"] == b.dataset) & (st["threat"] == b.threat) & (st["victim"] == b.victim)
+                   & (st["seed"] == getattr(b, "seed", 0) if "seed" in st else True)]
         if match.empty:
             continue
         flags = [_fooled(Path(path).with_name("per_utterance.csv")) for path in (match["path"].iloc[0], b.path)]
@@ -323,7 +375,7 @@ def paired_comparisons(attacks: pd.DataFrame, reference: str = "full") -> pd.Dat
         if joined.empty:
             continue
         n10, n01, p = mcnemar(joined["staa"], joined["base"])
-        rows.append([b.dataset, b.threat, b.victim, bool(b.white_box), b.attack, len(joined),
+        rows.append([b.dataset, b.threat, b.victim, bool(b.white_box), int(getattr(b, "seed", 0)), b.attack, len(joined),
                      joined["staa"].mean(), joined["base"].mean(), n10, n01, p])
     df = pd.DataFrame(rows, columns=cols[:-2])
     df["p_holm"] = holm(df["p"]) if len(df) else []
@@ -343,11 +395,12 @@ def _fooled(path: Path) -> pd.Series | None:
 
 def write_summary(victim_metrics: Sequence[PathLike], attack_metrics: Sequence[PathLike],
                   timing: Sequence[PathLike], out_path: Path, config_name: str,
-                  datasets_info: Mapping[str, Any], reference: str = "full", config_sha256: str | None = None) -> Path:
+                  datasets_info: Mapping[str, Any], reference: str = "full", config_sha256: str | None = None,
+                  sweeps: Mapping[str, Any] | None = None) -> Path:
     """Load the given result files and write the Markdown reproduction summary atomically."""
     text = build_summary(load_victim_metrics(victim_metrics),
                          load_attack_metrics(attack_metrics), load_timing(timing),
-                         config_name, datasets_info, reference)
+                         config_name, datasets_info, reference, sweeps)
     text += provenance_section(config_name, config_sha256)
     out_path = Path(out_path)
     write_text(out_path, text)

@@ -19,6 +19,7 @@ from staa.report.collect import (
     load_timing,
     load_victim_metrics,
 )
+from staa.report.seeds import mean_transfer, over_seeds, victims_over_seeds
 from staa.utils import write_csv, write_text
 
 PathLike = str | Path
@@ -41,6 +42,13 @@ class Table:
     caption: str
     note: str = ""
     bold: pd.DataFrame | None = field(default=None)
+    # value column -> (low, high) columns: rendered as one cell, "v ± h" for a t-interval over
+    # seeds (row's `interval` starts with "t over") and "v [low, high]" for a bootstrap interval
+    intervals: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+
+def _ci(*keys: str) -> dict[str, tuple[str, str]]:
+    return {k: (f"{k}_ci_low", f"{k}_ci_high") for k in keys}
 
 
 # --------------------------------------------------------------------------------------------
@@ -75,16 +83,25 @@ def victim_order(victims: pd.DataFrame, attacks: pd.DataFrame) -> list[str]:
 # --------------------------------------------------------------------------------------------
 # table builders (pure: DataFrames in, Table out)
 def victims_table(victims: pd.DataFrame) -> Table:
-    cols = ["dataset", "victim", "family", "wa", "ua", "n_test", "n_params", "epochs"]
+    victims = victims_over_seeds(victims)
+    cols = ["dataset", "victim", "family", "wa", "wa_ci_low", "wa_ci_high", "ua", "ua_ci_low", "ua_ci_high",
+            "n_test", "n_params", "epochs", "n_seeds"]
     df = victims[cols].sort_values(["dataset"], kind="stable").reset_index(drop=True)
+    df["interval"] = ["" if n < 2 else f"t over {n} seeds" for n in df["n_seeds"]]
     return Table("victims", df, "Clean accuracy of the victim models on the test split "
-                 "(WA: weighted accuracy, UA: unweighted accuracy, fractions 0-1).")
+                 "(WA: weighted accuracy, UA: unweighted accuracy, fractions 0-1; with victims trained once "
+                 "per seed, the mean ± the 95 % t-interval over seeds).", intervals=_ci("wa", "ua"))
 
 
 WHITEBOX_COLS = ["dataset", "threat", "attack", "variant", "method_family", "evaluated_on",
-                 "n_utterances", "asr", "asr_ci_low", "asr_ci_high", "success_vs_truth", "snr_peak_db", "snr_energy_db",
-                 "si_sdr_db", "stoi",
-                 "l0", "l0_percent", "seconds_per_utterance"]
+                 "n_utterances", "asr", "asr_ci_low", "asr_ci_high", "success_vs_truth",
+                 "snr_peak_db", "snr_peak_db_ci_low", "snr_peak_db_ci_high", "snr_energy_db",
+                 "si_sdr_db", "si_sdr_db_ci_low", "si_sdr_db_ci_high", "stoi",
+                 "l0", "l0_percent", "l0_percent_ci_low", "l0_percent_ci_high", "seconds_per_utterance",
+                 "n_seeds", "interval"]
+INTERVAL_CAPTION = ("Intervals are 95 %: with one seed, the percentile bootstrap over utterances "
+                    "(2000 resamples), printed [low, high]; with several seeds, the t-interval of the mean over "
+                    "the seed means, printed mean ± half-width (column `interval` says which).")
 
 
 def reference_whitebox(attacks: pd.DataFrame, reference: str) -> pd.DataFrame:
@@ -109,7 +126,10 @@ def whitebox_table(attacks: pd.DataFrame, reference: str = "full") -> Table:
             for k in ("asr", "success_vs_truth", "snr_peak_db", "snr_energy_db", "l0",
                       "l0_percent", "n_utterances"):
                 sub[k] = r[f"subset_{k}"]
-            sub["asr_ci_low"] = sub["asr_ci_high"] = np.nan  # the subset's interval is not stored
+            for k in ("asr", "l0_percent", "snr_peak_db", "si_sdr_db"):
+                # a seed's subset intervals are not stored; across seeds, the t-interval of the subset means
+                for side in ("_ci_low", "_ci_high"):
+                    sub[f"{k}{side}"] = r.get(f"subset_{k}{side}", np.nan)
             sub["si_sdr_db"] = sub["stoi"] = np.nan
             sub["n_utterances"] = int(sub["n_utterances"])
             sub["seconds_per_utterance"] = np.nan  # not measured on the subset
@@ -126,10 +146,10 @@ def whitebox_table(attacks: pd.DataFrame, reference: str = "full") -> Table:
         "whitebox", df,
         f"White-box attacks (victim = threat model). STAA-Net variant '{reference}'; "
         "'(subset)' rows evaluate STAA-Net on the baselines' utterance subset. ASR and "
-        "success_vs_truth are fractions; asr_ci_low/high bound the ASR's 95 % percentile bootstrap "
-        "interval over utterances (one seed); SNR and SI-SDR in dB (over successful utterances); STOI "
+        "success_vs_truth are fractions; SNR and SI-SDR in dB (over successful utterances); STOI "
         "(0-1) over each test speaker's utterances concatenated, clean against adversarial; l0 in samples, l0_percent in % of "
-        "samples, time in s per utterance.",
+        "samples, time in s per utterance. " + INTERVAL_CAPTION,
+        intervals=_ci("asr", "snr_peak_db", "si_sdr_db", "l0_percent"),
     )
 
 
@@ -150,6 +170,25 @@ def transfer_table(attacks: pd.DataFrame, victims_order: Sequence[str],
     for v in vcols:
         if v not in piv.columns:
             piv[v] = np.nan
+    intervals = _ci(*vcols)
+    for suffix in ("_ci_low", "_ci_high"):
+        if f"asr{suffix}" not in attacks or not attacks[f"asr{suffix}"].notna().any():
+            continue
+        ci = attacks.pivot_table(index=keys, columns="victim", values=f"asr{suffix}", aggfunc="first",
+                                 dropna=False)
+        ci.columns = [f"{c}{suffix}" for c in ci.columns]
+        piv = piv.merge(ci.reset_index(), on=keys, how="left")
+    for v in vcols:
+        for suffix in ("_ci_low", "_ci_high"):
+            if f"{v}{suffix}" not in piv.columns:
+                piv[f"{v}{suffix}"] = np.nan
+    n_seeds = attacks.groupby(keys, dropna=False)["n_seeds"].max().rename("n_seeds").reset_index() \
+        if "n_seeds" in attacks else None
+    if n_seeds is not None:
+        piv = piv.merge(n_seeds, on=keys, how="left")
+    else:
+        piv["n_seeds"] = 1
+    piv["interval"] = ["bootstrap over utterances" if n < 2 else f"t over {int(n)} seeds" for n in piv["n_seeds"]]
     piv["white_box_victim"] = [t if t in vcols else "" for t in piv["threat"]]
     means = []
     for _, r in piv.iterrows():
@@ -157,17 +196,19 @@ def transfer_table(attacks: pd.DataFrame, victims_order: Sequence[str],
         vals = vals[np.isfinite(vals)]
         means.append(float(vals.mean()) if vals.size else np.nan)
     piv["mean_transfer_asr"] = means
-    df = _sort_runs(piv[id_cols + vcols + ["mean_transfer_asr"]], reference)
+    ci_cols = [f"{v}{sfx}" for v in vcols for sfx in ("_ci_low", "_ci_high")]
+    df = _sort_runs(piv[id_cols + vcols + ["mean_transfer_asr"] + ci_cols + ["n_seeds", "interval"]], reference)
     bold = pd.DataFrame(False, index=df.index, columns=df.columns)
     for i, t in enumerate(df["threat"]):
         if t in vcols:
             bold.loc[i, t] = True
-    return Table("transfer", df, _TRANSFER_CAPTION, _TRANSFER_NOTE, bold)
+    return Table("transfer", df, _TRANSFER_CAPTION, _TRANSFER_NOTE, bold, intervals)
 
 
 _TRANSFER_CAPTION = ("Attack success rate (fooling rate, 0-1) of adversarial examples crafted "
                      "against the threat model, measured on every victim. Bold: white-box cell "
-                     "(victim = threat). mean_transfer_asr averages the non-threat victims.")
+                     "(victim = threat). mean_transfer_asr averages the non-threat victims (its interval: "
+                     "the ablation table). ")
 _TRANSFER_NOTE = "Bold cells are white-box (victim = threat model); all others are transfer."
 
 TIMING_COLS = ["dataset", "threat", "method", "method_family", "batch_size",
@@ -187,25 +228,44 @@ def timing_table(timing: pd.DataFrame) -> Table:
                  "speed-up relative to STAA-Net (baseline time / STAA-Net time).")
 
 
-ABLATION_COLS = ["dataset", "threat", "variant", "asr", "snr_peak_db", "l0_percent",
-                 "transfer_asr_mean", "n_transfer_victims"]
+ABLATION_COLS = ["dataset", "threat", "variant", "asr", "asr_ci_low", "asr_ci_high", "snr_peak_db",
+                 "snr_peak_db_ci_low", "snr_peak_db_ci_high", "l0_percent", "l0_percent_ci_low", "l0_percent_ci_high",
+                 "transfer_asr_mean", "transfer_asr_mean_ci_low", "transfer_asr_mean_ci_high", "n_transfer_victims",
+                 "n_seeds", "interval"]
 
 
-def ablation_table(attacks: pd.DataFrame, reference: str = "full") -> Table:
-    """STAA-Net variants side by side per dataset and threat: white-box ASR, SNR and perturbed
-    fraction, and the ASR averaged over the non-threat victims."""
+def variant_summary(attacks: pd.DataFrame, transfer: pd.DataFrame) -> pd.DataFrame:
+    """Per STAA-Net (dataset, threat, variant): white-box ASR, SNR and perturbed share with their
+    intervals, and the mean transfer ASR with its own (from `seeds.mean_transfer` on per-seed rows)."""
     st = attacks[attacks["method_family"] == STAA]
     rows = []
     for (ds, thr, var), g in st.groupby(["dataset", "threat", "variant"], sort=False):
         wb = g[g["white_box"]]
-        tr = g[~g["white_box"]]
-        row = {"dataset": ds, "threat": thr, "variant": var}
-        for k in ("asr", "snr_peak_db", "l0_percent"):
-            row[k] = wb[k].iloc[0] if len(wb) else np.nan
-        row["transfer_asr_mean"] = tr["asr"].mean() if len(tr) else np.nan
-        row["n_transfer_victims"] = len(tr)
+        row: dict[str, Any] = {"dataset": ds, "threat": thr, "variant": var}
+        for k in ("asr", "snr_peak_db", "l0_percent", "l0_all_percent"):
+            for c in (k, f"{k}_ci_low", f"{k}_ci_high"):
+                row[c] = wb[c].iloc[0] if len(wb) and c in wb else np.nan
+        tr = transfer[(transfer["dataset"] == ds) & (transfer["threat"] == thr) & (transfer["variant"] == var)
+                      & (transfer["attack"] == STAA)] if len(transfer) else transfer
+        for c in ("transfer_asr_mean", "transfer_asr_mean_ci_low", "transfer_asr_mean_ci_high"):
+            row[c] = tr[c].iloc[0] if len(tr) else np.nan
+        row["n_transfer_victims"] = int(tr["n_transfer_victims"].iloc[0]) if len(tr) else 0
+        row["n_seeds"] = int(g["n_seeds"].max()) if "n_seeds" in g else 1
+        row["interval"] = "bootstrap over utterances" if row["n_seeds"] < 2 else f"t over {row['n_seeds']} seeds"
         rows.append(row)
-    df = pd.DataFrame(rows, columns=ABLATION_COLS)
+    return pd.DataFrame(rows, columns=[*ABLATION_COLS[:12], "l0_all_percent", "l0_all_percent_ci_low",
+                                       "l0_all_percent_ci_high", *ABLATION_COLS[12:]])
+
+
+def ablation_table(attacks: pd.DataFrame, reference: str = "full", transfer: pd.DataFrame | None = None,
+                   variants: Sequence[str] | None = None) -> Table:
+    """STAA-Net variants side by side per dataset and threat: white-box ASR, SNR and perturbed
+    fraction, and the ASR averaged over the non-threat victims. `variants` keeps the declared
+    ablations (a sweep's generated points have their own figure)."""
+    df = variant_summary(attacks, transfer if transfer is not None else mean_transfer(pd.DataFrame()))
+    if variants is not None:
+        df = df[df["variant"].isin(list(variants))].reset_index(drop=True)
+    df = df[ABLATION_COLS]
     if len(df):
         df = df.sort_values(
             by=["dataset", "threat", "variant"],
@@ -214,7 +274,8 @@ def ablation_table(attacks: pd.DataFrame, reference: str = "full") -> Table:
     return Table("ablation", df,
                  f"STAA-Net ablation (reference variant '{reference}'): white-box ASR (0-1), "
                  "peak SNR (dB), perturbed fraction (% of samples) and mean transfer ASR over "
-                 "the non-threat victims.")
+                 "the non-threat victims. " + INTERVAL_CAPTION,
+                 intervals=_ci("asr", "snr_peak_db", "l0_percent", "transfer_asr_mean"))
 
 
 def per_class_table(attacks: pd.DataFrame, reference: str = "full") -> Table:
@@ -285,19 +346,41 @@ def tex_escape(s: str) -> str:
     return "".join(_TEX_ESC.get(ch, ch) for ch in s)
 
 
+def shown_columns(table: Table) -> list[str]:
+    """The columns a rendering shows: interval bounds are folded into their value's cell."""
+    hidden = {c for pair in table.intervals.values() for c in pair}
+    return [c for c in table.df.columns if c not in hidden]
+
+
+def format_interval(col: str, v: Any, low: Any, high: Any, symmetric: bool) -> str:
+    """'0.410 [0.330, 0.500]' (bootstrap) or '0.410 ± 0.040' (t over seeds); the value alone without bounds."""
+    text = format_value(col, v)
+    if not text or any(x is None or not np.isfinite(float(x)) for x in (low, high)):
+        return text
+    if symmetric:
+        return f"{text} ± {format_value(col, (float(high) - float(low)) / 2)}"
+    return f"{text} [{format_value(col, low)}, {format_value(col, high)}]"
+
+
 def _text_cells(table: Table) -> list[list[str]]:
-    return [[format_value(c, table.df.iloc[i][c]) for c in table.df.columns]
-            for i in range(len(table.df))]
+    cols = shown_columns(table)
+    rows = []
+    for i in range(len(table.df)):
+        r = table.df.iloc[i]
+        symmetric = str(r.get("interval", "")).startswith("t over")
+        rows.append([format_interval(c, r[c], r[table.intervals[c][0]], r[table.intervals[c][1]], symmetric)
+                     if c in table.intervals else format_value(c, r[c]) for c in cols])
+    return rows
 
 
 def to_markdown(table: Table) -> str:
     cells = _text_cells(table)
+    header = shown_columns(table)
     if table.bold is not None:
         for i, row in enumerate(cells):
-            for j, c in enumerate(table.df.columns):
+            for j, c in enumerate(header):
                 if table.bold.iloc[i][c] and row[j]:
                     row[j] = f"**{row[j]}**"
-    header = list(table.df.columns)
     lines = [f"**{table.name}** — {table.caption}", ""]
     if cells:
         body = pd.DataFrame(cells, columns=header).to_markdown(index=False,
@@ -312,7 +395,7 @@ def to_markdown(table: Table) -> str:
 
 
 def to_latex(table: Table) -> str:
-    df = table.df
+    df = table.df[shown_columns(table)]
     numeric = [pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
                for c in df.columns]
     align = "".join("r" if n else "l" for n in numeric)
@@ -355,26 +438,29 @@ def write_table(table: Table, out_dir: Path) -> list[Path]:
 
 # --------------------------------------------------------------------------------------------
 def make_tables(victims: pd.DataFrame, attacks: pd.DataFrame, timing: pd.DataFrame,
-                ablation_reference: str = "full") -> dict[str, Table]:
-    """All tables from already loaded DataFrames, keyed by name (see TABLE_NAMES)."""
-    order = victim_order(victims, attacks)
+                ablation_reference: str = "full", ablation_variants: Sequence[str] | None = None) -> dict[str, Table]:
+    """All tables from already loaded DataFrames (attack rows per seed, as loaded), keyed by name
+    (see TABLE_NAMES); runs with several seeds are reported as means with t-intervals."""
+    agg = over_seeds(attacks)
+    order = victim_order(victims, agg)
     return {
         "victims": victims_table(victims),
-        "whitebox": whitebox_table(attacks, ablation_reference),
-        "transfer": transfer_table(attacks, order, ablation_reference),
+        "whitebox": whitebox_table(agg, ablation_reference),
+        "transfer": transfer_table(agg, order, ablation_reference),
         "timing": timing_table(timing),
-        "ablation": ablation_table(attacks, ablation_reference),
-        "per_class": per_class_table(attacks, ablation_reference),
+        "ablation": ablation_table(agg, ablation_reference, mean_transfer(attacks), ablation_variants),
+        "per_class": per_class_table(agg, ablation_reference),
     }
 
 
 def build_tables(victim_metrics: Sequence[PathLike], attack_metrics: Sequence[PathLike],
                  timing: Sequence[PathLike], out_dir: Path,
-                 ablation_reference: str = "full", names: Sequence[str] = TABLE_NAMES) -> list[Path]:
+                 ablation_reference: str = "full", names: Sequence[str] = TABLE_NAMES,
+                 ablation_variants: Sequence[str] | None = None) -> list[Path]:
     """Load the given result files and write victims/whitebox/transfer/timing/ablation tables
     as .csv, .md and .tex under `out_dir`; return the written paths."""
     tables = make_tables(load_victim_metrics(victim_metrics), load_attack_metrics(attack_metrics),
-                         load_timing(timing), ablation_reference)
+                         load_timing(timing), ablation_reference, ablation_variants)
     written: list[Path] = []
     for name in names:
         written += write_table(tables[name], Path(out_dir))

@@ -1,0 +1,155 @@
+"""One row per run across seeds: the mean over seeds and the 95 % interval that goes with it.
+
+Within one seed a metric's interval is the percentile bootstrap over utterances that the attack
+step stored in metrics.json; across several seeds it is the t-interval of the mean over the seed
+means (`mean ± t(0.975, n-1) · sd / sqrt(n)`), which is what the reproducibility checklists ask for.
+The `interval` column says which one a row carries, and tables and captions print it.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+# metrics that carry an interval (`{key}_ci_low`, `{key}_ci_high`)
+INTERVAL_KEYS: tuple[str, ...] = ("asr", "l0_percent", "l0_all_percent", "snr_peak_db", "snr_energy_db", "si_sdr_db")
+RUN_KEYS: tuple[str, ...] = ("dataset", "attack", "method_family", "threat", "variant", "victim", "white_box",
+                             "subset")
+BOOTSTRAP = "bootstrap over utterances"
+
+
+def t_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float, float]:
+    """(mean, low, high) of the mean of `values` (NaN ignored) with Student's t; NaN bounds below 2 values."""
+    from scipy import stats
+
+    x = np.asarray(values, dtype=float)
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return math.nan, math.nan, math.nan
+    m = float(x.mean())
+    if x.size < 2:
+        return m, math.nan, math.nan
+    half = float(stats.t.ppf(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
+    return m, m - half, m + half
+
+
+def interval_label(n_seeds: int) -> str:
+    return BOOTSTRAP if n_seeds < 2 else f"t over {n_seeds} seeds"
+
+
+def over_seeds(attacks: pd.DataFrame) -> pd.DataFrame:
+    """Collapse per-seed attack rows (from `load_attack_metrics`) to one row per run.
+
+    Numeric metrics become the mean over seeds; each key of INTERVAL_KEYS gets its t-interval over
+    seeds when there are two or more, and keeps its bootstrap interval when there is one. Adds
+    `n_seeds`, `seeds` (comma-separated) and `interval`; `path` stays the first seed's file and
+    `paths` lists all of them."""
+    if attacks.empty:
+        out = attacks.copy()
+        for c, dtype in (("n_seeds", int), ("seeds", str), ("interval", str), ("paths", object)):
+            out[c] = pd.Series(dtype=dtype)
+        return out
+    df = attacks.sort_values("seed", kind="stable") if "seed" in attacks else attacks.assign(seed=0)
+    numeric = [c for c in df.columns if pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
+               and c not in ("seed",) and c not in RUN_KEYS]
+    rows = []
+    for _, g in df.groupby(list(RUN_KEYS), sort=False, dropna=False):
+        row = g.iloc[0].to_dict()
+        n = len(g)
+        for c in numeric:
+            vals = g[c].to_numpy(dtype=float)
+            row[c] = float(np.nanmean(vals)) if np.isfinite(vals).any() else math.nan
+        if n >= 2:
+            for k in (*INTERVAL_KEYS, "subset_asr", "subset_l0_percent", "subset_snr_peak_db"):
+                if k in g:
+                    _, row[f"{k}_ci_low"], row[f"{k}_ci_high"] = t_interval(g[k])
+            row["per_class"] = _mean_per_class(g["per_class"].tolist())
+        for c in ("n_utterances", "n_success"):
+            if c in row and np.isfinite(row[c]):
+                row[c] = int(round(row[c]))
+        row.update(n_seeds=n, seeds=",".join(str(int(s)) for s in g["seed"]), interval=interval_label(n),
+                   paths=list(g["path"]))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _mean_per_class(items: list) -> dict | None:
+    """Per-class breakdowns averaged over seeds (None if any seed lacks one)."""
+    if not items or any(not isinstance(d, dict) for d in items):
+        return None
+    out: dict[str, dict[str, float]] = {}
+    for cls in items[0]:
+        vals = [d.get(cls) for d in items]
+        if any(v is None for v in vals):
+            continue
+        out[cls] = {k: float(np.mean([v[k] for v in vals])) for k in vals[0]}
+    return out
+
+
+def victims_over_seeds(victims: pd.DataFrame) -> pd.DataFrame:
+    """Victims trained once per seed (run.victim_seeds): WA/UA means with their t-interval."""
+    if victims.empty or "seed" not in victims or not victims.duplicated(["dataset", "victim"]).any():
+        out = victims.copy()
+        out["n_seeds"] = 1
+        for k in ("wa", "ua"):
+            out[f"{k}_ci_low"] = out[f"{k}_ci_high"] = math.nan
+        return out
+    rows = []
+    for _, g in victims.groupby(["dataset", "victim"], sort=False):
+        row = g.iloc[0].to_dict()
+        for k in ("wa", "ua"):
+            row[k], row[f"{k}_ci_low"], row[f"{k}_ci_high"] = t_interval(g[k])
+        row["n_seeds"] = len(g)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _fooled(metrics_path: str) -> pd.Series | None:
+    from pathlib import Path
+
+    from staa.utils import read_table
+
+    path = Path(metrics_path).with_name("per_utterance.csv")
+    if not path.is_file():
+        return None
+    per = read_table(path, ("utt_id", "fooled"), "per-utterance results", dtype={"utt_id": str})
+    return per.set_index("utt_id")["fooled"].astype(float)
+
+
+def mean_transfer(raw: pd.DataFrame) -> pd.DataFrame:
+    """Mean transfer ASR (over the victims other than the threat model) of every run, with its interval.
+
+    Per seed, each utterance's fooled flags are averaged over the transfer victims; the interval is
+    the bootstrap over utterances of that per-utterance mean (one seed; read from the
+    per_utterance.csv beside each metrics.json) or the t-interval over the seed means (several).
+    Columns: the run keys without victim/white_box, `transfer_asr_mean`, `_ci_low`, `_ci_high`,
+    `n_transfer_victims`, `n_seeds`, `interval`."""
+    from staa.stats import bootstrap_ci
+
+    keys = [k for k in RUN_KEYS if k not in ("victim", "white_box")]
+    cols = [*keys, "transfer_asr_mean", "transfer_asr_mean_ci_low", "transfer_asr_mean_ci_high",
+            "n_transfer_victims", "n_seeds", "interval"]
+    tr = raw[~raw["white_box"]] if len(raw) else raw
+    if tr.empty:
+        return pd.DataFrame(columns=cols)
+    tr = tr if "seed" in tr else tr.assign(seed=0)
+    rows = []
+    for key, g in tr.groupby(keys, sort=False, dropna=False):
+        per_seed, per_utt = [], None
+        for _, gs in g.groupby("seed", sort=True):
+            per_seed.append(float(gs["asr"].mean()))
+            flags = [_fooled(p) for p in gs["path"]]
+            if len(per_seed) == 1 and all(f is not None for f in flags):
+                per_utt = pd.concat(flags, axis=1, join="inner").mean(axis=1).to_numpy()
+        n = len(per_seed)
+        if n >= 2:
+            m, low, high = t_interval(per_seed)
+        elif per_utt is not None and per_utt.size:
+            m = per_seed[0]
+            _, low, high = bootstrap_ci(per_utt)
+        else:
+            m, low, high = per_seed[0], math.nan, math.nan
+        rows.append([*key, m, low, high, int(g["victim"].nunique()), n, interval_label(n)])
+    return pd.DataFrame(rows, columns=cols)
