@@ -399,9 +399,13 @@ def fig_sweep(summary: pd.DataFrame, attacks: pd.DataFrame, dataset: str, name: 
                 rows.append((value, r.iloc[0]))
         # x: the share of samples perturbed over all test utterances (a collapsed mask is at 0, not missing)
         for col, marker, ls, c in (("asr", "o", "-", c_wb), ("transfer_asr_mean", "s", "--", c_tr)):
-            xs = [float(r["l0_all_percent"]) for _, r in rows]
-            ys = [100 * float(r[col]) for _, r in rows]
-            ax.plot(xs, ys, marker=marker, ls=ls, color=c, zorder=3)
+            line = [(float(r["l0_all_percent"]), 100 * float(r[col])) for v, r in rows if v is not None]
+            if line:  # the budgets in value order; "no budget" (null) is a point of its own
+                ax.plot(*zip(*line), marker=marker, ls=ls, color=c, zorder=3)
+            for v, r in rows:
+                if v is None:
+                    ax.plot([float(r["l0_all_percent"])], [100 * float(r[col])], marker=marker, ls="",
+                            color=c, markerfacecolor="white", zorder=3)
             for _, r in rows:
                 _errorbar(ax, r, "l0_all_percent", 1, col, 100, c)
         for i, (value, r) in enumerate(rows):

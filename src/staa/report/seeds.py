@@ -2,7 +2,8 @@
 
 Within one seed a metric's interval is the percentile bootstrap over utterances that the attack
 step stored in metrics.json; across several seeds it is the t-interval of the mean over the seed
-means (`mean ± t(0.975, n-1) · sd / sqrt(n)`), which is what the reproducibility checklists ask for.
+means (`mean ± t(0.975, n-1) · sd / sqrt(n)`), which is what the reproducibility checklists ask for,
+clipped to the metric's range (a rate to [0, 1], a share to [0, 100] %).
 The `interval` column says which one a row carries, and tables and captions print it.
 """
 from __future__ import annotations
@@ -35,6 +36,17 @@ def t_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, flo
     return m, m - half, m + half
 
 
+# a rate or share cannot leave its range: a t-interval over a few seeds is clipped to it
+RANGES: dict[str, tuple[float, float]] = {"asr": (0.0, 1.0), "subset_asr": (0.0, 1.0), "transfer_asr_mean": (0.0, 1.0),
+                                          "l0_percent": (0.0, 100.0), "l0_all_percent": (0.0, 100.0),
+                                          "subset_l0_percent": (0.0, 100.0)}
+
+
+def clipped(key: str, low: float, high: float) -> tuple[float, float]:
+    lo, hi = RANGES.get(key, (-math.inf, math.inf))
+    return (min(max(low, lo), hi) if math.isfinite(low) else low, max(min(high, hi), lo) if math.isfinite(high) else high)
+
+
 def interval_label(n_seeds: int) -> str:
     return BOOTSTRAP if n_seeds < 2 else f"t over {n_seeds} seeds"
 
@@ -64,7 +76,8 @@ def over_seeds(attacks: pd.DataFrame) -> pd.DataFrame:
         if n >= 2:
             for k in (*INTERVAL_KEYS, "subset_asr", "subset_l0_percent", "subset_snr_peak_db"):
                 if k in g:
-                    _, row[f"{k}_ci_low"], row[f"{k}_ci_high"] = t_interval(g[k])
+                    _, low, high = t_interval(g[k])
+                    row[f"{k}_ci_low"], row[f"{k}_ci_high"] = clipped(k, low, high)
             row["per_class"] = _mean_per_class(g["per_class"].tolist())
         for c in ("n_utterances", "n_success"):
             if c in row and np.isfinite(row[c]):
@@ -146,6 +159,7 @@ def mean_transfer(raw: pd.DataFrame) -> pd.DataFrame:
         n = len(per_seed)
         if n >= 2:
             m, low, high = t_interval(per_seed)
+            low, high = clipped("transfer_asr_mean", low, high)
         elif per_utt is not None and per_utt.size:
             m = per_seed[0]
             _, low, high = bootstrap_ci(per_utt)

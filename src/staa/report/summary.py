@@ -135,8 +135,10 @@ def build_summary(victims: pd.DataFrame, attacks: pd.DataFrame, timing: pd.DataF
         if df.empty:
             return "–"
         ds = list(dict.fromkeys(df["dataset"]))
+        n_seeds = int(df["n_seeds"].max()) if "n_seeds" in df and len(df) else 1
+        seeds = f" × {n_seeds} seeds" if n_seeds > 1 else ""
         return (f"config `{config_name}`; dataset{'s' if len(ds) > 1 else ''} {_list(ds)}; "
-                f"{len(df)} {unit}{extra}")
+                f"{len(df)} {unit}{seeds}{extra}")
 
     # per threat model: white-box ASR (with its bootstrap interval) and the perturbed share
     for r in st_wb.sort_values(["dataset", "threat"]).itertuples():

@@ -6,6 +6,7 @@ its outputs up front.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -101,7 +102,8 @@ WHITEBOX_COLS = ["dataset", "threat", "attack", "variant", "method_family", "eva
                  "n_seeds", "interval"]
 INTERVAL_CAPTION = ("Intervals are 95 %: with one seed, the percentile bootstrap over utterances "
                     "(2000 resamples), printed [low, high]; with several seeds, the t-interval of the mean over "
-                    "the seed means, printed mean ± half-width (column `interval` says which).")
+                    "the seed means, printed mean ± half-width, or [low, high] where it was clipped to the "
+                    "metric's range (column `interval` says which).")
 
 
 def reference_whitebox(attacks: pd.DataFrame, reference: str) -> pd.DataFrame:
@@ -357,7 +359,7 @@ def format_interval(col: str, v: Any, low: Any, high: Any, symmetric: bool) -> s
     text = format_value(col, v)
     if not text or any(x is None or not np.isfinite(float(x)) for x in (low, high)):
         return text
-    if symmetric:
+    if symmetric and math.isclose(float(v) - float(low), float(high) - float(v), rel_tol=1e-6, abs_tol=1e-12):
         return f"{text} ± {format_value(col, (float(high) - float(low)) / 2)}"
     return f"{text} [{format_value(col, low)}, {format_value(col, high)}]"
 
