@@ -122,7 +122,8 @@ def test_staa_generator_train_craft_score_and_time(tiny_dataset, tmp_path):
     from staa.evaluate import load_mask
     from staa.score import score_attack
     from staa.timing import run_timing
-    from staa.train_generator import load_generator, train_generator
+    from staa.generator import load_generator
+    from staa.train_generator import train_generator
 
     model = _tiny_victim(tiny_dataset, tmp_path)
     params = _generator_params(losses={"mag": 1.0, "qua": 0.05, "spa": 1.0})
@@ -168,6 +169,7 @@ def test_generator_best_dev_selection(tiny_dataset, tmp_path, monkeypatch):
     """select=best_dev keeps the post-warm-up epoch with the best dev fooling rate within the
     density budget, and that is the state saved in generator.pt (dev results scripted)."""
     import staa.train_generator as tg
+    from staa.generator import load_generator
 
     script = iter([(0.9, 1.0), (0.8, 0.30), (0.7, 0.21), (0.6, 0.20)])  # (dev fooling, dev density)
 
@@ -184,7 +186,7 @@ def test_generator_best_dev_selection(tiny_dataset, tmp_path, monkeypatch):
     # epoch 1 is the warm-up, epoch 2 is over budget (0.30 > 0.22): epoch 3 wins over epoch 4
     assert summary["selected_epoch"] == 3 and summary["selected"]["epoch"] == 3
     ckpt = torch.load(tmp_path / "g" / "ckpt" / "last.pt", weights_only=True)
-    gen, meta = tg.load_generator(tmp_path / "g" / "generator.pt")
+    gen, meta = load_generator(tmp_path / "g" / "generator.pt")
     assert meta["selected_epoch"] == 3
     saved = gen.state_dict()
     assert all(torch.equal(saved[k], v) for k, v in ckpt["best"]["state"].items())

@@ -356,7 +356,7 @@ def test_foreign_pickle_is_refused_without_unsafe_advice(tmp_path):
     import torch
 
     from staa.models import load_victim
-    from staa.train_generator import load_generator
+    from staa.generator import load_generator
 
     path = tmp_path / "model.pt"
     torch.save({"family": Foreign()}, path)  # a pickle beyond tensors and plain data

@@ -19,8 +19,7 @@ import torch
 from staa.attacks import make_attack
 from staa.data.prepare import load_split
 from staa.errors import DataError
-from staa.evaluate import predict_array
-from staa.models import load_victim
+from staa.models import load_victim, predict
 from staa.runtime import describe_device
 from staa.utils import atomic_path, read_table, write_csv
 
@@ -62,7 +61,7 @@ def run_baseline(params: dict[str, Any], data_dir: str | Path, subset_csv: str |
     x, table = _subset_arrays(data_dir, subset_csv)
     attack.validate_for_length(x.shape[1])
     model = load_victim(threat_path, device)
-    clean = predict_array(model, x, device)
+    clean = predict(model, x, device)
     gen = torch.Generator(device="cpu").manual_seed(int(params["seed"]))
     advs, rows = np.empty_like(x), []
     for i in range(x.shape[0]):

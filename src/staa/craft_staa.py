@@ -18,11 +18,11 @@ import torch
 
 from staa.data.prepare import load_classes, load_split
 from staa.errors import ConfigError
-from staa.evaluate import predict_array, save_mask, write_examples
-from staa.models import load_victim
+from staa.evaluate import save_mask, write_examples
+from staa.models import load_victim, predict
 from staa.runtime import describe_device
 from staa.timing import time_per_utterance, timed
-from staa.train_generator import load_generator
+from staa.generator import load_generator
 from staa.utils import atomic_path, write_csv, write_json
 
 
@@ -75,7 +75,7 @@ def craft_staa(params: dict[str, Any], data_dir: str | Path, generator_path: str
         "throughput_utt_per_s": float(x.shape[0] / seconds), "throughput_batch": bs,
         "device": describe_device(device), "threads": torch.get_num_threads()})
     # listening examples, judged by the threat model (the white-box view)
-    clean_pred, adv_pred = predict_array(threat, x, device), predict_array(threat, x_adv, device)
+    clean_pred, adv_pred = predict(threat, x, device), predict(threat, x_adv, device)
     write_examples(out_dir, table, x, x_adv, mask, classes, clean_pred, adv_pred, sr, n_examples)
     print(f"[staa {params['threat']}/{params['variant']}] {x.shape[0]} utterances crafted, "
           f"{100.0 * mask.mean():.1f} % of samples perturbed, {np.median(sec) * 1e3:.2f} ms/utt, "

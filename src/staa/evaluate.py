@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import soundfile as sf
-import torch
 
 from staa.errors import DataError
 from staa.metrics import l0_frames, si_sdr_db, snr_energy_db, snr_peak_db, stoi_by_speaker
@@ -85,15 +84,6 @@ def attack_metrics(x: np.ndarray, x_adv: np.ndarray, labels: np.ndarray, clean_p
         "l0": counts,
     })
     return metrics, per
-
-
-@torch.no_grad()
-def predict_array(model: torch.nn.Module, x: np.ndarray, device: torch.device, batch_size: int = 64) -> np.ndarray:
-    out = []
-    for i in range(0, x.shape[0], batch_size):
-        xb = torch.from_numpy(np.array(x[i:i + batch_size], dtype=np.float32)).to(device)
-        out.append(model(xb).argmax(1).cpu().numpy())
-    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
 
 def write_examples(out_dir: Path, table: pd.DataFrame, x: np.ndarray, x_adv: np.ndarray, mask: np.ndarray,

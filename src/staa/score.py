@@ -18,9 +18,9 @@ import torch
 from staa.attack_baseline import _subset_arrays
 from staa.data.prepare import check_array, load_classes, load_split
 from staa.errors import ConfigError, DataError
-from staa.evaluate import attack_metrics, load_mask, predict_array, write_attack_outputs
+from staa.evaluate import attack_metrics, load_mask, write_attack_outputs
 from staa.metrics_format import FORMAT_VERSION
-from staa.models import load_victim
+from staa.models import load_victim, predict
 from staa.provenance import provenance
 from staa.runtime import describe_device
 from staa.timing import time_per_utterance
@@ -103,7 +103,7 @@ def score_attack(params: dict[str, Any], data_dir: str | Path, adv_path: str | P
     craft = _read_craft(craft_path) if craft_path else {}
 
     victim = load_victim(victim_path, device)
-    clean, adv = predict_array(victim, x, device), predict_array(victim, x_adv, device)
+    clean, adv = predict(victim, x, device), predict(victim, x_adv, device)
     frame = max(1, int(round(float(params.get("frame_ms", 20)) * sr / 1000)))
     labels = table["label_idx"].to_numpy()
     speakers = table["speaker"].astype(str).to_numpy()

@@ -14,10 +14,9 @@ import torch
 
 from staa.attacks import make_attack
 from staa.attack_baseline import _subset_arrays
-from staa.evaluate import predict_array
-from staa.models import load_victim
+from staa.models import load_victim, predict
 from staa.runtime import describe_device
-from staa.train_generator import load_generator
+from staa.generator import load_generator
 from staa.utils import write_csv
 
 
@@ -103,7 +102,7 @@ def run_timing(params: dict[str, Any], data_dir: str | Path, subset_csv: str | P
     xs = [torch.from_numpy(x_all[i:i + 1]).to(device) for i in range(n)]
     gen, meta = load_generator(generator_path, device)
     model = load_victim(threat_path, device)
-    ys = [torch.from_numpy(predict_array(model, x_all[i:i + 1], device)).long().to(device) for i in range(n)]
+    ys = [torch.from_numpy(predict(model, x_all[i:i + 1], device)).long().to(device) for i in range(n)]
     eps = float(meta["eps"])
     bsz = int(params.get("throughput_batch", 32))
     df = time_methods(gen, eps, model, xs, ys, params.get("methods", {}), params.get("full_methods"), warmup, device,
