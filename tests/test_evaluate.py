@@ -92,10 +92,14 @@ def test_baseline_failure_is_recorded_and_run_goes_on(tiny_dataset, tmp_path, mo
     log = ab.run_baseline(params, tiny_dataset, tmp_path / "subset.csv", model, tmp_path / "b", torch.device("cpu"))
     assert log["status"].tolist().count("failed") == 1 and len(log) == 4
     assert "solver diverged" in log.loc[log.status == "failed", "error"].iloc[0]
-    m = ab.score_baseline({"dataset": "tiny", "name": "pgd", "method": "pgd", "threat": "emo18", "victim": "emo18"},
-                          tiny_dataset, tmp_path / "subset.csv", tmp_path / "b" / "adversarial.npy",
-                          tmp_path / "b" / "attack_log.csv", model, tmp_path / "b" / "on_emo18", torch.device("cpu"))
+    from staa.score import score_attack
+
+    m = score_attack({"dataset": "tiny", "attack": "pgd", "method": "pgd", "threat": "emo18", "victim": "emo18",
+                      "scope": "subset"}, tiny_dataset, tmp_path / "b" / "adversarial.npy",
+                     tmp_path / "b" / "attack_log.csv", model, tmp_path / "b" / "on_emo18", torch.device("cpu"),
+                     subset_csv=tmp_path / "subset.csv")
     assert m["n_failed"] == 1 and m["n_utterances"] == 4 and m["white_box"] is True
+    assert m["format_version"] == 1 and m["variant"] is None and m["eps"] is None and m["subset"] == "subset"
     per = pd.read_csv(tmp_path / "b" / "on_emo18" / "per_utterance.csv")
     assert len(per) == 4 and per["seconds"].notna().all()
 
@@ -110,10 +114,15 @@ def test_unknown_baseline_method_is_a_config_error(tiny_dataset, tmp_path):
                      tmp_path / "s.csv", tmp_path / "nomodel.pt", tmp_path / "o", torch.device("cpu"))
 
 
-def test_staa_generator_train_evaluate_and_time(tiny_dataset, tmp_path):
+def test_staa_generator_train_craft_score_and_time(tiny_dataset, tmp_path):
+    """Train a generator, craft once, score on the threat model with the shared scoring step (and on
+    the subset too), then the timing benchmark; the examples and the packed mask are where they belong."""
     from staa.attack_baseline import make_subset
-    from staa.attack_staa import evaluate_staa
+    from staa.craft_staa import craft_staa, generate
+    from staa.evaluate import load_mask
+    from staa.score import score_attack
     from staa.timing import run_timing
+    from staa.generator import load_generator
     from staa.train_generator import train_generator
 
     model = _tiny_victim(tiny_dataset, tmp_path)
@@ -122,17 +131,30 @@ def test_staa_generator_train_evaluate_and_time(tiny_dataset, tmp_path):
     log = pd.read_csv(tmp_path / "g" / "train_log.csv")
     assert {"epoch", "loss", "adv", "mag", "qua", "spa", "fooling_rate", "mask_density"} <= set(log.columns)
     make_subset(tiny_dataset, 3, 0, tmp_path / "subset.csv")
-    m = evaluate_staa({"dataset": "tiny", "threat": "emo18", "variant": "full", "victim": "emo18",
-                       "n_examples": 1, "timing_utterances": 2}, tiny_dataset, tmp_path / "g" / "generator.pt",
-                      model, tmp_path / "a", torch.device("cpu"),
-                      subset_ids=pd.read_csv(tmp_path / "subset.csv", dtype={"utt_id": str}).utt_id.tolist())
+    run = tmp_path / "a"
+    alog = craft_staa({"dataset": "tiny", "threat": "emo18", "variant": "full", "n_examples": 1, "timing_utterances": 2,
+                       "throughput_batch": 4}, tiny_dataset, tmp_path / "g" / "generator.pt", model, run,
+                      torch.device("cpu"))
+    assert alog["seconds"].notna().sum() == 2 and (alog["status"] == "ok").all()
+    x = np.load(tiny_dataset / "test.npy")
+    gen, meta = load_generator(tmp_path / "g" / "generator.pt")
+    x_adv, mask = generate(gen, x, float(meta["eps"]), torch.device("cpu"), 4)
+    assert np.array_equal(np.load(run / "adversarial.npy"), x_adv)
+    assert np.array_equal(load_mask(run / "mask.npy", x.shape, ""), mask)
+    assert np.load(run / "mask.npy").nbytes == x.shape[0] * -(-x.shape[1] // 8)  # packed: a bit per sample
+    assert (run / "examples" / "example_0_adv.wav").is_file() and (run / "examples" / "example_0.npz").is_file()
+    m = score_attack({"dataset": "tiny", "attack": "staa", "method": "staa", "threat": "emo18", "variant": "full",
+                      "victim": "emo18", "scope": "full", "timing_utterances": 2}, tiny_dataset, run / "adversarial.npy",
+                     run / "attack_log.csv", model, run / "on_emo18", torch.device("cpu"),
+                     subset_csv=tmp_path / "subset.csv", mask_path=run / "mask.npy", craft_path=run / "craft.json")
     assert 0 <= m["asr"] <= 1 and m["subset_metrics"]["n_utterances"] == 3
-    written = json.loads((tmp_path / "a" / "metrics.json").read_text())
-    assert written["white_box"] is True
+    assert m["eps"] == float(meta["eps"]) and m["throughput_batch"] == 4 and m["n_failed"] == 0
+    assert m["seconds_per_utterance_median"] > 0 and m["victim_seconds_per_utterance_median"] > 0
+    written = json.loads((run / "on_emo18" / "metrics.json").read_text())
+    assert written["white_box"] is True and written["format_version"] == 1
     pc = written["per_class"]  # per true emotion: counts add up, the class rates average to the ASR
     assert set(pc) <= {"angry", "sad"} and sum(d["n"] for d in pc.values()) == m["n_utterances"]
     assert sum(d["n"] * d["asr"] for d in pc.values()) / m["n_utterances"] == pytest.approx(m["asr"])
-    assert (tmp_path / "a" / "examples" / "example_0_adv.wav").is_file()
     df = run_timing({"dataset": "tiny", "threat": "emo18", "utterances": 2, "warmup": 1, "throughput_batch": 4,
                      "methods": {"pgd": {"method": "pgd", "eps": 0.01, "steps": 3}}},
                     tiny_dataset, tmp_path / "subset.csv", tmp_path / "g" / "generator.pt", model,
@@ -147,6 +169,7 @@ def test_generator_best_dev_selection(tiny_dataset, tmp_path, monkeypatch):
     """select=best_dev keeps the post-warm-up epoch with the best dev fooling rate within the
     density budget, and that is the state saved in generator.pt (dev results scripted)."""
     import staa.train_generator as tg
+    from staa.generator import load_generator
 
     script = iter([(0.9, 1.0), (0.8, 0.30), (0.7, 0.21), (0.6, 0.20)])  # (dev fooling, dev density)
 
@@ -163,7 +186,7 @@ def test_generator_best_dev_selection(tiny_dataset, tmp_path, monkeypatch):
     # epoch 1 is the warm-up, epoch 2 is over budget (0.30 > 0.22): epoch 3 wins over epoch 4
     assert summary["selected_epoch"] == 3 and summary["selected"]["epoch"] == 3
     ckpt = torch.load(tmp_path / "g" / "ckpt" / "last.pt", weights_only=True)
-    gen, meta = tg.load_generator(tmp_path / "g" / "generator.pt")
+    gen, meta = load_generator(tmp_path / "g" / "generator.pt")
     assert meta["selected_epoch"] == 3
     saved = gen.state_dict()
     assert all(torch.equal(saved[k], v) for k, v in ckpt["best"]["state"].items())

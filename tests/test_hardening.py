@@ -356,7 +356,7 @@ def test_foreign_pickle_is_refused_without_unsafe_advice(tmp_path):
     import torch
 
     from staa.models import load_victim
-    from staa.train_generator import load_generator
+    from staa.generator import load_generator
 
     path = tmp_path / "model.pt"
     torch.save({"family": Foreign()}, path)  # a pickle beyond tensors and plain data
@@ -411,13 +411,16 @@ def test_hand_run_step_names_a_missing_params_key(tmp_path, cmd, params, expecte
 
 
 def test_damaged_files_between_steps_are_named(tiny_dataset, tmp_path):
-    """Subset table, stored adversarials, attack log and classes.json: each damage names the file."""
+    """Subset table, stored adversarials, attack log, STAA-Net's packed mask and classes.json: each
+    damage names the file and the rule to rerun."""
     import shutil
 
     import torch
 
-    from staa.attack_baseline import _subset_arrays, make_subset, score_baseline
+    from staa.attack_baseline import _subset_arrays, make_subset
     from staa.data.prepare import load_classes
+    from staa.evaluate import save_mask
+    from staa.score import score_attack
 
     data = tmp_path / "data"
     shutil.copytree(tiny_dataset, data)
@@ -433,28 +436,43 @@ def test_damaged_files_between_steps_are_named(tiny_dataset, tmp_path):
     alog = tmp_path / "attack_log.csv"
     pd.DataFrame({"utt_id": table["utt_id"], "seconds": 0.1, "status": "ok", "device": "cpu",
                   "threads": 1}).to_csv(alog, index=False)
-    params = {"dataset": "d", "name": "pgd", "method": "pgd", "threat": "v", "victim": "v"}
+    params = {"dataset": "d", "attack": "pgd", "method": "pgd", "threat": "v", "victim": "v", "scope": "subset"}
+
+    def score(**kw):
+        score_attack(params, data, adv, alog, tmp_path / "v.pt", tmp_path / "out", torch.device("cpu"),
+                     subset_csv=subset, **kw)
+
     adv.write_bytes(adv.read_bytes()[:-8])
     with pytest.raises(DataError, match=r"adversarial.npy: \d+ bytes, expected .*rerun the attack_baseline rule"):
-        score_baseline(params, data, subset, adv, alog, tmp_path / "v.pt", tmp_path / "out", torch.device("cpu"))
+        score()
     np.save(adv, x[:2])
     with pytest.raises(DataError, match=r"adversarial.npy: shape \(2, \d+\), but the subset .* call for \(3, \d+\)"):
-        score_baseline(params, data, subset, adv, alog, tmp_path / "v.pt", tmp_path / "out", torch.device("cpu"))
+        score()
     np.save(adv, x)
+    mask = tmp_path / "mask.npy"
+    save_mask(mask, np.ones((2, x.shape[1]), dtype=bool))
+    params.update(attack="staa", method="staa", variant="full")
+    with pytest.raises(DataError, match=r"mask.npy: uint8 array of shape \(2, \d+\), expected a packed mask of shape "
+                                        r"\(3, \d+\) .*rerun the craft_staa rule"):
+        score(mask_path=mask)
     pd.read_csv(alog).iloc[:2].to_csv(alog, index=False)
-    with pytest.raises(DataError, match=r"attack_log.csv: its utterances differ from the subset"):
-        score_baseline(params, data, subset, adv, alog, tmp_path / "v.pt", tmp_path / "out", torch.device("cpu"))
+    with pytest.raises(DataError, match=r"attack_log.csv: its utterances differ from the subset .*rerun the craft_staa rule"):
+        score()
     assert not (tmp_path / "out").exists()
     (data / "classes.json").write_text("{not json")
     with pytest.raises(DataError, match=r"classes.json: not valid JSON .*expected a dataset description"):
         load_classes(data)
 
 
-def test_attack_staa_without_a_subset_parses():
-    """A dataset without baselines gets an empty --subset from the rule: no subset, not a usage error."""
+def test_score_without_a_subset_mask_or_craft_record_parses():
+    """The rules pass '' (or nothing) for what an attack or a dataset does not have: none, not a usage error."""
     from staa.cli import build_parser
 
-    base = ["attack-staa", "--data-dir", "d", "--out-dir", "o", "--generator", "g", "--victim-model", "v"]
-    for extra in (["--subset"], ["--subset", ""], []):
-        assert build_parser().parse_args(base + extra).subset == ""
-    assert build_parser().parse_args(base + ["--subset", "s.csv"]).subset == "s.csv"
+    base = ["score", "--data-dir", "d", "--out-dir", "o", "--adversarial", "a", "--attack-log", "l", "--victim-model", "v"]
+    for flag in ("--subset", "--mask", "--craft"):
+        key = flag[2:]
+        for extra in ([flag], [flag, ""], []):
+            assert getattr(build_parser().parse_args(base + extra), key) == ""
+        assert getattr(build_parser().parse_args(base + [flag, "s"]), key) == "s"
+    ns = build_parser().parse_args(base + ["--mask", "--craft", "--subset", "s.csv"])
+    assert (ns.mask, ns.craft, ns.subset) == ("", "", "s.csv")

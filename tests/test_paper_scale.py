@@ -59,7 +59,7 @@ def test_smoke_overlay_plans_every_rule_on_a_thinned_grid(fixtures):
     # every rule of the paper DAG runs; ablations and the reference's losses on IEMOCAP against Emo18 only
     assert counts["train_generator"] == 2 + 2 + 5 and counts["train_victim"] == 2 + 4
     assert counts["attack_baseline"] == 6 * 2 and counts["timing"] == 2  # baselines on IEMOCAP only
-    for rule in ("prepare_data", "make_subset", "attack_staa", "score_baseline", "victims_table", "report"):
+    for rule in ("prepare_data", "make_subset", "craft_staa", "score_staa", "score_baseline", "victims_table", "report"):
         assert counts[rule] >= 1
     assert '"maxiter": 1' in res.stdout and '"full_methods"' in res.stdout  # cut budgets, full ones for timing
 

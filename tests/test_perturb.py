@@ -15,7 +15,7 @@ from staa.errors import ConfigError, DataError
 from staa.generator import STAANet
 from staa.models import build_victim, save_victim
 from staa.perturb import add_arguments, collect_jobs, perturb_files, run
-from staa.train_generator import save_generator
+from staa.generator import save_generator
 
 LENGTH = 800  # generator and victim clip: 50 ms at 16 kHz keeps everything fast
 ARCH = {"channels": [4, 8], "kernel_size": 5, "stride": 4, "group_size": 4}

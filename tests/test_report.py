@@ -40,6 +40,27 @@ def _json(path: Path, obj: dict) -> Path:
     return path
 
 
+def _record(m: dict) -> dict:
+    """A fabricated attack record completed to the metrics format (the keys the tests do not set)."""
+    from staa.metrics_format import FORMAT_VERSION
+
+    staa = m["method_family"] == "staa"
+    full = {"format_version": FORMAT_VERSION, "seed": 0, "eps": 0.03 if staa else None,
+            "error_rate_adv": 0.5, "clean_accuracy": 0.8, "stoi_n_speakers": 2, "frame_length": 320,
+            "length": 16000, "n_failed": 0, "victim_seconds_per_utterance_median": 0.001,
+            "throughput_batch": 32 if staa else None, "device": "cpu", "threads": 1, "per_class": {},
+            "provenance": {"git_commit": "unknown"}}
+    for k in ("asr_ci_low", "asr_ci_high", "si_sdr_db", "stoi", "l0_all_percent"):
+        full[k] = None
+    for k in ("snr_peak_db", "snr_energy_db", "si_sdr_db", "l0_percent", "l0_all_percent"):
+        full[f"{k}_ci_low"] = full[f"{k}_ci_high"] = None
+    full.update(m)
+    if full["subset_metrics"]:
+        full["subset_metrics"] = {"l0_frames_percent": None, "si_sdr_db": None, "stoi": None,
+                                  **full["subset_metrics"]}
+    return full
+
+
 def make_tree(root: Path) -> Tree:
     rng = np.random.default_rng(0)
     t = Tree(root)
@@ -86,7 +107,7 @@ def make_tree(root: Path) -> Tree:
                          "n_utterances": 40 if fam == "staa" else 10, "n_success": 20,
                          "subset": "full" if fam == "staa" else "subset",
                          "subset_metrics": None}
-                    if wb and attack != "onepixel_k1":  # one-pixel: an older file without the breakdown
+                    if wb and attack != "onepixel_k1":  # one-pixel: an empty breakdown (none in the table)
                         m["per_class"] = {c: {"n": 10, "asr": float(rng.uniform(0, 1)),
                                               "l0_all_percent": float(rng.uniform(1, 50))} for c in CLASSES}
                     if fam == "staa":
@@ -95,6 +116,7 @@ def make_tree(root: Path) -> Tree:
                             "snr_peak_db": float(rng.uniform(15, 35)), "snr_energy_db": None,
                             "l0": 1000.0, "l0_percent": float(rng.uniform(8, 20)),
                             "n_utterances": 10}
+                    m = _record(m)
                     sub = (f"staa/{thr}/{var}" if fam == "staa" else f"{attack}/{thr}")
                     p = _json(r / "attacks" / ds / sub / f"on_{v}" / "metrics.json", m)
                     t.attack_metrics.append(p)
@@ -128,7 +150,7 @@ def make_tree(root: Path) -> Tree:
     for a, b in ((0.10, 0.18), (0.45, 0.50), (0.70, 0.78)):
         mask[int(a * sr):int(b * sr)] = 1.0
     x_adv = x + mask * 0.02 * np.sign(rng.normal(size=sr))
-    ep = (r / "attacks" / DATASETS[0] / "staa" / "cnn" / "full" / "on_cnn" / "examples"
+    ep = (r / "attacks" / DATASETS[0] / "staa" / "cnn" / "full" / "seed0" / "examples"
           / "example_0.npz")
     ep.parent.mkdir(parents=True, exist_ok=True)
     np.savez(ep, x=x.astype(np.float32), x_adv=x_adv.astype(np.float32), mask=mask,
@@ -240,7 +262,7 @@ def test_timing_and_ablation_tables(tables, tree):
 def test_per_class_table(tables, tree):
     pc = tables["per_class"]
     # white-box runs of the reference variant and of baselines that carry a breakdown
-    expected = [m for m in tree.metrics.values() if m.get("white_box") and "per_class" in m
+    expected = [m for m in tree.metrics.values() if m.get("white_box") and m.get("per_class")
                 and (m["method_family"] != "staa" or m["variant"] == "full")]
     assert len(pc) == len(expected) == len(DATASETS) * len(THREATS) * 2
     assert "onepixel_k1" not in set(pc["attack"])
@@ -310,6 +332,37 @@ def test_bad_inputs_raise_dataerror(tree, tmp_path):
     pd.read_csv(tree.timing[0]).drop(columns=["speedup_vs_staa"]).to_csv(tp, index=False)
     with pytest.raises(DataError, match="speedup_vs_staa"):
         load_timing([tp])
+
+
+def test_metrics_format_version_and_schema_are_checked_on_read(tree, tmp_path):
+    """A file without format_version (an older staa), of another version, or off the schema: the file,
+    the version or key, and the rule to rerun."""
+    m = dict(tree.metrics[tree.attack_metrics[0]])
+    old = {k: v for k, v in m.items() if k != "format_version"}
+    p = _json(tmp_path / "old" / "metrics.json", old)
+    with pytest.raises(DataError, match=r"old/metrics.json: no 'format_version' key .*--forcerun score_staa score_baseline"):
+        load_attack_metrics([p])
+    p = _json(tmp_path / "new" / "metrics.json", {**m, "format_version": 2})
+    with pytest.raises(DataError, match=r"new/metrics.json: metrics format_version 2, but this staa reads format 1 "
+                                        r"only; rerun its scoring rule .*--forcerun score_staa score_baseline"):
+        load_attack_metrics([p])
+    p = _json(tmp_path / "extra" / "metrics.json", {**m, "asr_typo": 0.5})
+    with pytest.raises(DataError, match=r"extra/metrics.json: .*'asr_typo' was unexpected.*metrics.schema.yaml"):
+        load_attack_metrics([p])
+    p = _json(tmp_path / "sub" / "metrics.json", {**m, "subset_metrics": {"asr": 0.5}})
+    with pytest.raises(DataError, match=r"sub/metrics.json: key 'subset_metrics': "):
+        load_attack_metrics([p])
+
+
+def test_scoring_refuses_to_write_a_record_off_the_schema(tree, tmp_path):
+    from staa.evaluate import write_attack_outputs
+
+    m = {k: v for k, v in tree.metrics[tree.attack_metrics[0]].items() if k not in ("per_class", "n_success")}
+    per = pd.DataFrame({"clean_pred": [0], "adv_pred": [1], "fooled": [1], "l0": [3]})
+    table = pd.DataFrame({"utt_id": ["u1"], "label_idx": [0]})
+    with pytest.raises(DataError, match=r"out/metrics.json: 'n_success' is a required property"):
+        write_attack_outputs(tmp_path / "out", m, per, table, CLASSES)
+    assert not (tmp_path / "out").exists()
 
 
 # ------------------------------------------------------------------------------- figures

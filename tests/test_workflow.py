@@ -80,7 +80,17 @@ def test_full_dag_outputs(built):
     assert (r / "summary.md").is_file() and (r / "tables" / "transfer.csv").is_file()
     assert "## Provenance" in (r / "summary.md").read_text()
     assert any((r / "figures").glob("*.png"))
-    assert list((r / "attacks" / "synth" / "staa" / "emo18" / "full" / "seed0" / "on_emo18" / "examples").glob("*.wav"))
+    # crafted once per generator, beside the victims' scores: adversarials, packed mask, log, examples
+    run = r / "attacks" / "synth" / "staa" / "emo18" / "full" / "seed0"
+    for name in ("adversarial.npy", "mask.npy", "attack_log.csv", "craft.json"):
+        assert (run / name).is_file(), name
+    n_ex = cfg["attack_eval"]["n_examples"]
+    assert sorted(p.name for p in (run / "examples").iterdir()) == sorted(
+        f"example_{k}{kind}" for k in range(n_ex) for kind in (".npz", "_clean.wav", "_adv.wav"))
+    assert len(list((r / "figures" / "listening").glob("*.wav"))) == 2 * n_ex * len(cfg["generator"]["threats"])
+    assert m["format_version"] == 1 and m["throughput_batch"] == cfg["attack_eval"]["throughput_batch"]
+    assert json.loads((run / "on_emo18" / "metrics.json").read_text())["subset_metrics"]["n_utterances"] == \
+        cfg["baselines"]["subset_size"]
 
 
 def test_second_run_does_nothing(built):
@@ -122,7 +132,9 @@ def test_generator_loss_weight_reruns_that_generator_only(built):
                     "train_generator[dataset=synth, threat=wav2vec2, variant=full, seed=0]",
                     "train_generator[dataset=synth, threat=emo18, variant=density_0p05, seed=0]"}
     assert not _rules(jobs) & {"train_victim", "prepare_data", "attack_baseline", "score_baseline"}
-    assert all("variant=full" in j or "variant=density_0p05" in j for j in jobs if j.startswith("attack_staa"))
+    assert all("variant=full" in j or "variant=density_0p05" in j for j in jobs if j.startswith(("craft_staa", "score_staa")))
+    assert len({j for j in jobs if j.startswith("craft_staa")}) == 3  # once per generator, not per victim
+    assert len({j for j in jobs if j.startswith("score_staa")}) == 3 * len(cfg["victims"])
     assert "report[]" in jobs
 
 
@@ -130,13 +142,28 @@ def test_baseline_subset_reruns_baselines_not_generators(built):
     wd, cfg = built
     jobs = planned_jobs(wd, _changed(cfg, "baselines.subset_size", 2))
     assert {"make_subset", "attack_baseline", "score_baseline", "timing", "report"} <= _rules(jobs)
-    assert not _rules(jobs) & {"train_victim", "train_generator", "prepare_data"}
+    # STAA-Net's adversarials stay; its scores on the subset (subset_metrics) are redone
+    assert "score_staa" in _rules(jobs)
+    assert not _rules(jobs) & {"train_victim", "train_generator", "prepare_data", "craft_staa"}
+
+
+def test_frame_length_reruns_every_scoring_job_and_no_crafting(built):
+    wd, cfg = built
+    jobs = planned_jobs(wd, _changed(cfg, "attack_eval.frame_ms", 10))
+    assert _rules(jobs) == {"score_staa", "score_baseline", "report"}
+
+
+def test_examples_count_recrafts_staa_only(built):
+    wd, cfg = built
+    jobs = planned_jobs(wd, _changed(cfg, "attack_eval.n_examples", 1))
+    assert {"craft_staa", "report"} <= _rules(jobs)
+    assert not _rules(jobs) & {"train_generator", "attack_baseline", "score_baseline", "timing"}
 
 
 def test_adding_a_seed_runs_only_that_seeds_jobs(built):
     wd, cfg = built
     jobs = planned_jobs(wd, _changed(cfg, "run.seeds", [0, 1]))
-    assert {"train_generator", "attack_staa", "make_subset", "attack_baseline", "score_baseline",
+    assert {"train_generator", "craft_staa", "score_staa", "make_subset", "attack_baseline", "score_baseline",
             "report"} == _rules(jobs)
     assert all("seed=1" in j for j in jobs if j != "report[]")  # seed 0's results are reused, victims too
     both = planned_jobs(wd, {**_changed(cfg, "run.seeds", [0, 1]), "run": {**cfg["run"], "seeds": [0, 1],
@@ -250,8 +277,8 @@ def test_victim_learning_rate_reruns_that_victim_and_downstream(built):
     jobs = planned_jobs(wd, _changed(cfg, "victims.zhao19.lr", 5e-4))
     assert {j for j in jobs if j.startswith("train_victim")} == {"train_victim[dataset=synth, victim=zhao19, seed=0]"}
     # zhao19 is no threat model: no generator retrains, only its scores and the report
-    assert not _rules(jobs) & {"train_generator", "attack_baseline", "timing", "prepare_data"}
-    assert all("victim=zhao19" in j for j in jobs if j.startswith(("attack_staa", "score_baseline")))
+    assert not _rules(jobs) & {"train_generator", "attack_baseline", "craft_staa", "timing", "prepare_data"}
+    assert all("victim=zhao19" in j for j in jobs if j.startswith(("score_staa", "score_baseline")))
 
 
 def test_paper_config_dry_runs_the_full_paper_dag(tmp_path):
@@ -267,7 +294,7 @@ def test_paper_config_dry_runs_the_full_paper_dag(tmp_path):
     out = res.stdout + res.stderr
     counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", out, re.M)}
     assert counts["train_victim"] == 8 and counts["train_generator"] == 2 * (2 * 5 + 1)
-    assert counts["attack_staa"] == 2 * (2 * 5 + 1) * 4
+    assert counts["craft_staa"] == 2 * (2 * 5 + 1) and counts["score_staa"] == 2 * (2 * 5 + 1) * 4
     assert counts["attack_baseline"] == 2 * 2 * 6 and counts["score_baseline"] == 2 * 2 * 6 * 4
     res = smk(tmp_path / "data", cfg, "-n", check=False)  # no corpora here: named before anything runs
     assert res.returncode != 0 and "data/DEMoS" in res.stdout + res.stderr

@@ -193,7 +193,7 @@ class VictimModel:
 def load_generator(path: str | Path, device: str | torch.device = "cpu", batch_size: int = 32) -> Generator:
     """A trained generator (`generator.pt` of `staa train-generator`), ready to `perturb`; a file that is
     not a generator checkpoint raises DataError naming it."""
-    from staa.train_generator import load_generator as _load
+    from staa.generator import load_generator as _load
 
     device = torch.device(device)
     net, meta = _load(path, device)

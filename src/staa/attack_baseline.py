@@ -2,7 +2,7 @@
 
 The attack runs once per (dataset, threat model, baseline) at batch size 1 (the paper's timing
 setting); its adversarial waveforms are stored, then scored on every victim (white-box on the
-threat model, transfer on the others) with the same metrics code as STAA-Net.
+threat model, transfer on the others) by the scoring step all attacks share (`staa.score`).
 """
 from __future__ import annotations
 
@@ -17,11 +17,9 @@ import pandas as pd
 import torch
 
 from staa.attacks import make_attack
-from staa.data.prepare import check_array, load_classes, load_split
+from staa.data.prepare import load_split
 from staa.errors import DataError
-from staa.evaluate import attack_metrics, predict_array, write_attack_outputs
-from staa.models import load_victim
-from staa.provenance import provenance
+from staa.models import load_victim, predict
 from staa.runtime import describe_device
 from staa.utils import atomic_path, read_table, write_csv
 
@@ -63,7 +61,7 @@ def run_baseline(params: dict[str, Any], data_dir: str | Path, subset_csv: str |
     x, table = _subset_arrays(data_dir, subset_csv)
     attack.validate_for_length(x.shape[1])
     model = load_victim(threat_path, device)
-    clean = predict_array(model, x, device)
+    clean = predict(model, x, device)
     gen = torch.Generator(device="cpu").manual_seed(int(params["seed"]))
     advs, rows = np.empty_like(x), []
     for i in range(x.shape[0]):
@@ -93,36 +91,3 @@ def run_baseline(params: dict[str, Any], data_dir: str | Path, subset_csv: str |
     log_df = pd.DataFrame(rows).assign(device=describe_device(device), threads=torch.get_num_threads())
     write_csv(out_dir / "attack_log.csv", log_df)
     return log_df
-
-
-def score_baseline(params: dict[str, Any], data_dir: str | Path, subset_csv: str | Path, adv_path: str | Path,
-                   attack_log: str | Path, victim_path: str | Path, out_dir: str | Path, device: torch.device,
-                   log=sys.stderr) -> dict[str, Any]:
-    """params: dataset, name, method, threat, victim, frame_ms. Scores stored adversarials on a victim."""
-    info = load_classes(data_dir)
-    x, table = _subset_arrays(data_dir, subset_csv)
-    check_array(Path(adv_path), x.shape, f"the subset ({subset_csv})", "rerun the attack_baseline rule")
-    x_adv = np.load(adv_path)
-    alog = read_table(attack_log, ("utt_id", "seconds", "status", "device", "threads"), "attack log",
-                      dtype={"utt_id": str})
-    if list(alog["utt_id"].astype(str)) != list(table["utt_id"].astype(str)):
-        raise DataError(f"{attack_log}: its utterances differ from the subset ({subset_csv}); rerun the attack_baseline rule")
-    victim = load_victim(victim_path, device)
-    clean, adv = predict_array(victim, x, device), predict_array(victim, x_adv, device)
-    frame = max(1, int(round(float(params.get("frame_ms", 20)) * int(info["sample_rate"]) / 1000)))
-    metrics, per = attack_metrics(x, x_adv, table["label_idx"].to_numpy(), clean, adv, frame,
-                                  speakers=table["speaker"].astype(str).to_numpy(), sample_rate=int(info["sample_rate"]))
-    sec = alog["seconds"].to_numpy()
-    metrics.update({
-        "dataset": params["dataset"], "attack": params["name"], "method_family": params["method"],
-        "threat": params["threat"], "variant": None, "victim": params["victim"],
-        "white_box": params["victim"] == params["threat"], "subset": "subset", "seed": int(params.get("seed", 0)),
-        "seconds_per_utterance": float(sec.mean()), "seconds_per_utterance_median": float(np.median(sec)),
-        "throughput_utt_per_s": None, "n_failed": int((alog["status"] != "ok").sum()),
-        "device": str(alog["device"].iloc[0]), "threads": int(alog["threads"].iloc[0]), "subset_metrics": None,
-    })
-    metrics["provenance"] = provenance(params, describe_device(device))
-    write_attack_outputs(Path(out_dir), metrics, per, table, info["classes"], seconds=sec)
-    print(f"[{params['name']} {params['threat']} -> {params['victim']}] ASR {metrics['asr']:.3f} "
-          f"L0 {metrics['l0_percent']} % SNR {metrics['snr_peak_db']} dB", file=log, flush=True)
-    return metrics

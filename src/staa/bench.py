@@ -9,7 +9,7 @@ from staa.utils import read_table
 
 STAGES = {
     "synth_corpus": "data", "prepare_data": "data", "train_victim": "victims",
-    "train_generator": "generators", "attack_staa": "attacks", "make_subset": "baselines",
+    "train_generator": "generators", "craft_staa": "attacks", "score_staa": "attacks", "make_subset": "baselines",
     "attack_baseline": "baselines", "score_baseline": "baselines", "timing": "timing", "report": "report",
 }
 

@@ -33,10 +33,10 @@ PARAMS: dict[str, dict[str, Any]] = {
     "train-victim": {"family": str, "seed": int},
     "train-generator": {"threat": str, "variant": str, "arch": dict, "train": dict, "seed": int,
                         "train.epochs": int, "train.batch_size": int, "train.lr": _NUM},
-    "attack-staa": {"dataset": str, "threat": str, "variant": str, "victim": str},
+    "craft-staa": {"dataset": str, "threat": str, "variant": str},
     "make-subset": {"subset_size": int, "seed": int},
     "attack-baseline": {"name": str, "threat": str, "settings": dict, "settings.method": str, "seed": int},
-    "score-baseline": {"dataset": str, "name": str, "method": str, "threat": str, "victim": str},
+    "score": {"dataset": str, "attack": str, "method": str, "threat": str, "victim": str, "scope": str},
     "timing": {"dataset": str, "threat": str, "methods": dict},
 }
 _TYPE_NAMES = {str: "a string", int: "an integer", _NUM: "a number", dict: "a JSON object"}
@@ -141,14 +141,13 @@ def _train_generator(ns):
     train_generator(_params(ns), ns.data_dir, ns.threat_model, ns.out_dir, device)
 
 
-@command("attack-staa", "apply a generator to the test split and score it on one victim")
-def _attack_staa(ns):
-    from staa.attack_staa import evaluate_staa
+@command("craft-staa", "apply a generator to the test split once: adversarials, masks, seconds, examples")
+def _craft_staa(ns):
+    from staa.craft_staa import craft_staa
     from staa.runtime import setup_runtime
 
     device = setup_runtime(ns.threads, ns.gpus)
-    subset = _read_subset(ns.subset) if ns.subset else None
-    evaluate_staa(_params(ns), ns.data_dir, ns.generator, ns.victim_model, ns.out_dir, device, subset_ids=subset)
+    craft_staa(_params(ns), ns.data_dir, ns.generator, ns.threat_model, ns.out_dir, device)
 
 
 @command("make-subset", "draw the seeded test subset shared by every baseline")
@@ -168,14 +167,14 @@ def _attack_baseline(ns):
     run_baseline(_params(ns), ns.data_dir, ns.subset, ns.threat_model, ns.out_dir, device)
 
 
-@command("score-baseline", "score stored baseline adversarials on one victim (white-box or transfer)")
-def _score_baseline(ns):
-    from staa.attack_baseline import score_baseline
+@command("score", "score stored adversarials (STAA-Net or a baseline) on one victim: white-box or transfer")
+def _score(ns):
     from staa.runtime import setup_runtime
+    from staa.score import score_attack
 
     device = setup_runtime(ns.threads, ns.gpus)
-    score_baseline(_params(ns), ns.data_dir, ns.subset, ns.adversarial, ns.attack_log, ns.victim_model, ns.out_dir,
-                   device)
+    score_attack(_params(ns), ns.data_dir, ns.adversarial, ns.attack_log, ns.victim_model, ns.out_dir, device,
+                 subset_csv=ns.subset or None, mask_path=ns.mask or None, craft_path=ns.craft or None)
 
 
 @command("timing", "time STAA-Net and every baseline per utterance on the same inputs")
@@ -195,9 +194,6 @@ def _report(ns):
     p = _params(ns)
     paths = {k: [Path(f) for f in getattr(ns, k)] for k in ("victims", "attacks", "timing", "victim_logs",
                                                            "generator_logs", "examples")}
-    # white-box STAA runs keep their listening examples beside metrics.json
-    paths["examples"] = [e for p in paths["examples"]
-                         for e in (sorted(p.parent.glob("examples/example_*.npz")) if p.name == "metrics.json" else [p])]
     variants = p.get("ablation_variants")  # the declared variants (a sweep's points have their own figure)
     tables = build_tables(paths["victims"], paths["attacks"], paths["timing"], Path(ns.tables_dir),
                           names=REPORT_TABLES, ablation_variants=variants)
@@ -219,8 +215,8 @@ def _copy_listening_examples(npz_paths: list[Path], out_dir: Path) -> None:
     from staa.utils import atomic_path
 
     for npz in npz_paths:
-        run = npz.parent.parent  # .../attacks/{ds}/staa/{threat}/{variant}/seed{s}/on_{victim}
-        seed, variant, threat, _, ds = (run.parents[i].name for i in range(5))
+        run = npz.parent.parent  # .../attacks/{ds}/staa/{threat}/{variant}/seed{s}
+        seed, variant, threat, _, ds = (p.name for p in (run, *run.parents[:4]))
         tag = f"{ds}_{threat}_{variant}_{seed}_{npz.stem}"
         for kind in ("clean", "adv"):
             wav = npz.parent / f"{npz.stem}_{kind}.wav"
@@ -302,12 +298,6 @@ def _bench(ns):
         print(jobs.sort_values("seconds", ascending=False).round(2).to_markdown(index=False))
 
 
-def _read_subset(path: str) -> list[str]:
-    from staa.utils import read_table
-
-    return read_table(path, ("utt_id",), "test subset", dtype={"utt_id": str})["utt_id"].tolist()
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="staa", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -345,24 +335,34 @@ def _add_args(name: str, sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--params", **common["--params"])
         sp.add_argument("--threads", type=int, default=1)
         sp.add_argument("--gpus", type=int, default=0)
-    elif name in ("train-generator", "attack-staa"):
+    elif name in ("train-generator", "craft-staa"):
         sp.add_argument("--data-dir", required=True)
         sp.add_argument("--out-dir", required=True)
         sp.add_argument("--params", **common["--params"])
         sp.add_argument("--threads", type=int, default=1)
         sp.add_argument("--gpus", type=int, default=0)
-        if name == "train-generator":
-            sp.add_argument("--threat-model", required=True)
-        else:
+        sp.add_argument("--threat-model", required=True)
+        if name == "craft-staa":
             sp.add_argument("--generator", required=True)
-            sp.add_argument("--victim-model", required=True)
-            # empty or bare (the rule passes '' when the dataset has no baselines): no subset
-            sp.add_argument("--subset", nargs="?", const="", default="", help="CSV of utt_id: also score this subset")
+    elif name == "score":
+        sp.add_argument("--data-dir", required=True)
+        sp.add_argument("--adversarial", required=True)
+        sp.add_argument("--attack-log", required=True)
+        sp.add_argument("--victim-model", required=True)
+        sp.add_argument("--out-dir", required=True)
+        sp.add_argument("--params", **common["--params"])
+        sp.add_argument("--threads", type=int, default=1)
+        sp.add_argument("--gpus", type=int, default=0)
+        # empty or bare (the rules pass '' for what an attack or a dataset does not have): none
+        sp.add_argument("--subset", nargs="?", const="", default="",
+                        help="subset CSV: the adversarials' utterances (scope 'subset'), or also score these (scope 'full')")
+        sp.add_argument("--mask", nargs="?", const="", default="", help="packed perturbed-sample map (STAA-Net)")
+        sp.add_argument("--craft", nargs="?", const="", default="", help="crafting record craft.json (STAA-Net)")
     elif name == "make-subset":
         sp.add_argument("--data-dir", required=True)
         sp.add_argument("--out", required=True)
         sp.add_argument("--params", **common["--params"])
-    elif name in ("attack-baseline", "score-baseline", "timing"):
+    elif name in ("attack-baseline", "timing"):
         sp.add_argument("--data-dir", required=True)
         sp.add_argument("--subset", required=True)
         sp.add_argument("--params", **common["--params"])
@@ -370,11 +370,6 @@ def _add_args(name: str, sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--gpus", type=int, default=0)
         if name == "attack-baseline":
             sp.add_argument("--threat-model", required=True)
-            sp.add_argument("--out-dir", required=True)
-        elif name == "score-baseline":
-            sp.add_argument("--adversarial", required=True)
-            sp.add_argument("--attack-log", required=True)
-            sp.add_argument("--victim-model", required=True)
             sp.add_argument("--out-dir", required=True)
         else:
             sp.add_argument("--generator", required=True)
@@ -419,7 +414,7 @@ def _add_args(name: str, sp: argparse.ArgumentParser) -> None:
 OOM_HINTS = {
     "train-victim": ("victims.{name}.batch_size", "batch_size"),
     "train-generator": ("generator.train.batch_size", "train.batch_size"),
-    "attack-staa": ("attack_eval.throughput_batch", "throughput_batch"),
+    "craft-staa": ("attack_eval.throughput_batch", "throughput_batch"),
     "timing": ("timing.throughput_batch", "throughput_batch"),
     "attack-baseline": ("baselines.methods.{name}.eval_batch (one-pixel) or baselines.subset_size", "settings.eval_batch"),
 }

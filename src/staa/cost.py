@@ -124,7 +124,7 @@ def _costs(model: nn.Module, fwd: Callable[[], Any], fwd_bwd: Callable[[], Any],
 def model_costs(victims: list[Path], generators: list[Path], repeats: int = 3) -> list[dict[str, Any]]:
     """One row per checkpoint, at the clip length it was trained for."""
     from staa.models import load_victim
-    from staa.train_generator import load_generator
+    from staa.generator import load_generator
 
     rows = []
     for path in victims:

@@ -7,16 +7,16 @@ per-utterance CSV in one format, so tables can join STAA-Net and baseline rows.
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import soundfile as sf
-import torch
 
+from staa.errors import DataError
 from staa.metrics import l0_frames, si_sdr_db, snr_energy_db, snr_peak_db, stoi_by_speaker
+from staa.metrics_format import check_attack_metrics
 from staa.stats import bootstrap_ci
 from staa.utils import atomic_path, write_csv, write_json
 
@@ -86,34 +86,6 @@ def attack_metrics(x: np.ndarray, x_adv: np.ndarray, labels: np.ndarray, clean_p
     return metrics, per
 
 
-@torch.no_grad()
-def predict_array(model: torch.nn.Module, x: np.ndarray, device: torch.device, batch_size: int = 64) -> np.ndarray:
-    out = []
-    for i in range(0, x.shape[0], batch_size):
-        xb = torch.from_numpy(np.array(x[i:i + batch_size], dtype=np.float32)).to(device)
-        out.append(model(xb).argmax(1).cpu().numpy())
-    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
-
-
-def time_per_utterance(fn: Callable[[torch.Tensor], Any], x: np.ndarray, device: torch.device, n: int,
-                       warmup: int = 2) -> np.ndarray:
-    """Wall-clock seconds of `fn` at batch size 1 on the first `n` utterances, after `warmup` calls."""
-    n = min(n, x.shape[0])
-    xs = [torch.from_numpy(np.array(x[i:i + 1], dtype=np.float32)).to(device) for i in range(n)]
-    for i in range(min(warmup, n)):
-        fn(xs[i])
-    times = []
-    for xi in xs:
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        fn(xi)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
-    return np.asarray(times)
-
-
 def write_examples(out_dir: Path, table: pd.DataFrame, x: np.ndarray, x_adv: np.ndarray, mask: np.ndarray,
                    classes: list[str], clean_pred: np.ndarray, adv_pred: np.ndarray, sample_rate: int, n: int) -> None:
     """Keep a few clean/adversarial pairs for listening (WAV) and plotting (npz); fooled ones first."""
@@ -154,5 +126,26 @@ def write_attack_outputs(out_dir: Path, metrics: dict[str, Any], per: pd.DataFra
     per["adv_pred"] = [classes[int(i)] for i in per["adv_pred"]]
     per["seconds"] = np.nan if seconds is None else np.resize(seconds, len(per)) if len(seconds) == len(per) else np.nan
     metrics = {**metrics, "per_class": per_class(per, int(metrics["length"]), classes)}
+    check_attack_metrics(metrics, out_dir / "metrics.json")  # the format the report reads, before anything is written
     write_csv(out_dir / "per_utterance.csv", per)
     write_json(out_dir / "metrics.json", metrics)
+
+
+def save_mask(path: Path, mask: np.ndarray) -> None:
+    """Store an (N, L) boolean map of perturbed samples compactly: bits packed along L (uint8, N x ceil(L/8))."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.save(fh, np.packbits(np.asarray(mask, dtype=bool), axis=1))
+
+
+def load_mask(path: Path, shape: tuple[int, int], fix: str) -> np.ndarray:
+    """The (N, L) boolean map `save_mask` stored; DataError naming the file if it does not fit `shape`."""
+    n, length = shape
+    try:
+        packed = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise DataError(f"{path}: not a readable .npy array ({exc}); {fix}") from None
+    if packed.dtype != np.uint8 or packed.shape != (n, -(-length // 8)):
+        raise DataError(f"{path}: {packed.dtype} array of shape {packed.shape}, expected a packed mask of shape "
+                        f"({n}, {-(-length // 8)}) (uint8, {length} samples per utterance); {fix}")
+    return np.unpackbits(packed, axis=1, count=length).astype(bool)

@@ -50,7 +50,7 @@ def paper_bench(config_files: list[str], dataset: str, threats: list[str] | None
     """(timing rows per threat model and method, cost rows per model; with `all_victims`, the
     victims that are no threat model are costed too)."""
     from staa.models import build_victim
-    from staa.train_generator import build_generator
+    from staa.generator import build_generator
 
     cfg = merge_configs([load_config_file(f) for f in config_files])
     if dataset not in cfg["datasets"]:

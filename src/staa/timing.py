@@ -14,10 +14,9 @@ import torch
 
 from staa.attacks import make_attack
 from staa.attack_baseline import _subset_arrays
-from staa.evaluate import predict_array
-from staa.models import load_victim
+from staa.models import load_victim, predict
 from staa.runtime import describe_device
-from staa.train_generator import load_generator
+from staa.generator import load_generator
 from staa.utils import write_csv
 
 
@@ -75,6 +74,25 @@ def _time_each(fn: Callable[[int], Any], n: int, warmup: int, device: torch.devi
     return np.asarray(out)
 
 
+def time_per_utterance(fn: Callable[[torch.Tensor], Any], x: np.ndarray, device: torch.device, n: int,
+                       warmup: int = 2) -> np.ndarray:
+    """Wall-clock seconds of `fn` (run without autograd) at batch size 1 on the first `n` utterances
+    of `x`, after `warmup` calls."""
+    n = min(n, x.shape[0])
+    xs = [torch.from_numpy(np.array(x[i:i + 1], dtype=np.float32)).to(device) for i in range(n)]
+    with torch.no_grad():
+        return _time_each(lambda i: fn(xs[i]), n, warmup, device)
+
+
+def timed(fn: Callable[[], Any], device: torch.device) -> tuple[Any, float]:
+    """`fn()` and its wall-clock seconds (the device synchronised before and after)."""
+    _sync(device)
+    t0 = time.perf_counter()
+    out = fn()
+    _sync(device)
+    return out, time.perf_counter() - t0
+
+
 def run_timing(params: dict[str, Any], data_dir: str | Path, subset_csv: str | Path, generator_path: str | Path,
                threat_path: str | Path, out_csv: str | Path, device: torch.device, log=sys.stderr) -> pd.DataFrame:
     """params: dataset, threat, variant, methods {name: {method, ...}}, utterances, warmup, throughput_batch, seed."""
@@ -84,7 +102,7 @@ def run_timing(params: dict[str, Any], data_dir: str | Path, subset_csv: str | P
     xs = [torch.from_numpy(x_all[i:i + 1]).to(device) for i in range(n)]
     gen, meta = load_generator(generator_path, device)
     model = load_victim(threat_path, device)
-    ys = [torch.from_numpy(predict_array(model, x_all[i:i + 1], device)).long().to(device) for i in range(n)]
+    ys = [torch.from_numpy(predict(model, x_all[i:i + 1], device)).long().to(device) for i in range(n)]
     eps = float(meta["eps"])
     bsz = int(params.get("throughput_batch", 32))
     df = time_methods(gen, eps, model, xs, ys, params.get("methods", {}), params.get("full_methods"), warmup, device,

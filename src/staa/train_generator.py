@@ -6,7 +6,6 @@ adversarial one. The adversarial loss is the Carlini-Wagner margin against the t
 """
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -17,24 +16,21 @@ import pandas as pd
 import torch
 
 from staa.checkpoint import (
-    CHECKPOINT_FORMAT,
     data_digest,
     file_digest,
     fingerprint,
     load_checkpoint,
-    safe_load,
     save_checkpoint,
     to_cpu,
 )
 from staa.config import variant_settings
 from staa.data.prepare import load_classes, load_split
-from staa.errors import ConfigError, DataError, TrainingError
-from staa.generator import STAANet
+from staa.errors import ConfigError, TrainingError
+from staa.generator import STAANet, build_generator, save_generator
 from staa.losses import staa_losses
-from staa.models import load_victim
+from staa.models import load_victim, predict
 from staa.runtime import grad_context
-from staa.train_victim import predict
-from staa.utils import atomic_path, progress, write_csv, write_json
+from staa.utils import progress, write_csv, write_json
 
 
 def eps_at(epoch: int, eps: float, flex: dict[str, Any] | None) -> float:
@@ -76,31 +72,6 @@ def resolve(params: dict[str, Any]) -> dict[str, Any]:
     if float(train.get("eps", 0.03)) <= 0:
         raise ConfigError(f"generator eps must be > 0, got {train.get('eps')}")
     return train
-
-
-def build_generator(arch: dict[str, Any], length: int, factorised: bool, frame_length: int,
-                    loc_bias_init: float = 0.0) -> STAANet:
-    return STAANet(length, factorised=factorised, frame_length=int(frame_length), loc_bias_init=loc_bias_init,
-                   **arch)
-
-
-def save_generator(model: STAANet, path: Path, meta: dict[str, Any]) -> None:
-    payload = {"format_version": CHECKPOINT_FORMAT, "meta_json": json.dumps(meta, sort_keys=True),
-               "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
-
-
-def load_generator(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[STAANet, dict[str, Any]]:
-    """Rebuild a generator saved by `save_generator` (safe `weights_only=True` load), in eval mode."""
-    payload = safe_load(path, "generator checkpoint", required=("meta_json", "state_dict"), map_location=map_location)
-    try:
-        meta = json.loads(payload["meta_json"])
-        model = build_generator(meta["arch"], int(meta["length"]), bool(meta["factorised"]), int(meta["frame_length"]))
-        model.load_state_dict(payload["state_dict"])
-    except (KeyError, TypeError, RuntimeError, ValueError) as exc:
-        raise DataError(f"{path}: not a valid generator checkpoint ({exc})") from None
-    return model.to(map_location).eval(), meta
 
 
 def train_generator(params: dict[str, Any], data_dir: str | Path, threat_path: str | Path, out_dir: str | Path,
@@ -239,7 +210,7 @@ def evaluate_dev(gen: STAANet, threat, x: np.ndarray, y: np.ndarray, eps: float,
     for i in range(0, x.shape[0], bs):
         xb = torch.from_numpy(np.array(x[i:i + bs], dtype=np.float32)).to(device)
         out = gen(xb, eps)
-        pred = threat(out.x_adv).argmax(1).cpu().numpy()
+        pred = predict(threat, out.x_adv, device, batch_size=xb.shape[0])
         fooled += int((pred != y[i:i + bs]).sum())
         density += float(out.m.mean()) * xb.shape[0]
     gen.train()

@@ -21,21 +21,10 @@ from staa.checkpoint import data_digest, fingerprint, load_checkpoint, save_chec
 from staa.data.prepare import load_classes, load_split
 from staa.errors import ConfigError, TrainingError
 from staa.metrics import classification_report
-from staa.models import build_victim, save_victim
+from staa.models import build_victim, predict, save_victim
 from staa.provenance import provenance
 from staa.runtime import describe_device
 from staa.utils import progress, write_csv, write_json
-
-
-@torch.no_grad()
-def predict(model: torch.nn.Module, x: np.ndarray, device: torch.device, batch_size: int = 64) -> np.ndarray:
-    """Class predictions for a (N, L) array, in batches."""
-    model.eval()
-    out = []
-    for i in range(0, x.shape[0], batch_size):
-        xb = torch.from_numpy(np.array(x[i:i + batch_size], dtype=np.float32)).to(device)
-        out.append(model(xb).argmax(dim=1).cpu().numpy())
-    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
 
 def train_victim(name: str, params: dict[str, Any], data_dir: str | Path, out_dir: str | Path,

@@ -1,5 +1,6 @@
 # Baselines stage: PGD, SparseFool, one-pixel on a seeded test subset, against each threat model;
-# the stored adversarials are scored on every victim (white-box and transfer), as for STAA-Net.
+# the stored adversarials are scored on every victim (white-box and transfer) by the same scoring
+# rule as STAA-Net's (score_staa in rules/attacks.smk, reused here).
 
 
 rule make_subset:
@@ -45,29 +46,19 @@ rule attack_baseline:
         "--params {params.p:q} --threads {threads} --gpus {resources.gpu} > {log:q} 2>&1"
 
 
-rule score_baseline:
-    """Score a baseline's stored adversarials on one victim (white-box if it is the threat model)."""
+use rule score_staa as score_baseline with:
     input:
-        "results/data/{dataset}/classes.json",
-        "results/data/{dataset}/test.npy",
-        subset="results/attacks/{dataset}/subsets/seed{seed}.csv",
-        adv="results/attacks/{dataset}/{method}/{threat}/seed{seed}/adversarial.npy",
-        alog="results/attacks/{dataset}/{method}/{threat}/seed{seed}/attack_log.csv",
-        victim=lambda wc: victim_model(wc.dataset, wc.victim, wc.seed),
+        unpack(baseline_score_inputs),
     output:
         metrics="results/attacks/{dataset}/{method}/{threat}/seed{seed}/on_{victim}/metrics.json",
         per_utt="results/attacks/{dataset}/{method}/{threat}/seed{seed}/on_{victim}/per_utterance.csv",
     params:
-        p=score_params,
-    threads: job_threads()
-    resources:
-        gpu=0,
+        p=baseline_score_params,
+        subset=lambda wc, input: input.subset,
+        mask="",
+        craft="",
+        out_dir=lambda wc, output: str(Path(output.metrics).parent),
     log:
         "results/logs/score_baseline/{dataset}/{method}/{threat}/seed{seed}/on_{victim}.log",
-    conda:
-        "../envs/staa.yaml"
-    shell:
-        "staa score-baseline --data-dir results/data/{wildcards.dataset:q} --subset {input.subset:q} "
-        "--adversarial {input.adv:q} --attack-log {input.alog:q} --victim-model {input.victim:q} "
-        "--out-dir results/attacks/{wildcards.dataset:q}/{wildcards.method:q}/{wildcards.threat:q}/seed{wildcards.seed:q}/on_{wildcards.victim:q} "
-        "--params {params.p:q} --threads {threads} --gpus {resources.gpu} > {log:q} 2>&1"
+    benchmark:
+        "results/benchmarks/score_baseline/{dataset}/{method}/{threat}/seed{seed}/on_{victim}.tsv"

@@ -131,23 +131,54 @@ def subset_file(dataset: str, seed) -> str:
     return f"{RESULTS}/attacks/{dataset}/subsets/seed{seed}.csv"
 
 
-def staa_attack_inputs(wildcards) -> dict:
-    d, s = wildcards.dataset, wildcards.seed
+def n_examples() -> int:
+    """Listening examples (clean/adversarial pairs) each STAA-Net crafting job keeps."""
+    return int(config.get("attack_eval", {}).get("n_examples", 3))
+
+
+def example_files(run_dir: str, kinds: tuple[str, ...] = (".npz", "_clean.wav", "_adv.wav")) -> list[str]:
+    """The listening examples of a crafting job's folder (may hold wildcards), declared, not globbed."""
+    return [f"{run_dir}/examples/example_{k}{kind}" for k in range(n_examples()) for kind in kinds]
+
+
+def craft_params(wildcards) -> str:
+    ev = config.get("attack_eval", {})
+    return as_json({"dataset": wildcards.dataset, "threat": wildcards.threat, "variant": wildcards.variant,
+                    "seed": int(wildcards.seed),
+                    **{k: ev[k] for k in ("throughput_batch", "n_examples", "timing_utterances") if k in ev}})
+
+
+def staa_run_dir(wildcards) -> str:
+    return f"{RESULTS}/attacks/{wildcards.dataset}/staa/{wildcards.threat}/{wildcards.variant}/seed{wildcards.seed}"
+
+
+def staa_score_inputs(wildcards) -> dict:
+    d, s, run = wildcards.dataset, wildcards.seed, staa_run_dir(wildcards)
     inputs = {
         "classes": f"{RESULTS}/data/{d}/classes.json",
         "test": f"{RESULTS}/data/{d}/test.npy",
-        "generator": f"{RESULTS}/generators/{d}/{wildcards.threat}/{wildcards.variant}/seed{s}/generator.pt",
+        "adv": f"{run}/adversarial.npy",
+        "mask": f"{run}/mask.npy",
+        "alog": f"{run}/attack_log.csv",
+        "craft": f"{run}/craft.json",
         "victim": victim_model(d, wildcards.victim, s),
     }
     if baselines_enabled(d):
-        inputs["subset"] = subset_file(d, s)
+        inputs["subset"] = subset_file(d, s)  # STAA-Net is scored on the baselines' subset too
     return inputs
 
 
-def staa_attack_params(wildcards) -> str:
+def score_settings() -> dict:
+    """The attack_eval values the scoring step depends on (every attack alike)."""
     ev = config.get("attack_eval", {})
-    return as_json({"dataset": wildcards.dataset, "threat": wildcards.threat, "variant": wildcards.variant,
-                    "victim": wildcards.victim, "seed": int(wildcards.seed), **ev})
+    return {"frame_ms": ev.get("frame_ms", 20), **({"timing_utterances": ev["timing_utterances"]}
+                                                     if "timing_utterances" in ev else {})}
+
+
+def staa_score_params(wildcards) -> str:
+    return as_json({"dataset": wildcards.dataset, "attack": "staa", "method": "staa", "threat": wildcards.threat,
+                    "variant": wildcards.variant, "victim": wildcards.victim, "seed": int(wildcards.seed),
+                    "scope": "full", **score_settings()})
 
 
 def baselines_enabled(dataset: str | None = None) -> bool:
@@ -188,11 +219,24 @@ def baseline_params(wildcards) -> str:
                     "settings": baseline_methods()[wildcards.method], "seed": int(wildcards.seed)})
 
 
-def score_params(wildcards) -> str:
-    return as_json({"dataset": wildcards.dataset, "name": wildcards.method,
+def baseline_score_inputs(wildcards) -> dict:
+    d, s = wildcards.dataset, wildcards.seed
+    run = f"{RESULTS}/attacks/{d}/{wildcards.method}/{wildcards.threat}/seed{s}"
+    return {
+        "classes": f"{RESULTS}/data/{d}/classes.json",
+        "test": f"{RESULTS}/data/{d}/test.npy",
+        "subset": subset_file(d, s),  # the utterances the adversarials were crafted on
+        "adv": f"{run}/adversarial.npy",
+        "alog": f"{run}/attack_log.csv",
+        "victim": victim_model(d, wildcards.victim, s),
+    }
+
+
+def baseline_score_params(wildcards) -> str:
+    return as_json({"dataset": wildcards.dataset, "attack": wildcards.method,
                     "method": baseline_methods()[wildcards.method]["method"], "threat": wildcards.threat,
-                    "victim": wildcards.victim, "seed": int(wildcards.seed),
-                    "frame_ms": config.get("attack_eval", {}).get("frame_ms", 20)})
+                    "variant": None, "victim": wildcards.victim, "seed": int(wildcards.seed), "scope": "subset",
+                    **score_settings()})
 
 
 def timing_variant() -> str:
@@ -273,8 +317,13 @@ def report_inputs(wildcards) -> dict:
         "per_utterance": [m.replace("metrics.json", "per_utterance.csv")
                           for ds in dss for m in staa_attack_targets(ds) + baseline_targets(ds)],
         "timing": [t for ds in dss for t in timing_targets(ds)],
-        "examples": [f"{RESULTS}/attacks/{ds}/staa/{t}/{timing_variant()}/seed{SEEDS[0]}/on_{t}/metrics.json"
-                     for ds in dss for t in threats_of(ds)] if "generator" in config else [],
+        # the listening examples of the timed variant's first seed (read by name: the .npz files)
+        "examples": [f for ds in dss for t in threats_of(ds) for f in example_files(
+                     f"{RESULTS}/attacks/{ds}/staa/{t}/{timing_variant()}/seed{SEEDS[0]}", (".npz",))]
+                    if "generator" in config else [],
+        "listening": [f for ds in dss for t in threats_of(ds) for f in example_files(
+                      f"{RESULTS}/attacks/{ds}/staa/{t}/{timing_variant()}/seed{SEEDS[0]}", ("_clean.wav", "_adv.wav"))]
+                     if "generator" in config else [],
     }
 
 

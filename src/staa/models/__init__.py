@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from staa.config import ARCH_KEYS
@@ -119,3 +120,18 @@ def load_victim(path: str | Path, map_location: str | torch.device = "cpu") -> V
         raise DataError(f"{path}: not a valid victim checkpoint ({exc})") from None
     model.extra = json.loads(payload.get("extra_json", "{}"))
     return model.to(map_location).eval()
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, x: "np.ndarray | torch.Tensor", device: torch.device | str,
+            batch_size: int = 64) -> np.ndarray:
+    """Class predictions (argmax of the logits) of `model` for an (N, L) array or tensor of waveforms,
+    `batch_size` at a time, without autograd. Puts `model` in eval mode (a model in training, such as
+    a victim scored on dev between epochs, is switched back by its training loop)."""
+    model.eval()
+    out = []
+    for i in range(0, x.shape[0], batch_size):
+        xb = x[i:i + batch_size]
+        xb = xb.to(device) if isinstance(xb, torch.Tensor) else torch.from_numpy(np.array(xb, dtype=np.float32)).to(device)
+        out.append(model(xb).argmax(dim=1).cpu().numpy())
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)

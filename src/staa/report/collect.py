@@ -16,6 +16,7 @@ import pandas as pd
 
 from staa import utils
 from staa.errors import DataError
+from staa.metrics_format import check_attack_metrics
 
 PathLike = str | Path
 
@@ -211,8 +212,8 @@ def load_victim_metrics(paths: Sequence[PathLike]) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------
 # attacks
 def _per_class(path: PathLike, obj: Any) -> dict[str, dict[str, float]] | None:
-    """Optional {class: {n, asr, l0_all_percent}} breakdown (older metric files have none)."""
-    if obj is None:
+    """The {class: {n, asr, l0_all_percent}} breakdown; None when it is empty (no utterances)."""
+    if obj is None or obj == {}:
         return None
     if not isinstance(obj, dict):
         raise DataError(f"{path}: key 'per_class' must be an object mapping class -> metrics, or absent")
@@ -226,13 +227,16 @@ def _per_class(path: PathLike, obj: Any) -> dict[str, dict[str, float]] | None:
 
 def load_attack_metrics(paths: Sequence[PathLike]) -> pd.DataFrame:
     """One row per (dataset, attack, variant, threat, victim) with all metric keys, plus
-    ``subset_*`` columns flattened from ``subset_metrics`` (NaN when absent) and ``path``.
+    ``subset_*`` columns flattened from ``subset_metrics`` (NaN when absent) and ``path``. Each file
+    must be a record of the current format (staa.metrics_format): an older or newer one is named,
+    with the rule that rewrites it.
 
     ``variant`` is the STAA variant, or "" for baselines.
     """
     rows = []
     for path in _unique_paths(paths):
         obj = read_json(path)
+        check_attack_metrics(obj, path)  # format_version and the schema (workflow/schemas/metrics.schema.yaml)
         _require(path, obj, ATTACK_REQUIRED)
         for k in ATTACK_NULLABLE:
             if k not in obj:

@@ -1,0 +1,39 @@
+"""Generator checkpoints: build a STAA-Net generator from its settings, save it, and rebuild it from
+a file (a safe `weights_only=True` load)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from staa.checkpoint import CHECKPOINT_FORMAT, safe_load
+from staa.errors import DataError
+from staa.generator.staa_net import STAANet
+from staa.utils import atomic_path
+
+
+def build_generator(arch: dict[str, Any], length: int, factorised: bool, frame_length: int,
+                    loc_bias_init: float = 0.0) -> STAANet:
+    return STAANet(length, factorised=factorised, frame_length=int(frame_length), loc_bias_init=loc_bias_init,
+                   **arch)
+
+
+def save_generator(model: STAANet, path: Path, meta: dict[str, Any]) -> None:
+    payload = {"format_version": CHECKPOINT_FORMAT, "meta_json": json.dumps(meta, sort_keys=True),
+               "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_generator(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[STAANet, dict[str, Any]]:
+    """Rebuild a generator saved by `save_generator` (safe `weights_only=True` load), in eval mode."""
+    payload = safe_load(path, "generator checkpoint", required=("meta_json", "state_dict"), map_location=map_location)
+    try:
+        meta = json.loads(payload["meta_json"])
+        model = build_generator(meta["arch"], int(meta["length"]), bool(meta["factorised"]), int(meta["frame_length"]))
+        model.load_state_dict(payload["state_dict"])
+    except (KeyError, TypeError, RuntimeError, ValueError) as exc:
+        raise DataError(f"{path}: not a valid generator checkpoint ({exc})") from None
+    return model.to(map_location).eval(), meta

@@ -1,0 +1,127 @@
+"""Score stored adversarial examples on one victim: the one scoring step of every attack.
+
+STAA-Net (crafted by `staa.craft_staa` on the whole test split) and every baseline (crafted by
+`staa.attack_baseline` on the seeded subset) are scored by the same code, one job per (attack,
+victim): white-box when the victim is the threat model, transfer otherwise. The record written to
+metrics.json is built in one place (`attack_record`) and checked against the metrics schema.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from staa.attack_baseline import _subset_arrays
+from staa.data.prepare import check_array, load_classes, load_split
+from staa.errors import ConfigError, DataError
+from staa.evaluate import attack_metrics, load_mask, write_attack_outputs
+from staa.metrics_format import FORMAT_VERSION
+from staa.models import load_victim, predict
+from staa.provenance import provenance
+from staa.runtime import describe_device
+from staa.timing import time_per_utterance
+from staa.utils import read_json, read_table
+
+# STAA-Net scored on the baselines' subset too: these keys of the subset's metrics
+SUBSET_KEYS = ("asr", "success_vs_truth", "snr_peak_db", "snr_energy_db", "l0", "l0_percent", "l0_frames_percent",
+               "n_utterances", "si_sdr_db", "stoi")
+CRAFT_KEYS = ("eps", "throughput_utt_per_s", "throughput_batch")
+
+
+def craft_rule(method: str) -> str:
+    """The rule that crafted an attack's adversarials (named in what-to-do messages)."""
+    return "craft_staa" if method == "staa" else "attack_baseline"
+
+
+def attack_record(params: dict[str, Any], metrics: dict[str, Any], attack_log: pd.DataFrame, craft: dict[str, Any],
+                  subset_metrics: dict[str, Any] | None, victim_seconds: np.ndarray,
+                  device: torch.device) -> dict[str, Any]:
+    """The metrics.json record (format FORMAT_VERSION) of one attack scored on one victim."""
+    sec = attack_log["seconds"].to_numpy(dtype=float)
+    sec = sec[np.isfinite(sec)]  # STAA-Net times its first `timing_utterances` utterances only
+    record = {
+        **metrics, "format_version": FORMAT_VERSION,
+        "dataset": params["dataset"], "attack": params["attack"], "method_family": params["method"],
+        "threat": params["threat"], "variant": params.get("variant"), "victim": params["victim"],
+        "white_box": params["victim"] == params["threat"], "subset": params["scope"],
+        "seed": int(params.get("seed", 0)), **{k: craft.get(k) for k in CRAFT_KEYS},
+        "seconds_per_utterance": float(sec.mean()) if sec.size else float("nan"),
+        "seconds_per_utterance_median": float(np.median(sec)) if sec.size else float("nan"),
+        "victim_seconds_per_utterance_median": float(np.median(victim_seconds)) if victim_seconds.size else None,
+        "n_failed": int((attack_log["status"] != "ok").sum()),
+        "device": str(attack_log["device"].iloc[0]), "threads": int(attack_log["threads"].iloc[0]),
+        "subset_metrics": subset_metrics,
+    }
+    record["provenance"] = provenance(params, describe_device(device))
+    return record
+
+
+def _read_craft(path: str | Path) -> dict[str, Any]:
+    craft = read_json(path, "crafting record (craft.json)")
+    for key in CRAFT_KEYS:
+        if key not in craft:
+            raise DataError(f"{path}: missing key '{key}'; rerun the craft_staa rule")
+    return craft
+
+
+def score_attack(params: dict[str, Any], data_dir: str | Path, adv_path: str | Path, attack_log: str | Path,
+                 victim_path: str | Path, out_dir: str | Path, device: torch.device,
+                 subset_csv: str | Path | None = None, mask_path: str | Path | None = None,
+                 craft_path: str | Path | None = None, log=sys.stderr) -> dict[str, Any]:
+    """params: dataset, attack, method, threat, variant, victim, seed, scope, frame_ms, timing_utterances.
+
+    scope 'subset': the adversarials are the subset's utterances (`subset_csv`), as the baselines craft
+    them; 'full': the whole test split (STAA-Net), also scored on `subset_csv`'s utterances when given
+    (subset_metrics). `mask_path`: the attack's own perturbed-sample map (else x_adv != x);
+    `craft_path`: the crafting job's eps and throughput."""
+    fix = f"rerun the {craft_rule(params['method'])} rule"
+    info = load_classes(data_dir)
+    sr = int(info["sample_rate"])
+    scope = params.get("scope")
+    if scope == "subset":
+        if not subset_csv:
+            raise ConfigError("--params scope 'subset' needs --subset (the subset the adversarials were crafted on)")
+        x, table = _subset_arrays(data_dir, subset_csv)
+        source = f"the subset ({subset_csv})"
+    elif scope == "full":
+        x, table = load_split(data_dir, "test")
+        x = np.asarray(x, dtype=np.float32)
+        source = f"the test split ({Path(data_dir) / 'test.npy'})"
+    else:
+        raise ConfigError(f"--params key 'scope' = {scope!r}: expected 'full' or 'subset'")
+    check_array(Path(adv_path), x.shape, source, fix)
+    x_adv = np.load(adv_path)
+    alog = read_table(attack_log, ("utt_id", "seconds", "status", "device", "threads"), "attack log",
+                      dtype={"utt_id": str})
+    if list(alog["utt_id"].astype(str)) != list(table["utt_id"].astype(str)):
+        raise DataError(f"{attack_log}: its utterances differ from {source}; {fix}")
+    mask = load_mask(Path(mask_path), x.shape, fix) if mask_path else None
+    craft = _read_craft(craft_path) if craft_path else {}
+
+    victim = load_victim(victim_path, device)
+    clean, adv = predict(victim, x, device), predict(victim, x_adv, device)
+    frame = max(1, int(round(float(params.get("frame_ms", 20)) * sr / 1000)))
+    labels = table["label_idx"].to_numpy()
+    speakers = table["speaker"].astype(str).to_numpy()
+    metrics, per = attack_metrics(x, x_adv, labels, clean, adv, frame, perturbed=mask, speakers=speakers,
+                                  sample_rate=sr)
+    subset_metrics = None
+    if scope == "full" and subset_csv:
+        ids = read_table(subset_csv, ("utt_id",), "test subset", dtype={"utt_id": str})["utt_id"].tolist()
+        sel = table["utt_id"].astype(str).isin(set(ids)).to_numpy()
+        if ids:
+            sub, _ = attack_metrics(x[sel], x_adv[sel], labels[sel], clean[sel], adv[sel], frame,
+                                    None if mask is None else mask[sel], speakers=speakers[sel], sample_rate=sr)
+            subset_metrics = {k: sub[k] for k in SUBSET_KEYS}
+    # the victim's own forward pass at batch size 1, for scale
+    victim_sec = time_per_utterance(victim, x, device, int(params.get("timing_utterances", 50)))
+    record = attack_record(params, metrics, alog, craft, subset_metrics, victim_sec, device)
+    write_attack_outputs(Path(out_dir), record, per, table, info["classes"], seconds=alog["seconds"].to_numpy(float))
+    print(f"[{params['attack']} {params['threat']}{'/' + params['variant'] if params.get('variant') else ''} -> "
+          f"{params['victim']}] ASR {record['asr']:.3f} L0 {record['l0_percent']} % SNR {record['snr_peak_db']} dB",
+          file=log, flush=True)
+    return record
