@@ -71,13 +71,17 @@ dry-run: env
 	@$(CONFIG_CHECK)
 	$(BIN)/snakemake -n $(if $(CONFIG),--configfile $(CONFIG))
 
+# ruff (pyproject.toml [tool.ruff]), snakefmt (the workflow's formatting) and Snakemake's own linter;
+# `make test` runs it first and fails on a finding.
 lint: env
+	$(BIN)/ruff check src tests
+	$(BIN)/snakefmt --check workflow
 	$(BIN)/snakemake --lint
 
 # The SLURM integration test (.ci/slurm_test.sh) installs and starts a throw-away one-node SLURM
 # cluster, so it runs only in CI (CI=true) or when asked (STAA_SLURM_TEST=1); it skips when not root.
 # The paper smoke's CI slice (every rule once at paper model size) runs in CI or with STAA_PAPER_SMOKE=1.
-test: env
+test: env lint
 	@if [ "$${CI:-}" = "true" ] || [ "$${STAA_SLURM_TEST:-}" = "1" ]; then \
 		STAA_VENV=$(abspath $(VENV)) bash .ci/slurm_test.sh; \
 	else \

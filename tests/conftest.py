@@ -29,7 +29,7 @@ def tiny_config() -> dict:
     ds["clip_seconds"] = 0.25
     ds["synthetic"].update(n_speakers=4, utterances_per_emotion=3, emotions=["angry", "sad"])
     ds["split"] = {"dev_fraction": 0.25, "test_fraction": 0.25, "balance_gender": False}
-    for name, v in cfg["victims"].items():
+    for v in cfg["victims"].values():
         v["epochs"] = 1
         v["batch_size"] = 8
     cfg["victims"]["emo18"]["arch"].update(channels=[4, 4, 4], hidden=8)

@@ -73,7 +73,7 @@ def test_fix_length_tiles_and_truncates():
 def test_synthetic_corpus_is_deterministic(tmp_path):
     m1 = generate_corpus(tmp_path / "a", n_speakers=3, utterances_per_emotion=2, emotions=["angry", "sad"], seed=7)
     m2 = generate_corpus(tmp_path / "b", n_speakers=3, utterances_per_emotion=2, emotions=["angry", "sad"], seed=7)
-    m3 = generate_corpus(tmp_path / "c", n_speakers=3, utterances_per_emotion=2, emotions=["angry", "sad"], seed=8)
+    generate_corpus(tmp_path / "c", n_speakers=3, utterances_per_emotion=2, emotions=["angry", "sad"], seed=8)
     assert m1.equals(m2)
     for rel in m1.path:
         assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes()

@@ -119,7 +119,7 @@ def test_iemocap_errors(tmp_path: Path) -> None:
     txt = root / "Session1" / "dialog" / "EmoEvaluation" / "Ses01F_impro01.txt"
     good = txt.read_text()
     txt.write_text(good.replace("[3.5000 - 5.2500]\tSes01F_impro01_M000", "[3.5000 5.2500]\tSes01F_impro01_M000"))
-    bad_line = next(i for i, l in enumerate(txt.read_text().splitlines(), 1) if l.startswith("[3.5000 5.25"))
+    bad_line = next(i for i, line in enumerate(txt.read_text().splitlines(), 1) if line.startswith("[3.5000 5.25"))
     with pytest.raises(DataError, match=rf"Ses01F_impro01\.txt' line {bad_line}"):
         read_iemocap(root, sessions={"train": [1]})
     txt.write_text(good)

@@ -97,7 +97,9 @@ def grid_estimate(cfg: dict[str, Any], costs: pd.DataFrame, timing: pd.DataFrame
     their whole network (a frozen feature encoder makes it cheaper): an upper bound."""
     splits = splits or PAPER_SPLITS
     c = costs.set_index("model")
-    gen_cfg, rows = cfg["generator"], []
+    from staa.config import expand_sweeps
+
+    gen_cfg, rows = expand_sweeps(cfg)["generator"], []  # a sweep's points are generators too
     for ds in cfg["run"]["datasets"]:
         if ds not in splits:
             raise ConfigError(f"full-grid estimate: no split sizes for dataset {ds!r}; it knows {sorted(splits)}")
@@ -107,7 +109,7 @@ def grid_estimate(cfg: dict[str, Any], costs: pd.DataFrame, timing: pd.DataFrame
             e = int(cfg["victims"][v]["epochs"])
             rows.append(("victims", ds, e * (n["train"] * c.at[v, "seconds_train_step"] + n["dev"] * c.at[v, "seconds_fwd"])
                          + n["test"] * c.at[v, "seconds_fwd"]))
-        for var, spec in gen_cfg["variants"].items():
+        for spec in gen_cfg["variants"].values():
             if spec.get("datasets") and ds not in spec["datasets"]:
                 continue
             e = int(spec.get("epochs", gen_cfg["train"]["epochs"]))

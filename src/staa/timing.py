@@ -147,7 +147,7 @@ def time_methods(gen: torch.nn.Module, eps: float, model: torch.nn.Module, xs: l
     for name, settings in methods.items():
         settings = dict(settings)
         attack = make_attack(settings.pop("method"), **settings)
-        sec = _time_each(lambda i: attack(counter, xs[i], ys[i], generator=gen_rng), n, warmup, device,
+        sec = _time_each(lambda i, attack=attack: attack(counter, xs[i], ys[i], generator=gen_rng), n, warmup, device,
                          after_warmup=counter.reset)
         r = row(name, attack.name, sec, 1)
         # the cut budget's cost per unit of victim work, times the full budget's worst-case work

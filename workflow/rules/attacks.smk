@@ -16,17 +16,17 @@ rule craft_staa:
         alog="results/attacks/{dataset}/staa/{threat}/{variant}/seed{seed}/attack_log.csv",
         craft="results/attacks/{dataset}/staa/{threat}/{variant}/seed{seed}/craft.json",
         examples=example_files("results/attacks/{dataset}/staa/{threat}/{variant}/seed{seed}"),
-    params:
-        p=craft_params,
-    threads: job_threads()
-    resources:
-        gpu=0,
     log:
         "results/logs/craft_staa/{dataset}/{threat}/{variant}/seed{seed}.log",
     benchmark:
         "results/benchmarks/craft_staa/{dataset}/{threat}/{variant}/seed{seed}.tsv"
     conda:
         "../envs/staa.yaml"
+    threads: job_threads()
+    resources:
+        gpu=0,
+    params:
+        p=craft_params,
     shell:
         "staa craft-staa --data-dir results/data/{wildcards.dataset:q} --generator {input.generator:q} "
         "--threat-model {input.threat:q} "
@@ -41,6 +41,15 @@ rule score_staa:
     output:
         metrics="results/attacks/{dataset}/staa/{threat}/{variant}/seed{seed}/on_{victim}/metrics.json",
         per_utt="results/attacks/{dataset}/staa/{threat}/{variant}/seed{seed}/on_{victim}/per_utterance.csv",
+    log:
+        "results/logs/score_staa/{dataset}/{threat}/{variant}/seed{seed}/on_{victim}.log",
+    benchmark:
+        "results/benchmarks/score_staa/{dataset}/{threat}/{variant}/seed{seed}/on_{victim}.tsv"
+    conda:
+        "../envs/staa.yaml"
+    threads: job_threads()
+    resources:
+        gpu=0,
     params:
         p=staa_score_params,
         # what an attack or a dataset does not have is passed as '' (none)
@@ -48,15 +57,6 @@ rule score_staa:
         mask=lambda wc, input: input.mask if "mask" in input.keys() else "",
         craft=lambda wc, input: input.craft if "craft" in input.keys() else "",
         out_dir=lambda wc, output: str(Path(output.metrics).parent),
-    threads: job_threads()
-    resources:
-        gpu=0,
-    log:
-        "results/logs/score_staa/{dataset}/{threat}/{variant}/seed{seed}/on_{victim}.log",
-    benchmark:
-        "results/benchmarks/score_staa/{dataset}/{threat}/{variant}/seed{seed}/on_{victim}.tsv"
-    conda:
-        "../envs/staa.yaml"
     shell:
         "staa score --data-dir results/data/{wildcards.dataset:q} --adversarial {input.adv:q} "
         "--attack-log {input.alog:q} --mask {params.mask:q} --craft {params.craft:q} --subset {params.subset:q} "

@@ -9,12 +9,12 @@ rule make_subset:
         "results/data/{dataset}/test.csv",
     output:
         "results/attacks/{dataset}/subsets/seed{seed}.csv",
-    params:
-        p=subset_params,
     log:
         "results/logs/make_subset/{dataset}/seed{seed}.log",
     conda:
         "../envs/staa.yaml"
+    params:
+        p=subset_params,
     shell:
         "staa make-subset --data-dir results/data/{wildcards.dataset:q} --out {output:q} --params {params.p:q} > {log:q} 2>&1"
 
@@ -29,17 +29,17 @@ rule attack_baseline:
     output:
         adv="results/attacks/{dataset}/{method}/{threat}/seed{seed}/adversarial.npy",
         alog="results/attacks/{dataset}/{method}/{threat}/seed{seed}/attack_log.csv",
-    params:
-        p=baseline_params,
-    threads: job_threads()
-    resources:
-        gpu=0,
     log:
         "results/logs/attack_baseline/{dataset}/{method}/{threat}/seed{seed}.log",
     benchmark:
         "results/benchmarks/attack_baseline/{dataset}/{method}/{threat}/seed{seed}.tsv"
     conda:
         "../envs/staa.yaml"
+    threads: job_threads()
+    resources:
+        gpu=0,
+    params:
+        p=baseline_params,
     shell:
         "staa attack-baseline --data-dir results/data/{wildcards.dataset:q} --subset {input.subset:q} "
         "--threat-model {input.threat:q} --out-dir results/attacks/{wildcards.dataset:q}/{wildcards.method:q}/{wildcards.threat:q}/seed{wildcards.seed:q} "
@@ -52,13 +52,13 @@ use rule score_staa as score_baseline with:
     output:
         metrics="results/attacks/{dataset}/{method}/{threat}/seed{seed}/on_{victim}/metrics.json",
         per_utt="results/attacks/{dataset}/{method}/{threat}/seed{seed}/on_{victim}/per_utterance.csv",
+    log:
+        "results/logs/score_baseline/{dataset}/{method}/{threat}/seed{seed}/on_{victim}.log",
+    benchmark:
+        "results/benchmarks/score_baseline/{dataset}/{method}/{threat}/seed{seed}/on_{victim}.tsv"
     params:
         p=baseline_score_params,
         subset=lambda wc, input: input.subset,
         mask="",
         craft="",
         out_dir=lambda wc, output: str(Path(output.metrics).parent),
-    log:
-        "results/logs/score_baseline/{dataset}/{method}/{threat}/seed{seed}/on_{victim}.log",
-    benchmark:
-        "results/benchmarks/score_baseline/{dataset}/{method}/{threat}/seed{seed}/on_{victim}.tsv"

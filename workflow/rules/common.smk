@@ -28,8 +28,7 @@ from staa.provenance import settings_hash  # noqa: E402  (torch-free too)
 for _configfile in workflow.overwrite_configfiles or []:
     load_config_file(_configfile)
 _schema = Path(workflow.basedir) / "schemas" / "config.schema.yaml"
-_errors = (schema_errors(config, _schema) or schema_errors(expand_sweeps(config), _schema)
-           or semantic_errors(config))
+_errors = schema_errors(config, _schema) or schema_errors(expand_sweeps(config), _schema) or semantic_errors(config)
 if _errors:
     raise ValueError("invalid configuration:\n  - " + "\n  - ".join(_errors))
 validate(config, schema="../schemas/config.schema.yaml")
@@ -38,6 +37,7 @@ SWEEPS = sweep_points(config)
 DECLARED_VARIANTS = list((config.get("generator") or {}).get("variants") or {})
 if "generator" in config:
     config["generator"] = expand_sweeps(config)["generator"]
+
 
 # wildcards match one path component; a baseline is never called "staa" (STAA-Net's folder)
 wildcard_constraints:
@@ -83,8 +83,14 @@ def job_threads() -> int:
 
 def synth_params(wildcards) -> str:
     ds = ds_cfg(wildcards.dataset)
-    return as_json({**ds.get("synthetic", {}), "sample_rate": ds.get("sample_rate", 16000), "seed": SEED,
-                    "version": CORPUS_VERSION})
+    return as_json(
+        {
+            **ds.get("synthetic", {}),
+            "sample_rate": ds.get("sample_rate", 16000),
+            "seed": SEED,
+            "version": CORPUS_VERSION,
+        }
+    )
 
 
 def data_params(wildcards) -> str:
@@ -122,9 +128,16 @@ def victim_seeds(victim: str) -> list[int]:
 
 def generator_params(wildcards) -> str:
     gen = config["generator"]
-    return as_json({"threat": wildcards.threat, "variant": wildcards.variant, "arch": gen["arch"],
-                    "train": gen["train"], "variant_cfg": gen["variants"][wildcards.variant],
-                    "seed": int(wildcards.seed)})
+    return as_json(
+        {
+            "threat": wildcards.threat,
+            "variant": wildcards.variant,
+            "arch": gen["arch"],
+            "train": gen["train"],
+            "variant_cfg": gen["variants"][wildcards.variant],
+            "seed": int(wildcards.seed),
+        }
+    )
 
 
 def subset_file(dataset: str, seed) -> str:
@@ -143,9 +156,15 @@ def example_files(run_dir: str, kinds: tuple[str, ...] = (".npz", "_clean.wav", 
 
 def craft_params(wildcards) -> str:
     ev = config.get("attack_eval", {})
-    return as_json({"dataset": wildcards.dataset, "threat": wildcards.threat, "variant": wildcards.variant,
-                    "seed": int(wildcards.seed),
-                    **{k: ev[k] for k in ("throughput_batch", "n_examples", "timing_utterances") if k in ev}})
+    return as_json(
+        {
+            "dataset": wildcards.dataset,
+            "threat": wildcards.threat,
+            "variant": wildcards.variant,
+            "seed": int(wildcards.seed),
+            **{k: ev[k] for k in ("throughput_batch", "n_examples", "timing_utterances") if k in ev},
+        }
+    )
 
 
 def staa_run_dir(wildcards) -> str:
@@ -171,14 +190,26 @@ def staa_score_inputs(wildcards) -> dict:
 def score_settings() -> dict:
     """The attack_eval values the scoring step depends on (every attack alike)."""
     ev = config.get("attack_eval", {})
-    return {"frame_ms": ev.get("frame_ms", 20), **({"timing_utterances": ev["timing_utterances"]}
-                                                     if "timing_utterances" in ev else {})}
+    return {
+        "frame_ms": ev.get("frame_ms", 20),
+        **({"timing_utterances": ev["timing_utterances"]} if "timing_utterances" in ev else {}),
+    }
 
 
 def staa_score_params(wildcards) -> str:
-    return as_json({"dataset": wildcards.dataset, "attack": "staa", "method": "staa", "threat": wildcards.threat,
-                    "variant": wildcards.variant, "victim": wildcards.victim, "seed": int(wildcards.seed),
-                    "scope": "full", **score_settings()})
+    return as_json(
+        {
+            "dataset": wildcards.dataset,
+            "attack": "staa",
+            "method": "staa",
+            "threat": wildcards.threat,
+            "variant": wildcards.variant,
+            "victim": wildcards.victim,
+            "seed": int(wildcards.seed),
+            "scope": "full",
+            **score_settings(),
+        }
+    )
 
 
 def baselines_enabled(dataset: str | None = None) -> bool:
@@ -194,8 +225,12 @@ def generators_of(dataset: str) -> list[tuple[str, str]]:
     if "generator" not in config:
         return []
     vics = victims_of(dataset)
-    return [(t, v) for v in config["generator"]["variants"] for t in variant_threats(config, v)
-            if t in vics and dataset in (config["generator"]["variants"][v].get("datasets") or [dataset])]
+    return [
+        (t, v)
+        for v in config["generator"]["variants"]
+        for t in variant_threats(config, v)
+        if t in vics and dataset in (config["generator"]["variants"][v].get("datasets") or [dataset])
+    ]
 
 
 def baseline_methods() -> dict:
@@ -215,8 +250,14 @@ def subset_params(wildcards) -> str:
 
 
 def baseline_params(wildcards) -> str:
-    return as_json({"name": wildcards.method, "threat": wildcards.threat,
-                    "settings": baseline_methods()[wildcards.method], "seed": int(wildcards.seed)})
+    return as_json(
+        {
+            "name": wildcards.method,
+            "threat": wildcards.threat,
+            "settings": baseline_methods()[wildcards.method],
+            "seed": int(wildcards.seed),
+        }
+    )
 
 
 def baseline_score_inputs(wildcards) -> dict:
@@ -233,10 +274,19 @@ def baseline_score_inputs(wildcards) -> dict:
 
 
 def baseline_score_params(wildcards) -> str:
-    return as_json({"dataset": wildcards.dataset, "attack": wildcards.method,
-                    "method": baseline_methods()[wildcards.method]["method"], "threat": wildcards.threat,
-                    "variant": None, "victim": wildcards.victim, "seed": int(wildcards.seed), "scope": "subset",
-                    **score_settings()})
+    return as_json(
+        {
+            "dataset": wildcards.dataset,
+            "attack": wildcards.method,
+            "method": baseline_methods()[wildcards.method]["method"],
+            "threat": wildcards.threat,
+            "variant": None,
+            "victim": wildcards.victim,
+            "seed": int(wildcards.seed),
+            "scope": "subset",
+            **score_settings(),
+        }
+    )
 
 
 def timing_variant() -> str:
@@ -251,22 +301,45 @@ def timing_seed() -> int:
 
 
 def timing_params(wildcards) -> str:
-    return as_json({"dataset": wildcards.dataset, "threat": wildcards.threat, "variant": timing_variant(),
-                    "methods": baseline_methods(), "full_methods": full_budget_methods(), "seed": timing_seed(),
-                    **config.get("timing", {})})
+    return as_json(
+        {
+            "dataset": wildcards.dataset,
+            "threat": wildcards.threat,
+            "variant": timing_variant(),
+            "methods": baseline_methods(),
+            "full_methods": full_budget_methods(),
+            "seed": timing_seed(),
+            **config.get("timing", {}),
+        }
+    )
 
 
 def report_params(wildcards) -> str:
-    return as_json({"style": config.get("report", {}).get("style", {}),
-                    "config_name": config.get("name", "config"), "config_sha256": settings_hash(config),
-                    "victims_order": list(config["victims"]), "seeds": SEEDS,
-                    "ablation_variants": DECLARED_VARIANTS,
-                    "sweeps": {name: {"key": config["generator"]["sweeps"][name]["key"],
-                                      "points": [{"value": pt["value"], "variant": pt["variant"]} for pt in pts]}
-                               for name, pts in SWEEPS.items()},
-                    "datasets_info": {ds: {"reader": ds_cfg(ds)["reader"], "clip_seconds": ds_cfg(ds).get("clip_seconds"),
-                                           "sample_rate": ds_cfg(ds).get("sample_rate", 16000)}
-                                      for ds in run_datasets()}})
+    return as_json(
+        {
+            "style": config.get("report", {}).get("style", {}),
+            "config_name": config.get("name", "config"),
+            "config_sha256": settings_hash(config),
+            "victims_order": list(config["victims"]),
+            "seeds": SEEDS,
+            "ablation_variants": DECLARED_VARIANTS,
+            "sweeps": {
+                name: {
+                    "key": config["generator"]["sweeps"][name]["key"],
+                    "points": [{"value": pt["value"], "variant": pt["variant"]} for pt in pts],
+                }
+                for name, pts in SWEEPS.items()
+            },
+            "datasets_info": {
+                ds: {
+                    "reader": ds_cfg(ds)["reader"],
+                    "clip_seconds": ds_cfg(ds).get("clip_seconds"),
+                    "sample_rate": ds_cfg(ds).get("sample_rate", 16000),
+                }
+                for ds in run_datasets()
+            },
+        }
+    )
 
 
 def threats_of(dataset: str) -> list[str]:
@@ -288,15 +361,24 @@ def victim_targets(dataset: str, name: str = "metrics.json") -> list[str]:
 
 
 def staa_attack_targets(dataset: str) -> list[str]:
-    return [f"{RESULTS}/attacks/{dataset}/staa/{t}/{v}/seed{s}/on_{victim}/metrics.json"
-            for t, v in generators_of(dataset) for s in SEEDS for victim in victims_of(dataset)]
+    return [
+        f"{RESULTS}/attacks/{dataset}/staa/{t}/{v}/seed{s}/on_{victim}/metrics.json"
+        for t, v in generators_of(dataset)
+        for s in SEEDS
+        for victim in victims_of(dataset)
+    ]
 
 
 def baseline_targets(dataset: str) -> list[str]:
     if not baselines_enabled(dataset):
         return []
-    return [f"{RESULTS}/attacks/{dataset}/{m}/{t}/seed{s}/on_{v}/metrics.json"
-            for m in baseline_methods() for t in threats_of(dataset) for s in SEEDS for v in victims_of(dataset)]
+    return [
+        f"{RESULTS}/attacks/{dataset}/{m}/{t}/seed{s}/on_{v}/metrics.json"
+        for m in baseline_methods()
+        for t in threats_of(dataset)
+        for s in SEEDS
+        for v in victims_of(dataset)
+    ]
 
 
 def timing_targets(dataset: str) -> list[str]:
@@ -310,20 +392,43 @@ def report_inputs(wildcards) -> dict:
     return {
         "victims": [m for ds in dss for m in victim_targets(ds)],
         "victim_logs": [m for ds in dss for m in victim_targets(ds, "train_log.csv")],
-        "generator_logs": [f"{RESULTS}/generators/{ds}/{t}/{v}/seed{s}/train_log.csv"
-                           for ds in dss for t, v in generators_of(ds) for s in SEEDS],
+        "generator_logs": [
+            f"{RESULTS}/generators/{ds}/{t}/{v}/seed{s}/train_log.csv"
+            for ds in dss
+            for t, v in generators_of(ds)
+            for s in SEEDS
+        ],
         "attacks": [m for ds in dss for m in staa_attack_targets(ds) + baseline_targets(ds)],
         # read beside each metrics.json by the summary's paired tests
-        "per_utterance": [m.replace("metrics.json", "per_utterance.csv")
-                          for ds in dss for m in staa_attack_targets(ds) + baseline_targets(ds)],
+        "per_utterance": [
+            m.replace("metrics.json", "per_utterance.csv")
+            for ds in dss
+            for m in staa_attack_targets(ds) + baseline_targets(ds)
+        ],
         "timing": [t for ds in dss for t in timing_targets(ds)],
         # the listening examples of the timed variant's first seed (read by name: the .npz files)
-        "examples": [f for ds in dss for t in threats_of(ds) for f in example_files(
-                     f"{RESULTS}/attacks/{ds}/staa/{t}/{timing_variant()}/seed{SEEDS[0]}", (".npz",))]
-                    if "generator" in config else [],
-        "listening": [f for ds in dss for t in threats_of(ds) for f in example_files(
-                      f"{RESULTS}/attacks/{ds}/staa/{t}/{timing_variant()}/seed{SEEDS[0]}", ("_clean.wav", "_adv.wav"))]
-                     if "generator" in config else [],
+        "examples": (
+            [
+                f
+                for ds in dss
+                for t in threats_of(ds)
+                for f in example_files(f"{RESULTS}/attacks/{ds}/staa/{t}/{timing_variant()}/seed{SEEDS[0]}", (".npz",))
+            ]
+            if "generator" in config
+            else []
+        ),
+        "listening": (
+            [
+                f
+                for ds in dss
+                for t in threats_of(ds)
+                for f in example_files(
+                    f"{RESULTS}/attacks/{ds}/staa/{t}/{timing_variant()}/seed{SEEDS[0]}", ("_clean.wav", "_adv.wav")
+                )
+            ]
+            if "generator" in config
+            else []
+        ),
     }
 
 

@@ -5,14 +5,14 @@ rule synth_corpus:
     """Generate the procedural emotional-speech corpus (WAV files + metadata.csv) for a synthetic dataset."""
     output:
         "results/corpora/{dataset}/metadata.csv",
-    params:
-        p=synth_params,
     log:
         "results/logs/synth_corpus/{dataset}.log",
     benchmark:
         "results/benchmarks/synth_corpus/{dataset}.tsv"
     conda:
         "../envs/staa.yaml"
+    params:
+        p=synth_params,
     shell:
         "staa synth-corpus --out results/corpora/{wildcards.dataset:q} --params {params.p:q} > {log:q} 2>&1"
 
@@ -27,14 +27,14 @@ rule prepare_data:
         multiext("results/data/{dataset}/test", ".npy", ".csv"),
         classes="results/data/{dataset}/classes.json",
         card="results/data/{dataset}/card.md",
-    params:
-        p=data_params,
     log:
         "results/logs/prepare_data/{dataset}.log",
     benchmark:
         "results/benchmarks/prepare_data/{dataset}.tsv"
     conda:
         "../envs/staa.yaml"
+    params:
+        p=data_params,
     shell:
         "staa prepare-data --dataset {wildcards.dataset:q} --out-dir results/data/{wildcards.dataset:q} "
         "--params {params.p:q} > {log:q} 2>&1"

@@ -12,17 +12,17 @@ rule train_generator:
         model="results/generators/{dataset}/{threat}/{variant}/seed{seed}/generator.pt",
         log_csv="results/generators/{dataset}/{threat}/{variant}/seed{seed}/train_log.csv",
         summary="results/generators/{dataset}/{threat}/{variant}/seed{seed}/train_summary.json",
-    params:
-        p=generator_params,
-    threads: job_threads()
-    resources:
-        gpu=0,
     log:
         "results/logs/train_generator/{dataset}/{threat}/{variant}/seed{seed}.log",
     benchmark:
         "results/benchmarks/train_generator/{dataset}/{threat}/{variant}/seed{seed}.tsv"
     conda:
         "../envs/staa.yaml"
+    threads: job_threads()
+    resources:
+        gpu=0,
+    params:
+        p=generator_params,
     shell:
         "staa train-generator --data-dir results/data/{wildcards.dataset:q} --threat-model {input.threat:q} "
         "--out-dir results/generators/{wildcards.dataset:q}/{wildcards.threat:q}/{wildcards.variant:q}/seed{wildcards.seed:q} "

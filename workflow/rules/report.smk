@@ -18,14 +18,14 @@ rule report:
             category="Figures",
         ),
         summary=report("results/summary.md", caption="../report/summary.rst", category="Summary"),
-    params:
-        p=report_params,
     log:
         "results/logs/report.log",
     benchmark:
         "results/benchmarks/report.tsv"
     conda:
         "../envs/staa.yaml"
+    params:
+        p=report_params,
     shell:
         "staa report --tables-dir results/tables --figures-dir {output.figures:q} --summary {output.summary:q} "
         "--victims {input.victims:q} --attacks {input.attacks:q} --timing {input.timing:q} "

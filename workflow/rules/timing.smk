@@ -11,17 +11,17 @@ rule timing:
         threat=lambda wc: victim_model(wc.dataset, wc.threat, timing_seed()),
     output:
         "results/timing/{dataset}/{threat}.csv",
-    params:
-        p=timing_params,
-    threads: job_threads()
-    resources:
-        gpu=0,
     log:
         "results/logs/timing/{dataset}/{threat}.log",
     benchmark:
         "results/benchmarks/timing/{dataset}/{threat}.tsv"
     conda:
         "../envs/staa.yaml"
+    threads: job_threads()
+    resources:
+        gpu=0,
+    params:
+        p=timing_params,
     shell:
         "staa timing --data-dir results/data/{wildcards.dataset:q} --subset {input.subset:q} "
         "--generator {input.generator:q} --threat-model {input.threat:q} --out {output:q} "

@@ -12,17 +12,17 @@ rule train_victim:
         model="results/victims/{dataset}/{victim}/seed{seed}/model.pt",
         metrics="results/victims/{dataset}/{victim}/seed{seed}/metrics.json",
         log_csv="results/victims/{dataset}/{victim}/seed{seed}/train_log.csv",
-    params:
-        p=victim_params,
-    threads: job_threads()
-    resources:
-        gpu=0,
     log:
         "results/logs/train_victim/{dataset}/{victim}/seed{seed}.log",
     benchmark:
         "results/benchmarks/train_victim/{dataset}/{victim}/seed{seed}.tsv"
     conda:
         "../envs/staa.yaml"
+    threads: job_threads()
+    resources:
+        gpu=0,
+    params:
+        p=victim_params,
     shell:
         "staa train-victim --name {wildcards.victim:q} --data-dir results/data/{wildcards.dataset:q} "
         "--out-dir results/victims/{wildcards.dataset:q}/{wildcards.victim:q}/seed{wildcards.seed:q} --params {params.p:q} "

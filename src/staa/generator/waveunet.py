@@ -321,7 +321,7 @@ class WaveUNet(nn.Module):
             out = self._output_length(n)
             if out is not None and out >= output_length:
                 return n
-            dec = _chain_out([l for blk in self.decoders[0].blocks for l in (blk.up, *blk.pre, *blk.post)], b)
+            dec = _chain_out([layer for blk in self.decoders[0].blocks for layer in (blk.up, *blk.pre, *blk.post)], b)
             if dec is not None and dec >= output_length:
                 # Long enough but a skip crop is asymmetric (odd difference); a few more sizes fix
                 # the parity, so give up only if none does.

@@ -77,9 +77,9 @@ def shade(colour: str, i: int) -> str:
     if i == 0:
         return mcolors.to_hex(colour)
     r, g, b = mcolors.to_rgb(colour)
-    h, l, s = colorsys.rgb_to_hls(r, g, b)
+    h, light, s = colorsys.rgb_to_hls(r, g, b)
     f = _SHADE_FACTORS[i % len(_SHADE_FACTORS)] if i < len(_SHADE_FACTORS) else 1.0 + 0.1 * i
-    l2 = min(0.85, max(0.15, l * f))
+    l2 = min(0.85, max(0.15, light * f))
     return mcolors.to_hex(colorsys.hls_to_rgb(h, l2, s))
 
 

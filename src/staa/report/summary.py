@@ -282,7 +282,7 @@ def build_summary(victims: pd.DataFrame, attacks: pd.DataFrame, timing: pd.DataF
         rows = []
         for pt in sweep.get("points", []):
             for r in summary[summary["variant"] == pt["variant"]].itertuples():
-                def ci(col: str, scale: float = 100, digits: int = 1) -> str:
+                def ci(col: str, scale: float = 100, digits: int = 1, r: Any = r) -> str:
                     v, lo, hi = (float(getattr(r, c)) for c in (col, f"{col}_ci_low", f"{col}_ci_high"))
                     if not np.isfinite(v):
                         return "–"
