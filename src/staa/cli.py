@@ -308,6 +308,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _runtime_args(sp: argparse.ArgumentParser, common: dict[str, dict[str, Any]]) -> None:
+    """--params, --threads and --gpus: what every torch step takes."""
+    sp.add_argument("--params", **common["--params"])
+    sp.add_argument("--threads", type=int, default=1)
+    sp.add_argument("--gpus", type=int, default=0)
+
+
 def _add_args(name: str, sp: argparse.ArgumentParser) -> None:
     common = {"--params": dict(default="{}", help="JSON object with the step's settings")}
     if name == "perturb":
@@ -332,15 +339,11 @@ def _add_args(name: str, sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--name", required=True)
         sp.add_argument("--data-dir", required=True)
         sp.add_argument("--out-dir", required=True)
-        sp.add_argument("--params", **common["--params"])
-        sp.add_argument("--threads", type=int, default=1)
-        sp.add_argument("--gpus", type=int, default=0)
+        _runtime_args(sp, common)
     elif name in ("train-generator", "craft-staa"):
         sp.add_argument("--data-dir", required=True)
         sp.add_argument("--out-dir", required=True)
-        sp.add_argument("--params", **common["--params"])
-        sp.add_argument("--threads", type=int, default=1)
-        sp.add_argument("--gpus", type=int, default=0)
+        _runtime_args(sp, common)
         sp.add_argument("--threat-model", required=True)
         if name == "craft-staa":
             sp.add_argument("--generator", required=True)
@@ -350,9 +353,7 @@ def _add_args(name: str, sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--attack-log", required=True)
         sp.add_argument("--victim-model", required=True)
         sp.add_argument("--out-dir", required=True)
-        sp.add_argument("--params", **common["--params"])
-        sp.add_argument("--threads", type=int, default=1)
-        sp.add_argument("--gpus", type=int, default=0)
+        _runtime_args(sp, common)
         # empty or bare (the rules pass '' for what an attack or a dataset does not have): none
         sp.add_argument("--subset", nargs="?", const="", default="",
                         help="subset CSV: the adversarials' utterances (scope 'subset'), or also score these (scope 'full')")
@@ -365,9 +366,7 @@ def _add_args(name: str, sp: argparse.ArgumentParser) -> None:
     elif name in ("attack-baseline", "timing"):
         sp.add_argument("--data-dir", required=True)
         sp.add_argument("--subset", required=True)
-        sp.add_argument("--params", **common["--params"])
-        sp.add_argument("--threads", type=int, default=1)
-        sp.add_argument("--gpus", type=int, default=0)
+        _runtime_args(sp, common)
         if name == "attack-baseline":
             sp.add_argument("--threat-model", required=True)
             sp.add_argument("--out-dir", required=True)

@@ -148,15 +148,11 @@ def perturb_file(gen: Generator, job: Job, info: Any, victim: VictimModel | None
 
 
 def _progress(jobs: list[Job], log: TextIO) -> tuple[Iterable[Job], bool]:
-    """A tqdm bar on an interactive stderr when tqdm is installed; otherwise (logs, pipes) the caller
-    prints a line per file."""
+    """A tqdm bar on an interactive stderr; otherwise (logs, pipes) the caller prints a line per file."""
     if len(jobs) > 1 and log is sys.stderr and getattr(log, "isatty", lambda: False)():
-        try:
-            from tqdm import tqdm
+        from tqdm import tqdm  # a declared dependency
 
-            return tqdm(jobs, file=log, unit="file", desc="perturb"), True
-        except ImportError:
-            pass
+        return tqdm(jobs, file=log, unit="file", desc="perturb"), True
     return jobs, False
 
 

@@ -9,6 +9,7 @@ The `interval` column says which one a row carries, and tables and captions prin
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -119,9 +120,9 @@ def victims_over_seeds(victims: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _fooled(metrics_path: str) -> pd.Series | None:
-    from pathlib import Path
-
+def fooled(metrics_path: str | Path) -> pd.Series | None:
+    """Per-utterance fooled flags (0/1, indexed by utt_id) from the per_utterance.csv beside a
+    metrics.json, or None when it is absent."""
     from staa.utils import read_table
 
     path = Path(metrics_path).with_name("per_utterance.csv")
@@ -153,7 +154,7 @@ def mean_transfer(raw: pd.DataFrame) -> pd.DataFrame:
         per_seed, per_utt = [], None
         for _, gs in g.groupby("seed", sort=True):
             per_seed.append(float(gs["asr"].mean()))
-            flags = [_fooled(p) for p in gs["path"]]
+            flags = [fooled(p) for p in gs["path"]]
             if len(per_seed) == 1 and all(f is not None for f in flags):
                 per_utt = pd.concat(flags, axis=1, join="inner").mean(axis=1).to_numpy()
         n = len(per_seed)

@@ -92,7 +92,7 @@ def build_summary(victims: pd.DataFrame, attacks: pd.DataFrame, timing: pd.DataF
                   reference: str = "full", sweeps: Mapping[str, Any] | None = None) -> str:
     """The summary Markdown text from already loaded DataFrames (attack rows per seed, as loaded:
     the paired tests run per seed, everything else on the means over seeds)."""
-    from staa.report.seeds import mean_transfer, over_seeds
+    from staa.report.seeds import interval_label, mean_transfer, over_seeds
     from staa.report.tables import variant_summary
 
     from staa.report.seeds import victims_over_seeds
@@ -293,7 +293,7 @@ def build_summary(victims: pd.DataFrame, attacks: pd.DataFrame, timing: pd.DataF
         if rows:
             out += [f"## Sweep `{name}`: {sweep.get('key', name)} against success", "",
                     f"Each row is STAA-Net trained with one value of `{sweep.get('key', name)}` (figure "
-                    f"`sweep_{name}_<dataset>`); 95 % intervals in brackets ({interval_label_text(len(seeds))}).", "",
+                    f"`sweep_{name}_<dataset>`); 95 % intervals in brackets ({interval_label(len(seeds))}).", "",
                     _md_table(["dataset", "threat", sweep.get("key", name), "variant", "white-box ASR (%)",
                                "mean transfer ASR (%)", "perturbed share (% of samples, all test utterances)"],
                               rows), ""]
@@ -345,17 +345,12 @@ def provenance_section(config_name: str, config_sha256: str | None) -> str:
             "- every metrics.json records its own commit, packages, device and settings hash under `provenance`\n")
 
 
-def interval_label_text(n_seeds: int) -> str:
-    from staa.report.seeds import interval_label
-
-    return interval_label(n_seeds)
-
-
 def paired_comparisons(attacks: pd.DataFrame, reference: str = "full") -> pd.DataFrame:
     """STAA-Net (`reference` variant) against every baseline with the same dataset, threat and
     victim, on the utterances both were scored on (the baseline subset): fooled counts, exact
     McNemar p, Holm-corrected over all rows, and a verdict. Reads the per_utterance.csv beside
     each metrics.json."""
+    from staa.report.seeds import fooled
     from staa.stats import holm, mcnemar, paired_verdict
 
     cols = ["dataset", "threat", "victim", "white_box", "seed", "baseline", "n", "staa_asr", "baseline_asr",
@@ -370,7 +365,7 @@ def paired_comparisons(attacks: pd.DataFrame, reference: str = "full") -> pd.Dat
                    & (st["seed"] == getattr(b, "seed", 0) if "seed" in st else True)]
         if match.empty:
             continue
-        flags = [_fooled(Path(path).with_name("per_utterance.csv")) for path in (match["path"].iloc[0], b.path)]
+        flags = [fooled(path) for path in (match["path"].iloc[0], b.path)]
         if any(f is None for f in flags):
             continue
         joined = flags[0].to_frame("staa").join(flags[1].to_frame("base"), how="inner")
@@ -383,16 +378,6 @@ def paired_comparisons(attacks: pd.DataFrame, reference: str = "full") -> pd.Dat
     df["p_holm"] = holm(df["p"]) if len(df) else []
     df["verdict"] = [paired_verdict(p, a - b) for p, a, b in zip(df["p_holm"], df["staa_asr"], df["baseline_asr"])]
     return df
-
-
-def _fooled(path: Path) -> pd.Series | None:
-    """Per-utterance fooled flags indexed by utt_id, or None when the file is absent."""
-    if not path.is_file():
-        return None
-    from staa.utils import read_table
-
-    per = read_table(path, ("utt_id", "fooled"), "per-utterance results", dtype={"utt_id": str})
-    return per.set_index("utt_id")["fooled"].astype(bool)
 
 
 def write_summary(victim_metrics: Sequence[PathLike], attack_metrics: Sequence[PathLike],

@@ -20,7 +20,7 @@ from staa.report.collect import (
     load_timing,
     load_victim_metrics,
 )
-from staa.report.seeds import mean_transfer, over_seeds, victims_over_seeds
+from staa.report.seeds import interval_label, mean_transfer, over_seeds, victims_over_seeds
 from staa.utils import write_csv, write_text
 
 PathLike = str | Path
@@ -88,7 +88,7 @@ def victims_table(victims: pd.DataFrame) -> Table:
     cols = ["dataset", "victim", "family", "wa", "wa_ci_low", "wa_ci_high", "ua", "ua_ci_low", "ua_ci_high",
             "n_test", "n_params", "epochs", "n_seeds"]
     df = victims[cols].sort_values(["dataset"], kind="stable").reset_index(drop=True)
-    df["interval"] = ["" if n < 2 else f"t over {n} seeds" for n in df["n_seeds"]]
+    df["interval"] = ["" if n < 2 else interval_label(n) for n in df["n_seeds"]]
     return Table("victims", df, "Clean accuracy of the victim models on the test split "
                  "(WA: weighted accuracy, UA: unweighted accuracy, fractions 0-1; with victims trained once "
                  "per seed, the mean ± the 95 % t-interval over seeds).", intervals=_ci("wa", "ua"))
@@ -190,7 +190,7 @@ def transfer_table(attacks: pd.DataFrame, victims_order: Sequence[str],
         piv = piv.merge(n_seeds, on=keys, how="left")
     else:
         piv["n_seeds"] = 1
-    piv["interval"] = ["bootstrap over utterances" if n < 2 else f"t over {int(n)} seeds" for n in piv["n_seeds"]]
+    piv["interval"] = [interval_label(int(n)) for n in piv["n_seeds"]]
     piv["white_box_victim"] = [t if t in vcols else "" for t in piv["threat"]]
     means = []
     for _, r in piv.iterrows():
@@ -253,7 +253,7 @@ def variant_summary(attacks: pd.DataFrame, transfer: pd.DataFrame) -> pd.DataFra
             row[c] = tr[c].iloc[0] if len(tr) else np.nan
         row["n_transfer_victims"] = int(tr["n_transfer_victims"].iloc[0]) if len(tr) else 0
         row["n_seeds"] = int(g["n_seeds"].max()) if "n_seeds" in g else 1
-        row["interval"] = "bootstrap over utterances" if row["n_seeds"] < 2 else f"t over {row['n_seeds']} seeds"
+        row["interval"] = interval_label(row["n_seeds"])
         rows.append(row)
     return pd.DataFrame(rows, columns=[*ABLATION_COLS[:12], "l0_all_percent", "l0_all_percent_ci_low",
                                        "l0_all_percent_ci_high", *ABLATION_COLS[12:]])
