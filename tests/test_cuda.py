@@ -21,7 +21,8 @@ def test_out_of_memory_is_one_line_naming_rule_batch_memory_and_key(monkeypatch,
     monkeypatch.setitem(cli.COMMANDS, "train-generator", (boom, ""))
     params = {"threat": "emo18", "variant": "full", "arch": {}, "seed": 0,
               "train": {"epochs": 1, "batch_size": 8, "lr": 1e-3}}
-    code = cli.main(["train-generator", "--data-dir", "d", "--out-dir", "o", "--threat-model", "t",
+    code = cli.main(["train-generator", "--data-dir", "d", "--model", "o/g.pt", "--train-log", "o/l.csv",
+                     "--summary", "o/s.json", "--threat-model", "t",
                      "--params", json.dumps(params)])
     err = capsys.readouterr().err.strip()
     assert code == 2 and "\n" not in err
@@ -49,14 +50,14 @@ def test_models_on_cuda_match_cpu():
 def test_generator_trains_on_cuda_against_an_lstm_threat(tiny_dataset, tmp_path):
     """cuDNN cannot backpropagate through an LSTM in eval mode: the generator's training must still run."""
     from staa.runtime import setup_runtime
-    from staa.train_generator import train_generator
-    from staa.train_victim import train_victim
+    from staa.steps.train_generator import GeneratorFiles, train_generator
+    from staa.steps.train_victim import VictimFiles, train_victim
 
     device = setup_runtime(1, gpus=1)
     train_victim("emo18", {"family": "emo18", "arch": {"channels": [4, 4, 4], "hidden": 8}, "epochs": 1,
-                           "batch_size": 8, "lr": 1e-3, "seed": 0}, tiny_dataset, tmp_path / "v", device)
+                           "batch_size": 8, "lr": 1e-3, "seed": 0}, tiny_dataset, VictimFiles.in_dir(tmp_path / "v"), device)
     meta = train_generator({"threat": "emo18", "variant": "full", "seed": 0, "arch": {"channels": [4, 8]},
                             "train": {"epochs": 1, "batch_size": 4, "lr": 1e-3},
                             "variant_cfg": {"losses": {"spa": 1.0}}}, tiny_dataset, tmp_path / "v" / "model.pt",
-                           tmp_path / "g", device)
+                           GeneratorFiles.in_dir(tmp_path / "g"), device)
     assert meta["selected_epoch"] == 1 and (tmp_path / "g" / "generator.pt").is_file()

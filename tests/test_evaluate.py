@@ -49,10 +49,10 @@ def test_classification_report_ua_is_unweighted():
 
 
 def _tiny_victim(tiny_dataset, tmp_path):
-    from staa.train_victim import train_victim
+    from staa.steps.train_victim import VictimFiles, train_victim
 
     train_victim("emo18", {"family": "emo18", "arch": {"channels": [4, 4, 4], "hidden": 8}, "epochs": 1,
-                           "batch_size": 8, "lr": 1e-3, "seed": 0}, tiny_dataset, tmp_path / "v",
+                           "batch_size": 8, "lr": 1e-3, "seed": 0}, tiny_dataset, VictimFiles.in_dir(tmp_path / "v"),
                  torch.device("cpu"))
     return tmp_path / "v" / "model.pt"
 
@@ -67,11 +67,12 @@ def _generator_params(losses: dict, **train) -> dict:
 
 
 def test_baseline_failure_is_recorded_and_run_goes_on(tiny_dataset, tmp_path, monkeypatch):
-    from staa import attack_baseline as ab
+    from staa.data.prepare import make_subset
+    from staa.steps import attack_baseline as ab
 
     model = _tiny_victim(tiny_dataset, tmp_path)
-    sub = ab.make_subset(tiny_dataset, 4, 0, tmp_path / "subset.csv")
-    assert sub.equals(ab.make_subset(tiny_dataset, 4, 0, tmp_path / "subset2.csv"))  # seeded
+    sub = make_subset(tiny_dataset, 4, 0, tmp_path / "subset.csv")
+    assert sub.equals(make_subset(tiny_dataset, 4, 0, tmp_path / "subset2.csv"))  # seeded
     calls = {"n": 0}
     real = ab.make_attack
 
@@ -89,14 +90,16 @@ def test_baseline_failure_is_recorded_and_run_goes_on(tiny_dataset, tmp_path, mo
     monkeypatch.setattr(ab, "make_attack", flaky_factory)
     params = {"name": "pgd", "threat": "emo18", "seed": 0,
               "settings": {"method": "pgd", "eps": 0.01, "steps": 2}}
-    log = ab.run_baseline(params, tiny_dataset, tmp_path / "subset.csv", model, tmp_path / "b", torch.device("cpu"))
+    log = ab.run_baseline(params, tiny_dataset, tmp_path / "subset.csv", model, ab.BaselineFiles.in_dir(tmp_path / "b"),
+                          torch.device("cpu"))
     assert log["status"].tolist().count("failed") == 1 and len(log) == 4
     assert "solver diverged" in log.loc[log.status == "failed", "error"].iloc[0]
-    from staa.score import score_attack
+    from staa.steps.score import ScoreFiles, score_attack
 
     m = score_attack({"dataset": "tiny", "attack": "pgd", "method": "pgd", "threat": "emo18", "victim": "emo18",
-                      "scope": "subset"}, tiny_dataset, tmp_path / "b" / "adversarial.npy",
-                     tmp_path / "b" / "attack_log.csv", model, tmp_path / "b" / "on_emo18", torch.device("cpu"),
+                      "scope": "subset", "seed": 0}, tiny_dataset, tmp_path / "b" / "adversarial.npy",
+                     tmp_path / "b" / "attack_log.csv", model, ScoreFiles.in_dir(tmp_path / "b" / "on_emo18"),
+                     torch.device("cpu"),
                      subset_csv=tmp_path / "subset.csv")
     assert m["n_failed"] == 1 and m["n_utterances"] == 4 and m["white_box"] is True
     assert m["format_version"] == 1 and m["variant"] is None and m["eps"] is None and m["subset"] == "subset"
@@ -105,36 +108,37 @@ def test_baseline_failure_is_recorded_and_run_goes_on(tiny_dataset, tmp_path, mo
 
 
 def test_unknown_baseline_method_is_a_config_error(tiny_dataset, tmp_path):
-    from staa.attack_baseline import make_subset, run_baseline
+    from staa.data.prepare import make_subset
     from staa.errors import ConfigError
+    from staa.steps.attack_baseline import BaselineFiles, run_baseline
 
     make_subset(tiny_dataset, 2, 0, tmp_path / "s.csv")
     with pytest.raises(ConfigError, match="cw"):
         run_baseline({"name": "x", "threat": "t", "seed": 0, "settings": {"method": "cw"}}, tiny_dataset,
-                     tmp_path / "s.csv", tmp_path / "nomodel.pt", tmp_path / "o", torch.device("cpu"))
+                     tmp_path / "s.csv", tmp_path / "nomodel.pt", BaselineFiles.in_dir(tmp_path / "o"), torch.device("cpu"))
 
 
 def test_staa_generator_train_craft_score_and_time(tiny_dataset, tmp_path):
     """Train a generator, craft once, score on the threat model with the shared scoring step (and on
     the subset too), then the timing benchmark; the examples and the packed mask are where they belong."""
-    from staa.attack_baseline import make_subset
-    from staa.craft_staa import craft_staa, generate
+    from staa.data.prepare import make_subset
+    from staa.steps.craft_staa import CraftFiles, craft_staa, generate
     from staa.evaluate import load_mask
-    from staa.score import score_attack
-    from staa.timing import run_timing
+    from staa.steps.score import ScoreFiles, score_attack
+    from staa.steps.timing import run_timing
     from staa.generator import load_generator
-    from staa.train_generator import train_generator
+    from staa.steps.train_generator import GeneratorFiles, train_generator
 
     model = _tiny_victim(tiny_dataset, tmp_path)
     params = _generator_params(losses={"mag": 1.0, "qua": 0.05, "spa": 1.0})
-    train_generator(params, tiny_dataset, model, tmp_path / "g", torch.device("cpu"))
+    train_generator(params, tiny_dataset, model, GeneratorFiles.in_dir(tmp_path / "g"), torch.device("cpu"))
     log = pd.read_csv(tmp_path / "g" / "train_log.csv")
     assert {"epoch", "loss", "adv", "mag", "qua", "spa", "fooling_rate", "mask_density"} <= set(log.columns)
     make_subset(tiny_dataset, 3, 0, tmp_path / "subset.csv")
     run = tmp_path / "a"
-    alog = craft_staa({"dataset": "tiny", "threat": "emo18", "variant": "full", "n_examples": 1, "timing_utterances": 2,
-                       "throughput_batch": 4}, tiny_dataset, tmp_path / "g" / "generator.pt", model, run,
-                      torch.device("cpu"))
+    alog = craft_staa({"dataset": "tiny", "threat": "emo18", "variant": "full", "seed": 0, "n_examples": 1, "timing_utterances": 2,
+                       "throughput_batch": 4}, tiny_dataset, tmp_path / "g" / "generator.pt", model,
+                      CraftFiles.in_dir(run), torch.device("cpu"))
     assert alog["seconds"].notna().sum() == 2 and (alog["status"] == "ok").all()
     x = np.load(tiny_dataset / "test.npy")
     gen, meta = load_generator(tmp_path / "g" / "generator.pt")
@@ -144,8 +148,8 @@ def test_staa_generator_train_craft_score_and_time(tiny_dataset, tmp_path):
     assert np.load(run / "mask.npy").nbytes == x.shape[0] * -(-x.shape[1] // 8)  # packed: a bit per sample
     assert (run / "examples" / "example_0_adv.wav").is_file() and (run / "examples" / "example_0.npz").is_file()
     m = score_attack({"dataset": "tiny", "attack": "staa", "method": "staa", "threat": "emo18", "variant": "full",
-                      "victim": "emo18", "scope": "full", "timing_utterances": 2}, tiny_dataset, run / "adversarial.npy",
-                     run / "attack_log.csv", model, run / "on_emo18", torch.device("cpu"),
+                      "victim": "emo18", "scope": "full", "seed": 0, "timing_utterances": 2}, tiny_dataset, run / "adversarial.npy",
+                     run / "attack_log.csv", model, ScoreFiles.in_dir(run / "on_emo18"), torch.device("cpu"),
                      subset_csv=tmp_path / "subset.csv", mask_path=run / "mask.npy", craft_path=run / "craft.json")
     assert 0 <= m["asr"] <= 1 and m["subset_metrics"]["n_utterances"] == 3
     assert m["eps"] == float(meta["eps"]) and m["throughput_batch"] == 4 and m["n_failed"] == 0
@@ -155,7 +159,7 @@ def test_staa_generator_train_craft_score_and_time(tiny_dataset, tmp_path):
     pc = written["per_class"]  # per true emotion: counts add up, the class rates average to the ASR
     assert set(pc) <= {"angry", "sad"} and sum(d["n"] for d in pc.values()) == m["n_utterances"]
     assert sum(d["n"] * d["asr"] for d in pc.values()) / m["n_utterances"] == pytest.approx(m["asr"])
-    df = run_timing({"dataset": "tiny", "threat": "emo18", "utterances": 2, "warmup": 1, "throughput_batch": 4,
+    df = run_timing({"dataset": "tiny", "threat": "emo18", "seed": 0, "utterances": 2, "warmup": 1, "throughput_batch": 4,
                      "methods": {"pgd": {"method": "pgd", "eps": 0.01, "steps": 3}}},
                     tiny_dataset, tmp_path / "subset.csv", tmp_path / "g" / "generator.pt", model,
                     tmp_path / "timing.csv", torch.device("cpu"))
@@ -168,7 +172,7 @@ def test_staa_generator_train_craft_score_and_time(tiny_dataset, tmp_path):
 def test_generator_best_dev_selection(tiny_dataset, tmp_path, monkeypatch):
     """select=best_dev keeps the post-warm-up epoch with the best dev fooling rate within the
     density budget, and that is the state saved in generator.pt (dev results scripted)."""
-    import staa.train_generator as tg
+    import staa.steps.train_generator as tg
     from staa.generator import load_generator
 
     script = iter([(0.9, 1.0), (0.8, 0.30), (0.7, 0.21), (0.6, 0.20)])  # (dev fooling, dev density)
@@ -181,7 +185,7 @@ def test_generator_best_dev_selection(tiny_dataset, tmp_path, monkeypatch):
     model = _tiny_victim(tiny_dataset, tmp_path)
     params = _generator_params(losses={"mag": 0.5, "qua": 0.05, "spa": 8.0}, epochs=4, lr=3e-3,
                                sparsity_target=0.2, select="best_dev")
-    tg.train_generator(params, tiny_dataset, model, tmp_path / "g", torch.device("cpu"))
+    tg.train_generator(params, tiny_dataset, model, tg.GeneratorFiles.in_dir(tmp_path / "g"), torch.device("cpu"))
     summary = json.loads((tmp_path / "g" / "train_summary.json").read_text())
     # epoch 1 is the warm-up, epoch 2 is over budget (0.30 > 0.22): epoch 3 wins over epoch 4
     assert summary["selected_epoch"] == 3 and summary["selected"]["epoch"] == 3
@@ -202,7 +206,7 @@ def test_generator_best_dev_selection(tiny_dataset, tmp_path, monkeypatch):
 
 def test_unknown_generator_select_is_a_config_error():
     from staa.errors import ConfigError
-    from staa.train_generator import resolve
+    from staa.steps.train_generator import resolve
 
     with pytest.raises(ConfigError, match="select"):
-        resolve({"train": {"select": "best"}, "variant_cfg": {}})
+        resolve({"train": {"epochs": 1, "batch_size": 2, "lr": 1e-3, "select": "best"}, "variant_cfg": {}})

@@ -401,9 +401,11 @@ def test_truncated_split_array_is_named(tiny_dataset, tmp_path):
      "--params lacks key 'settings.method'"),
 ])
 def test_hand_run_step_names_a_missing_params_key(tmp_path, cmd, params, expected):
-    args = {"train-victim": ["--name", "v", "--data-dir", "d", "--out-dir", "o"],
-            "train-generator": ["--data-dir", "d", "--out-dir", "o", "--threat-model", "t"],
-            "attack-baseline": ["--data-dir", "d", "--subset", "s", "--threat-model", "t", "--out-dir", "o"]}[cmd]
+    args = {"train-victim": ["--name", "v", "--data-dir", "d", "--model", "m", "--metrics", "j", "--train-log", "l"],
+            "train-generator": ["--data-dir", "d", "--model", "g", "--train-log", "l", "--summary", "s",
+                                "--threat-model", "t"],
+            "attack-baseline": ["--data-dir", "d", "--subset", "s", "--threat-model", "t", "--adversarial", "a",
+                                "--attack-log", "l"]}[cmd]
     res = subprocess.run(STAA + [cmd, *args, "--params", json.dumps(params)], cwd=tmp_path, capture_output=True,
                          text=True)
     assert res.returncode == 2
@@ -417,29 +419,30 @@ def test_damaged_files_between_steps_are_named(tiny_dataset, tmp_path):
 
     import torch
 
-    from staa.attack_baseline import _subset_arrays, make_subset
+    from staa.data.prepare import load_subset, make_subset
     from staa.data.prepare import load_classes
     from staa.evaluate import save_mask
-    from staa.score import score_attack
+    from staa.steps.score import ScoreFiles, score_attack
 
     data = tmp_path / "data"
     shutil.copytree(tiny_dataset, data)
     subset = tmp_path / "subset.csv"
     make_subset(data, 3, 0, subset)
-    x, table = _subset_arrays(data, subset)
+    x, table = load_subset(data, subset)
     bad = tmp_path / "bad_subset.csv"
     bad.write_text("utt_id\nfoo\n")
     with pytest.raises(DataError, match=r"bad_subset.csv: missing required column\(s\) \['index'\] in test subset CSV"):
-        _subset_arrays(data, bad)
+        load_subset(data, bad)
     adv = tmp_path / "adversarial.npy"
     np.save(adv, x)
     alog = tmp_path / "attack_log.csv"
     pd.DataFrame({"utt_id": table["utt_id"], "seconds": 0.1, "status": "ok", "device": "cpu",
                   "threads": 1}).to_csv(alog, index=False)
-    params = {"dataset": "d", "attack": "pgd", "method": "pgd", "threat": "v", "victim": "v", "scope": "subset"}
+    params = {"dataset": "d", "attack": "pgd", "method": "pgd", "threat": "v", "victim": "v", "scope": "subset",
+              "seed": 0}
 
     def score(**kw):
-        score_attack(params, data, adv, alog, tmp_path / "v.pt", tmp_path / "out", torch.device("cpu"),
+        score_attack(params, data, adv, alog, tmp_path / "v.pt", ScoreFiles.in_dir(tmp_path / "out"), torch.device("cpu"),
                      subset_csv=subset, **kw)
 
     adv.write_bytes(adv.read_bytes()[:-8])
@@ -468,7 +471,7 @@ def test_score_without_a_subset_mask_or_craft_record_parses():
     """The rules pass '' (or nothing) for what an attack or a dataset does not have: none, not a usage error."""
     from staa.cli import build_parser
 
-    base = ["score", "--data-dir", "d", "--out-dir", "o", "--adversarial", "a", "--attack-log", "l", "--victim-model", "v"]
+    base = ["score", "--data-dir", "d", "--metrics", "m", "--per-utterance", "p", "--adversarial", "a", "--attack-log", "l", "--victim-model", "v"]
     for flag in ("--subset", "--mask", "--craft"):
         key = flag[2:]
         for extra in ([flag], [flag, ""], []):

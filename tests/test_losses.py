@@ -89,7 +89,7 @@ def test_mean_reduction_is_length_independent() -> None:
 
 def test_quantisation_target_is_detached() -> None:
     m_soft = M_SOFT.clone().requires_grad_(True)
-    out = staa_losses(LOGITS, Y, V, m_soft, M, {"qua": 1.0})
+    out = staa_losses(LOGITS, Y, V, m_soft, M, {"qua": 1.0}, reduction="sum")
     out["qua"].backward()
     m_hard = (M_SOFT >= 0.5).float()
     # d||h - s|| / ds = (s - h) / ||h - s|| when h is a constant.
@@ -98,9 +98,9 @@ def test_quantisation_target_is_detached() -> None:
 
 def test_weight_and_reduction_errors() -> None:
     with pytest.raises(ConfigError, match=r"'sparsity'.*\['mag', 'qua', 'spa'\]"):
-        staa_losses(LOGITS, Y, V, M_SOFT, M, {"sparsity": 1.0})
+        staa_losses(LOGITS, Y, V, M_SOFT, M, {"sparsity": 1.0}, reduction="sum")
     with pytest.raises(ConfigError, match="mag=-0.5"):
-        staa_losses(LOGITS, Y, V, M_SOFT, M, {"mag": -0.5})
+        staa_losses(LOGITS, Y, V, M_SOFT, M, {"mag": -0.5}, reduction="sum")
     with pytest.raises(ConfigError, match="reduction='median'"):
         staa_losses(LOGITS, Y, V, M_SOFT, M, W, reduction="median")
 

@@ -88,11 +88,12 @@ def test_two_variants_with_identical_settings_are_refused():
 
 
 def test_variant_overrides_reach_training():
-    from staa.train_generator import resolve
+    from staa.steps.train_generator import resolve
 
-    train = resolve({"train": {"reduction": "mean", "kappa": 3.0, "eps": 0.03}, "variant_cfg": {
-        "losses": {"spa": 0.1}, "reduction": "sum", "kappa": 0.0, "warmup_epochs": 0, "loc_bias_init": 0.0}})
-    assert (train["reduction"], train["kappa"], train["warmup_epochs"], train["loc_bias_init"]) == ("sum", 0.0, 0, 0.0)
+    train = resolve({"train": {"epochs": 1, "batch_size": 2, "lr": 1e-3, "reduction": "mean", "kappa": 3.0, "eps": 0.03},
+                     "variant_cfg": {"losses": {"spa": 0.1}, "reduction": "sum", "kappa": 0.0, "warmup_epochs": 0,
+                                     "loc_bias_init": 0.0}})
+    assert (train.reduction, train.kappa, train.warmup_epochs, train.loc_bias_init) == ("sum", 0.0, 0, 0.0)
 
 
 def _summary(root, tag, density, variant="full", factorised=True, spa=8.0):

@@ -361,7 +361,7 @@ def test_scoring_refuses_to_write_a_record_off_the_schema(tree, tmp_path):
     per = pd.DataFrame({"clean_pred": [0], "adv_pred": [1], "fooled": [1], "l0": [3]})
     table = pd.DataFrame({"utt_id": ["u1"], "label_idx": [0]})
     with pytest.raises(DataError, match=r"out/metrics.json: 'n_success' is a required property"):
-        write_attack_outputs(tmp_path / "out", m, per, table, CLASSES)
+        write_attack_outputs(tmp_path / "out" / "metrics.json", tmp_path / "out" / "per_utterance.csv", m, per, table, CLASSES)
     assert not (tmp_path / "out").exists()
 
 

@@ -9,7 +9,7 @@ import torch
 
 from staa.errors import TrainingError
 from staa.runtime import setup_runtime
-from staa.train_victim import train_victim
+from staa.steps.train_victim import VictimFiles, train_victim
 
 PARAMS = {"family": "emo18", "arch": {"channels": [4, 4, 4], "hidden": 8}, "epochs": 2, "batch_size": 8,
           "lr": 1e-3, "seed": 0, "select": "best_dev_ua"}
@@ -21,7 +21,7 @@ def _cpu():
 
 
 def _run(tiny_dataset, out, **over):
-    return train_victim("emo18", {**PARAMS, **over}, tiny_dataset, out, torch.device("cpu"))
+    return train_victim("emo18", {**PARAMS, **over}, tiny_dataset, VictimFiles.in_dir(out), torch.device("cpu"))
 
 
 def test_same_seed_same_metrics(tiny_dataset, tmp_path):
@@ -41,7 +41,8 @@ def test_resume_gives_the_same_result(tiny_dataset, tmp_path):
     _run(tiny_dataset, tmp_path / "cut", epochs=1)  # stands in for a job killed after epoch 1
     (tmp_path / "cut" / "metrics.json").unlink()
     log = io.StringIO()
-    train_victim("emo18", {**PARAMS, "epochs": 3}, tiny_dataset, tmp_path / "cut", torch.device("cpu"), log=log)
+    train_victim("emo18", {**PARAMS, "epochs": 3}, tiny_dataset, VictimFiles.in_dir(tmp_path / "cut"), torch.device("cpu"),
+                 log=log)
     assert "resumed" in log.getvalue() and "after epoch 1" in log.getvalue()
     full = json.loads((tmp_path / "full" / "metrics.json").read_text())
     cut = json.loads((tmp_path / "cut" / "metrics.json").read_text())
@@ -51,12 +52,13 @@ def test_resume_gives_the_same_result(tiny_dataset, tmp_path):
 def test_changed_settings_do_not_resume(tiny_dataset, tmp_path):
     _run(tiny_dataset, tmp_path / "x", epochs=1)
     log = io.StringIO()
-    train_victim("emo18", {**PARAMS, "epochs": 1, "lr": 5e-3}, tiny_dataset, tmp_path / "x", torch.device("cpu"), log=log)
+    train_victim("emo18", {**PARAMS, "epochs": 1, "lr": 5e-3}, tiny_dataset, VictimFiles.in_dir(tmp_path / "x"), torch.device("cpu"),
+                 log=log)
     assert "resumed" not in log.getvalue() and "other settings" in log.getvalue()
 
 
 def test_nan_loss_stops_with_epoch_and_batch(tiny_dataset, tmp_path, monkeypatch):
-    import staa.train_victim as tv
+    import staa.steps.train_victim as tv
 
     real = tv.F.cross_entropy
     calls = {"n": 0}
@@ -90,7 +92,8 @@ def test_killed_job_resumes_and_matches(tiny_dataset, tmp_path, sig):
 
     def cmd(out):
         return [sys.executable, "-m", "staa.cli", "train-victim", "--name", "emo18", "--data-dir", str(tiny_dataset),
-                "--out-dir", str(out), "--params", params]
+                "--model", str(out / "model.pt"), "--metrics", str(out / "metrics.json"),
+                "--train-log", str(out / "train_log.csv"), "--params", params]
 
     subprocess.run(cmd(tmp_path / "ref"), check=True, capture_output=True, timeout=600)
     proc = subprocess.Popen(cmd(tmp_path / "cut"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -131,7 +134,7 @@ def test_pretrained_ssl_victim_trains_one_epoch_offline(tiny_dataset, tmp_path):
     frozen_before = pre.feature_extractor.conv_layers[0].conv.weight.detach().clone()
     params = {"family": "wav2vec2", "arch": {"pretrained": str(tmp_path / "pretrained")}, "epochs": 1,
               "batch_size": 8, "lr": 3e-5, "seed": 0, "select": "last"}
-    m = train_victim("wav2vec2", params, tiny_dataset, tmp_path / "v", torch.device("cpu"))
+    m = train_victim("wav2vec2", params, tiny_dataset, VictimFiles.in_dir(tmp_path / "v"), torch.device("cpu"))
     assert m["epochs"] == 1 and 0.0 <= m["ua"] <= 1.0
     from staa.models import load_victim
 
@@ -153,7 +156,7 @@ def test_snapshots_are_copies_not_views():
 
 def test_best_dev_ua_weights_are_the_best_epoch(tiny_dataset, tmp_path, monkeypatch):
     """select=best_dev_ua saves the weights of the best dev epoch, not the last one (scripted dev UA)."""
-    import staa.train_victim as tv
+    import staa.steps.train_victim as tv
 
     real = tv.classification_report
     uas = iter([0.2, 0.9, 0.3])  # three dev reports; the test report after them is the real one

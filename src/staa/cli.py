@@ -1,7 +1,8 @@
 """`staa` command line: one subcommand per pipeline step, each runnable by hand.
 
-Rules pass the config values they depend on as one JSON object (`--params`), so no step reads the
-config file itself; outputs go where docs/design.md §8 says. Errors a user can fix are printed as one clear
+Rules pass the config values they depend on as one JSON object (`--params`, checked by the step's
+settings class in `staa.settings`), so no step reads the config file itself, and name every file a
+step writes (docs/design.md §8). Errors a user can fix are printed as one clear
 line (exit 2), without a traceback.
 """
 from __future__ import annotations
@@ -25,51 +26,15 @@ def command(name: str, help_: str):
     return deco
 
 
-# The `--params` keys each step needs, with their JSON types (the workflow's rules always pass them;
-# a step run by hand with a key missing or mistyped is told which). Optional keys have defaults.
-_NUM = (int, float)
-PARAMS: dict[str, dict[str, Any]] = {
-    "prepare-data": {"reader": str, "root": str, "sample_rate": int, "clip_seconds": _NUM},
-    "train-victim": {"family": str, "seed": int},
-    "train-generator": {"threat": str, "variant": str, "arch": dict, "train": dict, "seed": int,
-                        "train.epochs": int, "train.batch_size": int, "train.lr": _NUM},
-    "craft-staa": {"dataset": str, "threat": str, "variant": str},
-    "make-subset": {"subset_size": int, "seed": int},
-    "attack-baseline": {"name": str, "threat": str, "settings": dict, "settings.method": str, "seed": int},
-    "score": {"dataset": str, "attack": str, "method": str, "threat": str, "victim": str, "scope": str},
-    "timing": {"dataset": str, "threat": str, "methods": dict},
-}
-_TYPE_NAMES = {str: "a string", int: "an integer", _NUM: "a number", dict: "a JSON object"}
-
-
-# a victim that is trained (not `train: false`) needs these too
-TRAINED_VICTIM: dict[str, Any] = {"epochs": int, "batch_size": int, "lr": _NUM}
-
-
 def _params(ns: argparse.Namespace) -> dict[str, Any]:
-    """The step's `--params` object, checked against PARAMS[step]: a missing or mistyped key is named."""
+    """The step's `--params` JSON object (its keys and types are checked by the step's settings class)."""
     try:
         value = json.loads(ns.params)
     except json.JSONDecodeError as exc:
         raise StaaError(f"--params: not valid JSON ({exc})") from None
     if not isinstance(value, dict):
         raise StaaError("--params: expected a JSON object")
-    spec = dict(PARAMS.get(ns.cmd, {}))
-    if ns.cmd == "train-victim" and value.get("train", True) is not False:
-        spec = {"family": str, **TRAINED_VICTIM, "seed": int}
-    for key, kind in spec.items():
-        node: Any = value
-        for part in key.split("."):
-            node = node.get(part, _MISSING) if isinstance(node, dict) else _MISSING
-        if node is _MISSING:
-            raise StaaError(f"--params lacks key {key!r} ({_TYPE_NAMES[kind]}); this step needs "
-                            f"{sorted(spec)} (the workflow's rules pass them from the config)")
-        if isinstance(node, bool) or not isinstance(node, kind):
-            raise StaaError(f"--params key {key!r} = {node!r}: expected {_TYPE_NAMES[kind]}")
     return value
-
-
-_MISSING = object()
 
 
 @command("validate-config", "check config files (merged in order) against the schema and cross-references")
@@ -119,10 +84,12 @@ def _prepare(ns):
 @command("train-victim", "train and evaluate one victim model on one dataset")
 def _train_victim(ns):
     from staa.runtime import setup_runtime
-    from staa.train_victim import train_victim
+    from staa.steps.train_victim import VictimFiles, train_victim
 
+    params = _params(ns)
     device = setup_runtime(ns.threads, ns.gpus)
-    train_victim(ns.name, _params(ns), ns.data_dir, ns.out_dir, device)
+    train_victim(ns.name, params, ns.data_dir, VictimFiles(Path(ns.model), Path(ns.metrics), Path(ns.train_log)),
+                 device)
 
 
 @command("victims-table", "gather victims' metrics.json into one CSV")
@@ -135,55 +102,65 @@ def _victims_table(ns):
 @command("train-generator", "train one STAA-Net generator against a frozen threat model")
 def _train_generator(ns):
     from staa.runtime import setup_runtime
-    from staa.train_generator import train_generator
+    from staa.steps.train_generator import GeneratorFiles, train_generator
 
+    params = _params(ns)
     device = setup_runtime(ns.threads, ns.gpus)
-    train_generator(_params(ns), ns.data_dir, ns.threat_model, ns.out_dir, device)
+    train_generator(params, ns.data_dir, ns.threat_model,
+                    GeneratorFiles(Path(ns.model), Path(ns.train_log), Path(ns.summary)), device)
 
 
 @command("craft-staa", "apply a generator to the test split once: adversarials, masks, seconds, examples")
 def _craft_staa(ns):
-    from staa.craft_staa import craft_staa
     from staa.runtime import setup_runtime
+    from staa.steps.craft_staa import CraftFiles, craft_staa
 
+    params = _params(ns)
     device = setup_runtime(ns.threads, ns.gpus)
-    craft_staa(_params(ns), ns.data_dir, ns.generator, ns.threat_model, ns.out_dir, device)
+    files = CraftFiles(Path(ns.adversarial), Path(ns.mask), Path(ns.attack_log), Path(ns.craft), Path(ns.examples_dir))
+    craft_staa(params, ns.data_dir, ns.generator, ns.threat_model, files, device)
 
 
 @command("make-subset", "draw the seeded test subset shared by every baseline")
 def _make_subset(ns):
-    from staa.attack_baseline import make_subset
+    from staa.data.prepare import make_subset
+    from staa.settings import SubsetSettings
 
-    p = _params(ns)
-    make_subset(ns.data_dir, int(p["subset_size"]), int(p["seed"]), ns.out)
+    cfg = SubsetSettings.from_params(_params(ns))
+    make_subset(ns.data_dir, cfg.subset_size, cfg.seed, ns.out)
 
 
 @command("attack-baseline", "run one iterative baseline on the subset against its threat model")
 def _attack_baseline(ns):
-    from staa.attack_baseline import run_baseline
     from staa.runtime import setup_runtime
+    from staa.steps.attack_baseline import BaselineFiles, run_baseline
 
+    params = _params(ns)
     device = setup_runtime(ns.threads, ns.gpus)
-    run_baseline(_params(ns), ns.data_dir, ns.subset, ns.threat_model, ns.out_dir, device)
+    run_baseline(params, ns.data_dir, ns.subset, ns.threat_model, BaselineFiles(Path(ns.adversarial),
+                                                                                Path(ns.attack_log)), device)
 
 
 @command("score", "score stored adversarials (STAA-Net or a baseline) on one victim: white-box or transfer")
 def _score(ns):
     from staa.runtime import setup_runtime
-    from staa.score import score_attack
+    from staa.steps.score import ScoreFiles, score_attack
 
+    params = _params(ns)
     device = setup_runtime(ns.threads, ns.gpus)
-    score_attack(_params(ns), ns.data_dir, ns.adversarial, ns.attack_log, ns.victim_model, ns.out_dir, device,
+    score_attack(params, ns.data_dir, ns.adversarial, ns.attack_log, ns.victim_model,
+                 ScoreFiles(Path(ns.metrics), Path(ns.per_utterance)), device,
                  subset_csv=ns.subset or None, mask_path=ns.mask or None, craft_path=ns.craft or None)
 
 
 @command("timing", "time STAA-Net and every baseline per utterance on the same inputs")
 def _timing(ns):
     from staa.runtime import setup_runtime
-    from staa.timing import run_timing
+    from staa.steps.timing import run_timing
 
+    params = _params(ns)
     device = setup_runtime(ns.threads, ns.gpus)
-    run_timing(_params(ns), ns.data_dir, ns.subset, ns.generator, ns.threat_model, ns.out, device)
+    run_timing(params, ns.data_dir, ns.subset, ns.generator, ns.threat_model, ns.out, device)
 
 
 @command("report", "build tables, figures and the reproduction summary from explicit result files")
@@ -315,6 +292,12 @@ def _runtime_args(sp: argparse.ArgumentParser, common: dict[str, dict[str, Any]]
     sp.add_argument("--gpus", type=int, default=0)
 
 
+def _outputs(sp: argparse.ArgumentParser, **files: str) -> None:
+    """One required flag per file a step writes (--train-log for train_log, ...)."""
+    for key, help_ in files.items():
+        sp.add_argument("--" + key.replace("_", "-"), required=True, help=help_)
+
+
 def _add_args(name: str, sp: argparse.ArgumentParser) -> None:
     common = {"--params": dict(default="{}", help="JSON object with the step's settings")}
     if name == "perturb":
@@ -338,21 +321,30 @@ def _add_args(name: str, sp: argparse.ArgumentParser) -> None:
     elif name == "train-victim":
         sp.add_argument("--name", required=True)
         sp.add_argument("--data-dir", required=True)
-        sp.add_argument("--out-dir", required=True)
+        _outputs(sp, model="the trained victim (model.pt)", metrics="its clean test scores (metrics.json)",
+                 train_log="one row per epoch (train_log.csv)")
         _runtime_args(sp, common)
-    elif name in ("train-generator", "craft-staa"):
+    elif name == "train-generator":
         sp.add_argument("--data-dir", required=True)
-        sp.add_argument("--out-dir", required=True)
-        _runtime_args(sp, common)
         sp.add_argument("--threat-model", required=True)
-        if name == "craft-staa":
-            sp.add_argument("--generator", required=True)
+        _outputs(sp, model="the trained generator (generator.pt)", train_log="one row per epoch (train_log.csv)",
+                 summary="the selected epoch and settings (train_summary.json)")
+        _runtime_args(sp, common)
+    elif name == "craft-staa":
+        sp.add_argument("--data-dir", required=True)
+        sp.add_argument("--threat-model", required=True)
+        sp.add_argument("--generator", required=True)
+        _outputs(sp, adversarial="adversarial test split (.npy)", mask="packed hard masks (.npy)",
+                 attack_log="seconds per utterance (.csv)", craft="crafting record (craft.json)",
+                 examples_dir="folder of the listening examples")
+        _runtime_args(sp, common)
     elif name == "score":
         sp.add_argument("--data-dir", required=True)
         sp.add_argument("--adversarial", required=True)
         sp.add_argument("--attack-log", required=True)
         sp.add_argument("--victim-model", required=True)
-        sp.add_argument("--out-dir", required=True)
+        _outputs(sp, metrics="the attack's scores on the victim (metrics.json)",
+                 per_utterance="one row per utterance (per_utterance.csv)")
         _runtime_args(sp, common)
         # empty or bare (the rules pass '' for what an attack or a dataset does not have): none
         sp.add_argument("--subset", nargs="?", const="", default="",
@@ -369,7 +361,7 @@ def _add_args(name: str, sp: argparse.ArgumentParser) -> None:
         _runtime_args(sp, common)
         if name == "attack-baseline":
             sp.add_argument("--threat-model", required=True)
-            sp.add_argument("--out-dir", required=True)
+            _outputs(sp, adversarial="adversarial subset (.npy)", attack_log="seconds and status per utterance (.csv)")
         else:
             sp.add_argument("--generator", required=True)
             sp.add_argument("--threat-model", required=True)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from staa.errors import ConfigError
+from staa.settings import VARIANT_OVERRIDES, fill_defaults, schema_path, variant_settings
 
 # Dataset, victim, variant and baseline names become path components and wildcard values:
 # a letter or digit first (a leading '-' would read as an option), then letters, digits, '_', '-'.
@@ -42,9 +43,6 @@ _ZHAO19 = {"channels": 4, "pool": 4}
 _SSL_CONV = {"conv_kernel": (10, 3, 3, 3, 3, 2, 2), "conv_stride": (5, 2, 2, 2, 2, 2, 2)}
 
 LOSS_TERMS = ("mag", "qua", "spa")
-# generator.train settings a generator variant may override
-VARIANT_OVERRIDES = ("eps", "frame_length", "epochs", "sparsity_target", "sparsity_scope", "select", "kappa",
-                     "reduction", "warmup_epochs", "loc_bias_init")
 # Bumped whenever the procedural corpus' audio changes, so cached corpora are regenerated.
 CORPUS_VERSION = 3
 SYNTH_EMOTIONS = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
@@ -76,7 +74,7 @@ def validate_config(config: dict[str, Any], schema_path: str | Path) -> None:
     """Schema + semantic checks; raises ConfigError listing every problem found."""
     errors = schema_errors(config, schema_path) or schema_errors(expand_sweeps(config), schema_path)
     if not errors:
-        errors = semantic_errors(config)
+        errors = semantic_errors(config)  # on the config with the schema's defaults filled in
     if errors:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(errors))
 
@@ -86,7 +84,8 @@ def dataset_victims(config: dict[str, Any], dataset: str) -> list[str]:
 
 
 def clip_length(ds_cfg: dict[str, Any]) -> int:
-    return int(round(float(ds_cfg.get("clip_seconds", 1.0)) * int(ds_cfg.get("sample_rate", 16000))))
+    ds_cfg = fill_defaults(ds_cfg, "datasets/*")
+    return int(round(float(ds_cfg["clip_seconds"]) * int(ds_cfg["sample_rate"])))
 
 
 def variant_threats(config: dict[str, Any], variant: str) -> list[str]:
@@ -215,15 +214,6 @@ def ssl_config_keys(family: str) -> set[str] | None:
                     args = fn.args.args[1:] + fn.args.kwonlyargs
                     return {a.arg for a in args} | _HF_COMMON_KEYS
     return None
-
-
-def variant_settings(train: dict[str, Any], var: dict[str, Any]) -> dict[str, Any]:
-    """What a variant trains with: `generator.train` with the variant's overrides, its factorisation
-    and its loss weights (the one merge both the config check and the training step use)."""
-    out = {**train, **{k: var[k] for k in VARIANT_OVERRIDES if k in var}}
-    out["factorised"] = bool(var.get("factorised", True))
-    out["losses"] = dict(var.get("losses") or {})
-    return out
 
 
 def duplicate_variant_errors(gen: dict[str, Any]) -> list[str]:
@@ -361,7 +351,10 @@ def _posint(v: Any) -> bool:
 
 
 def semantic_errors(config: dict[str, Any]) -> list[str]:
+    """The checks between keys that a schema cannot express (each value's own type, range and default
+    are the schema's), on the config with the schema's defaults filled in."""
     errs: list[str] = []
+    config = fill_defaults(config)
     sweep_errs = sweep_errors(config)
     if not sweep_errs:
         config = expand_sweeps(config)  # generated sweep points are checked like declared variants
@@ -396,8 +389,8 @@ def semantic_errors(config: dict[str, Any]) -> list[str]:
             bad = [e for e in emos if e not in SYNTH_EMOTIONS]
             if bad:
                 errs.append(f"datasets.{name}.synthetic.emotions: unknown {bad}; expected some of {list(SYNTH_EMOTIONS)}")
-        split = ds.get("split") or {}
-        if split.get("dev_fraction", 0.2) + split.get("test_fraction", 0.2) >= 1:
+        split = ds["split"]
+        if split["dev_fraction"] + split["test_fraction"] >= 1:
             errs.append(f"datasets.{name}.split: dev_fraction + test_fraction must be < 1")
         length = clip_length(ds)
         min_len = length if min_len is None else min(min_len, length)
@@ -405,8 +398,8 @@ def semantic_errors(config: dict[str, Any]) -> list[str]:
             if v in victims and not arch_errors(v, victims[v]):
                 need = victim_min_samples(victims[v]["family"], victims[v].get("arch") or {})
                 if length < need:
-                    errs.append(f"datasets.{name}.clip_seconds = {ds.get('clip_seconds', 1.0)} gives {length} samples, "
-                                f"but victim {v!r} needs at least {need} samples ({need / int(ds.get('sample_rate', 16000)):g} s) "
+                    errs.append(f"datasets.{name}.clip_seconds = {ds['clip_seconds']} gives {length} samples, "
+                                f"but victim {v!r} needs at least {need} samples ({need / int(ds['sample_rate']):g} s) "
                                 "to produce one output frame; raise clip_seconds or shrink the victim's pooling")
     gen = config.get("generator")
     if gen:
@@ -418,20 +411,20 @@ def semantic_errors(config: dict[str, Any]) -> list[str]:
                     errs.append(f"generator.threats names {t!r}, which is not among datasets.{ds}.victims")
         errs += generator_arch_errors(gen.get("arch") or {})
         train = gen["train"]
-        target = train.get("target")
+        target = train["target"]
         for ds in config["run"]["datasets"]:  # a synthetic corpus' classes are known before any job
             syn = datasets.get(ds, {})
             emos = (syn.get("synthetic") or {}).get("emotions") if syn.get("reader") == "synthetic" else None
             if target is not None and emos and target not in emos:
                 errs.append(f"generator.train.target: {target!r} is not a class of dataset {ds!r}; expected one of {emos}")
-        _check_eps(errs, "generator.train.eps", train.get("eps", 0.03))
+        _check_eps(errs, "generator.train.eps", train["eps"])
         if train.get("flex_eps"):
             _check_eps(errs, "generator.train.flex_eps.eps", train["flex_eps"]["eps"])
             _check_eps(errs, "generator.train.flex_eps.then", train["flex_eps"]["then"])
-        _check_frame(errs, "generator.train.frame_length", train.get("frame_length", 1), min_len)
+        _check_frame(errs, "generator.train.frame_length", train["frame_length"], min_len)
         errs += duplicate_variant_errors(gen)
         for vname, var in gen["variants"].items():
-            reduction = var.get("reduction", train.get("reduction", "mean"))
+            reduction = var.get("reduction", train["reduction"])
             for ds in var.get("datasets") or []:
                 if ds not in datasets:
                     errs.append(f"generator.variants.{vname}.datasets names {ds!r}, which is not declared under datasets")
@@ -445,7 +438,7 @@ def semantic_errors(config: dict[str, Any]) -> list[str]:
                     errs.append(f"generator.variants.{vname}.threats names {t!r}, not in generator.threats {gen['threats']}")
             if "eps" in var:
                 _check_eps(errs, f"generator.variants.{vname}.eps", var["eps"])
-            if (var.get("sparsity_target", train.get("sparsity_target")) is not None) and reduction != "mean":
+            if (var.get("sparsity_target", train["sparsity_target"]) is not None) and reduction != "mean":
                 errs.append(f"generator.variants.{vname}: sparsity_target needs generator.train.reduction 'mean' "
                             f"(a density budget is a fraction of the clip), got {reduction!r}")
             if "frame_length" in var:
@@ -485,7 +478,7 @@ def _check_frame(errs: list[str], key: str, frame: Any, length: int | None) -> N
 
 def default_schema_path() -> Path:
     """The workflow's schema, found from the package (so `staa validate-config` works anywhere)."""
-    return Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+    return schema_path()
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:

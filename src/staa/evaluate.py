@@ -86,14 +86,15 @@ def attack_metrics(x: np.ndarray, x_adv: np.ndarray, labels: np.ndarray, clean_p
     return metrics, per
 
 
-def write_examples(out_dir: Path, table: pd.DataFrame, x: np.ndarray, x_adv: np.ndarray, mask: np.ndarray,
+def write_examples(folder: Path, table: pd.DataFrame, x: np.ndarray, x_adv: np.ndarray, mask: np.ndarray,
                    classes: list[str], clean_pred: np.ndarray, adv_pred: np.ndarray, sample_rate: int, n: int) -> None:
-    """Keep a few clean/adversarial pairs for listening (WAV) and plotting (npz); fooled ones first."""
+    """Keep a few clean/adversarial pairs for listening (WAV) and plotting (npz) in `folder`, fooled ones
+    first: example_{k}_clean.wav, example_{k}_adv.wav and example_{k}.npz for k < n."""
     if n <= 0:
         return
     order = np.concatenate([np.flatnonzero(adv_pred != clean_pred), np.flatnonzero(adv_pred == clean_pred)])[:n]
     for k, i in enumerate(order):
-        base = out_dir / "examples"
+        base = Path(folder)
         uid = str(table["utt_id"].iloc[i])
         for tag, sig in (("clean", x[i]), ("adv", x_adv[i])):
             with atomic_path(base / f"example_{k}_{tag}.wav") as tmp:
@@ -117,8 +118,9 @@ def per_class(per: pd.DataFrame, length: int, classes: list[str]) -> dict[str, d
     return out
 
 
-def write_attack_outputs(out_dir: Path, metrics: dict[str, Any], per: pd.DataFrame, table: pd.DataFrame,
-                         classes: list[str], seconds: np.ndarray | None = None) -> None:
+def write_attack_outputs(metrics_path: Path, per_utterance_path: Path, metrics: dict[str, Any], per: pd.DataFrame,
+                         table: pd.DataFrame, classes: list[str], seconds: np.ndarray | None = None) -> None:
+    """One attack's scores on one victim: the per-utterance table, then metrics.json (checked first)."""
     per = per.copy()
     per.insert(0, "utt_id", table["utt_id"].to_numpy())
     per.insert(1, "label", [classes[int(i)] for i in table["label_idx"]])
@@ -126,9 +128,9 @@ def write_attack_outputs(out_dir: Path, metrics: dict[str, Any], per: pd.DataFra
     per["adv_pred"] = [classes[int(i)] for i in per["adv_pred"]]
     per["seconds"] = np.nan if seconds is None else np.resize(seconds, len(per)) if len(seconds) == len(per) else np.nan
     metrics = {**metrics, "per_class": per_class(per, int(metrics["length"]), classes)}
-    check_attack_metrics(metrics, out_dir / "metrics.json")  # the format the report reads, before anything is written
-    write_csv(out_dir / "per_utterance.csv", per)
-    write_json(out_dir / "metrics.json", metrics)
+    check_attack_metrics(metrics, metrics_path)  # the format the report reads, before anything is written
+    write_csv(per_utterance_path, per)
+    write_json(metrics_path, metrics)
 
 
 def save_mask(path: Path, mask: np.ndarray) -> None:

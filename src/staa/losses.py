@@ -56,10 +56,12 @@ def _check_weights(weights: Mapping[str, float]) -> dict[str, float]:
 
 
 def staa_losses(logits_adv: Tensor, y: Tensor, v: Tensor, m_soft: Tensor, m: Tensor,
-                weights: Mapping[str, float], kappa: float = 0.0, target: Optional[Tensor] = None,
-                reduction: str = "sum", sparsity_target: Optional[float] = None,
+                weights: Mapping[str, float], *, reduction: str, kappa: float = 0.0,
+                target: Optional[Tensor] = None, sparsity_target: Optional[float] = None,
                 sparsity_scope: str = "example") -> dict[str, Tensor]:
     """Return {'adv', 'mag', 'qua', 'spa', 'total'} (scalar tensors).
+
+    `reduction` has no default here: the pipeline's is the schema's (generator.train.reduction).
 
     sparsity_target (ours, optional; needs reduction='mean'): a density budget rho in (0, 1]. The
     sparsity term then penalises only the density above it: per example (sparsity_scope='example'),

@@ -16,6 +16,7 @@ import pandas as pd
 import torch
 
 from staa.config import clip_length, load_config_file, merge_configs
+from staa.settings import fill_defaults
 from staa.cost import generator_cost, victim_cost
 from staa.errors import ConfigError
 from staa.timing import time_methods
@@ -52,14 +53,14 @@ def paper_bench(config_files: list[str], dataset: str, threats: list[str] | None
     from staa.models import build_victim
     from staa.generator import build_generator
 
-    cfg = merge_configs([load_config_file(f) for f in config_files])
+    cfg = fill_defaults(merge_configs([load_config_file(f) for f in config_files]))  # the schema's defaults
     if dataset not in cfg["datasets"]:
         raise ConfigError(f"--dataset {dataset!r} is not under datasets in {config_files}")
     length = clip_length(cfg["datasets"][dataset])
     gen_cfg = cfg["generator"]
     torch.manual_seed(0)
-    gen = build_generator(gen_cfg["arch"], length, True, int(gen_cfg["train"].get("frame_length", 1))).to(device).eval()
-    eps = float(gen_cfg["train"].get("eps", 0.03))
+    gen = build_generator(gen_cfg["arch"], length, True, int(gen_cfg["train"]["frame_length"])).to(device).eval()
+    eps = float(gen_cfg["train"]["eps"])
     x = speech_like(utterances, length)
     xs = [torch.from_numpy(x[i:i + 1]).to(device) for i in range(utterances)]
     cuts = DEFAULT_CUTS if cuts is None else cuts
@@ -99,6 +100,7 @@ def grid_estimate(cfg: dict[str, Any], costs: pd.DataFrame, timing: pd.DataFrame
     c = costs.set_index("model")
     from staa.config import expand_sweeps
 
+    cfg = fill_defaults(cfg)  # the schema's defaults
     gen_cfg, rows = expand_sweeps(cfg)["generator"], []  # a sweep's points are generators too
     for ds in cfg["run"]["datasets"]:
         if ds not in splits:
@@ -121,7 +123,7 @@ def grid_estimate(cfg: dict[str, Any], costs: pd.DataFrame, timing: pd.DataFrame
                                                           + 2 * sum(c.at[v, "seconds_fwd"] for v in victims))))
         base = cfg.get("baselines") or {}
         if base.get("methods") and ds in (base.get("datasets") or cfg["run"]["datasets"]):
-            sub = min(int(base.get("subset_size", 20)), n["test"])
+            sub = min(int(base["subset_size"]), n["test"])
             for t in [t for t in gen_cfg["threats"] if t in victims]:
                 per = timing[(timing["threat"] == t) & (timing["method_family"] != "staa")]
                 est = per["seconds_full_budget_est"].fillna(per["seconds_per_utterance"]).sum()

@@ -1,11 +1,11 @@
-"""Timing benchmark (docs/design.md §6): seconds per utterance at batch size 1 for STAA-Net (generator
-forward only) and every baseline, on the same utterances, device and thread count, after warm-up.
-Speed-up = baseline median time / STAA-Net median time."""
+"""Timing (docs/design.md §6): every timer of the project. Seconds per utterance at batch size 1 for
+STAA-Net (generator forward only) and every baseline, on the same utterances, device and thread
+count, after warm-up; speed-up = baseline median time / STAA-Net median time. The pipeline step
+that runs it is `staa.steps.timing`."""
 from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -13,11 +13,7 @@ import pandas as pd
 import torch
 
 from staa.attacks import make_attack
-from staa.attack_baseline import _subset_arrays
-from staa.models import load_victim, predict
 from staa.runtime import describe_device
-from staa.generator import load_generator
-from staa.utils import write_csv
 
 
 def _sync(device: torch.device) -> None:
@@ -91,27 +87,6 @@ def timed(fn: Callable[[], Any], device: torch.device) -> tuple[Any, float]:
     out = fn()
     _sync(device)
     return out, time.perf_counter() - t0
-
-
-def run_timing(params: dict[str, Any], data_dir: str | Path, subset_csv: str | Path, generator_path: str | Path,
-               threat_path: str | Path, out_csv: str | Path, device: torch.device, log=sys.stderr) -> pd.DataFrame:
-    """params: dataset, threat, variant, methods {name: {method, ...}}, utterances, warmup, throughput_batch, seed."""
-    x_all, _ = _subset_arrays(data_dir, subset_csv)
-    n = min(int(params.get("utterances", 10)), x_all.shape[0])
-    warmup = int(params.get("warmup", 2))
-    xs = [torch.from_numpy(x_all[i:i + 1]).to(device) for i in range(n)]
-    gen, meta = load_generator(generator_path, device)
-    model = load_victim(threat_path, device)
-    ys = [torch.from_numpy(predict(model, x_all[i:i + 1], device)).long().to(device) for i in range(n)]
-    eps = float(meta["eps"])
-    bsz = int(params.get("throughput_batch", 32))
-    df = time_methods(gen, eps, model, xs, ys, params.get("methods", {}), params.get("full_methods"), warmup, device,
-                      seed=int(params.get("seed", 0)), throughput_x=np.resize(x_all, (bsz, x_all.shape[1])),
-                      tag=params["threat"], log=log)
-    df.insert(0, "dataset", params["dataset"])
-    df.insert(3, "threat", params["threat"])
-    write_csv(out_csv, df)
-    return df
 
 
 def time_methods(gen: torch.nn.Module, eps: float, model: torch.nn.Module, xs: list[torch.Tensor],

@@ -42,7 +42,7 @@ rule attack_baseline:
         p=baseline_params,
     shell:
         "staa attack-baseline --data-dir results/data/{wildcards.dataset:q} --subset {input.subset:q} "
-        "--threat-model {input.threat:q} --out-dir results/attacks/{wildcards.dataset:q}/{wildcards.method:q}/{wildcards.threat:q}/seed{wildcards.seed:q} "
+        "--threat-model {input.threat:q} --adversarial {output.adv:q} --attack-log {output.alog:q} "
         "--params {params.p:q} --threads {threads} --gpus {resources.gpu} > {log:q} 2>&1"
 
 
@@ -61,4 +61,3 @@ use rule score_staa as score_baseline with:
         subset=lambda wc, input: input.subset,
         mask="",
         craft="",
-        out_dir=lambda wc, output: str(Path(output.metrics).parent),

@@ -24,7 +24,8 @@ from staa.provenance import settings_hash  # noqa: E402  (torch-free too)
 
 # Snakemake has parsed the config files already, but its YAML reader keeps the last of two equal
 # keys silently: read them again strictly. Then our schema messages (naming each key), then
-# Snakemake's own validation, which also fills the schema's defaults.
+# Snakemake's own validation, which also fills the schema's defaults: every default lives in the
+# schema (staa.settings), so the builders below read the config without defaults of their own.
 for _configfile in workflow.overwrite_configfiles or []:
     load_config_file(_configfile)
 _schema = Path(workflow.basedir) / "schemas" / "config.schema.yaml"
@@ -75,7 +76,7 @@ def victims_of(dataset: str) -> list[str]:
 
 
 def job_threads() -> int:
-    return int(config["run"].get("threads", 1))
+    return int(config["run"]["threads"])
 
 
 # ---- parameter builders: exactly the config values each step depends on -------------------------
@@ -86,7 +87,7 @@ def synth_params(wildcards) -> str:
     return as_json(
         {
             **ds.get("synthetic", {}),
-            "sample_rate": ds.get("sample_rate", 16000),
+            "sample_rate": ds["sample_rate"],
             "seed": SEED,
             "version": CORPUS_VERSION,
         }
@@ -97,7 +98,7 @@ def data_params(wildcards) -> str:
     ds = ds_cfg(wildcards.dataset)
     keys = ("reader", "root", "sample_rate", "clip_seconds", "on_bad_audio", "split", "reader_options")
     p = {k: ds[k] for k in keys if k in ds}
-    p["split"] = {**p.get("split", {}), "seed": SEED}
+    p["split"] = {**p["split"], "seed": SEED}
     return as_json(p)
 
 
@@ -146,7 +147,7 @@ def subset_file(dataset: str, seed) -> str:
 
 def n_examples() -> int:
     """Listening examples (clean/adversarial pairs) each STAA-Net crafting job keeps."""
-    return int(config.get("attack_eval", {}).get("n_examples", 3))
+    return int(config["attack_eval"]["n_examples"])
 
 
 def example_files(run_dir: str, kinds: tuple[str, ...] = (".npz", "_clean.wav", "_adv.wav")) -> list[str]:
@@ -155,14 +156,14 @@ def example_files(run_dir: str, kinds: tuple[str, ...] = (".npz", "_clean.wav", 
 
 
 def craft_params(wildcards) -> str:
-    ev = config.get("attack_eval", {})
+    ev = config["attack_eval"]
     return as_json(
         {
             "dataset": wildcards.dataset,
             "threat": wildcards.threat,
             "variant": wildcards.variant,
             "seed": int(wildcards.seed),
-            **{k: ev[k] for k in ("throughput_batch", "n_examples", "timing_utterances") if k in ev},
+            **{k: ev[k] for k in ("throughput_batch", "n_examples", "timing_utterances")},
         }
     )
 
@@ -189,11 +190,8 @@ def staa_score_inputs(wildcards) -> dict:
 
 def score_settings() -> dict:
     """The attack_eval values the scoring step depends on (every attack alike)."""
-    ev = config.get("attack_eval", {})
-    return {
-        "frame_ms": ev.get("frame_ms", 20),
-        **({"timing_utterances": ev["timing_utterances"]} if "timing_utterances" in ev else {}),
-    }
+    ev = config["attack_eval"]
+    return {k: ev[k] for k in ("frame_ms", "timing_utterances")}
 
 
 def staa_score_params(wildcards) -> str:
@@ -246,7 +244,7 @@ def full_budget_methods() -> dict:
 
 
 def subset_params(wildcards) -> str:
-    return as_json({"subset_size": config["baselines"].get("subset_size", 20), "seed": int(wildcards.seed)})
+    return as_json({"subset_size": config["baselines"]["subset_size"], "seed": int(wildcards.seed)})
 
 
 def baseline_params(wildcards) -> str:
@@ -309,7 +307,7 @@ def timing_params(wildcards) -> str:
             "methods": baseline_methods(),
             "full_methods": full_budget_methods(),
             "seed": timing_seed(),
-            **config.get("timing", {}),
+            **config["timing"],
         }
     )
 
@@ -318,7 +316,7 @@ def report_params(wildcards) -> str:
     return as_json(
         {
             "style": config.get("report", {}).get("style", {}),
-            "config_name": config.get("name", "config"),
+            "config_name": config["name"],
             "config_sha256": settings_hash(config),
             "victims_order": list(config["victims"]),
             "seeds": SEEDS,
@@ -334,7 +332,7 @@ def report_params(wildcards) -> str:
                 ds: {
                     "reader": ds_cfg(ds)["reader"],
                     "clip_seconds": ds_cfg(ds).get("clip_seconds"),
-                    "sample_rate": ds_cfg(ds).get("sample_rate", 16000),
+                    "sample_rate": ds_cfg(ds)["sample_rate"],
                 }
                 for ds in run_datasets()
             },

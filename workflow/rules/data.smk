@@ -35,6 +35,8 @@ rule prepare_data:
         "../envs/staa.yaml"
     params:
         p=data_params,
+        # the dataset's folder: its arrays, tables, classes.json and card.md (each declared above)
+        out_dir=lambda wc, output: str(Path(output.classes).parent),
     shell:
-        "staa prepare-data --dataset {wildcards.dataset:q} --out-dir results/data/{wildcards.dataset:q} "
+        "staa prepare-data --dataset {wildcards.dataset:q} --out-dir {params.out_dir:q} "
         "--params {params.p:q} > {log:q} 2>&1"

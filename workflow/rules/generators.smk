@@ -25,5 +25,5 @@ rule train_generator:
         p=generator_params,
     shell:
         "staa train-generator --data-dir results/data/{wildcards.dataset:q} --threat-model {input.threat:q} "
-        "--out-dir results/generators/{wildcards.dataset:q}/{wildcards.threat:q}/{wildcards.variant:q}/seed{wildcards.seed:q} "
+        "--model {output.model:q} --train-log {output.log_csv:q} --summary {output.summary:q} "
         "--params {params.p:q} --threads {threads} --gpus {resources.gpu} > {log:q} 2>&1"

@@ -25,7 +25,7 @@ rule train_victim:
         p=victim_params,
     shell:
         "staa train-victim --name {wildcards.victim:q} --data-dir results/data/{wildcards.dataset:q} "
-        "--out-dir results/victims/{wildcards.dataset:q}/{wildcards.victim:q}/seed{wildcards.seed:q} --params {params.p:q} "
+        "--model {output.model:q} --metrics {output.metrics:q} --train-log {output.log_csv:q} --params {params.p:q} "
         "--threads {threads} --gpus {resources.gpu} > {log:q} 2>&1"
 
 
@@ -39,5 +39,7 @@ rule victims_table:
         "results/logs/victims_table.log",
     conda:
         "../envs/staa.yaml"
+    params:
+        out_dir=lambda wc, output: str(Path(output[0]).parent),
     shell:
-        "staa victims-table --out-dir results/tables {input:q} > {log:q} 2>&1"
+        "staa victims-table --out-dir {params.out_dir:q} {input:q} > {log:q} 2>&1"

@@ -15,6 +15,7 @@ from staa.data.audio import fix_length, load_audio
 from staa.data.readers import read_corpus
 from staa.data.split import complete_split
 from staa.errors import DataError
+from staa.settings import DataSettings
 from staa.utils import atomic_path, read_json, read_table, write_csv, write_json, write_text
 
 SPLITS = ("train", "dev", "test")
@@ -24,30 +25,32 @@ MIN_CLIP_MS = 25.0
 
 
 def prepare_dataset(name: str, params: dict[str, Any], out_dir: str | Path, log=sys.stderr) -> dict[str, Any]:
-    """Read the corpus named by `params['reader']`, split it, and write the data-stage outputs.
+    """Read the corpus named by `params['reader']`, split it, and write the data-stage outputs into
+    `out_dir` (one folder: the dataset's arrays, tables, classes.json and card.md).
 
-    params: reader, root, sample_rate, clip_seconds, split {seed, dev_fraction, test_fraction,
-    balance_gender}, on_bad_audio ('error'|'skip'), reader_options {...}.
+    params: staa.settings.DataSettings; split {dev_fraction, test_fraction, balance_gender,
+    speaker_independent} and `split.seed`, the run's seed (0 when run by hand without one).
     """
+    cfg = DataSettings.from_params(params)
     out_dir = Path(out_dir)
-    sr = int(params["sample_rate"])
-    length = int(round(float(params["clip_seconds"]) * sr))
-    df = read_corpus(params["reader"], params["root"], **params.get("reader_options", {}))
+    sr = cfg.sample_rate
+    length = int(round(cfg.clip_seconds * sr))
+    df = read_corpus(cfg.reader, cfg.root, **cfg.reader_options)
     if len(df) == 0:
-        raise DataError(f"dataset {name!r}: reader {params['reader']!r} found no utterances under {params['root']}")
+        raise DataError(f"dataset {name!r}: reader {cfg.reader!r} found no utterances under {cfg.root}")
     warnings: list[str] = list(df.attrs.get("warnings", []))
-    split_cfg = params.get("split", {})
+    split_cfg = cfg.split
     df["split"] = complete_split(
         df,
-        dev_fraction=float(split_cfg.get("dev_fraction", 0.2)),
-        test_fraction=float(split_cfg.get("test_fraction", 0.2)),
+        dev_fraction=float(split_cfg["dev_fraction"]),
+        test_fraction=float(split_cfg["test_fraction"]),
         seed=int(split_cfg.get("seed", 0)),
-        balance_gender=bool(split_cfg.get("balance_gender", True)),
-        speaker_independent=bool(split_cfg.get("speaker_independent", True)),
+        balance_gender=bool(split_cfg["balance_gender"]),
+        speaker_independent=bool(split_cfg["speaker_independent"]),
     ).values
     classes = sorted(df["label"].unique())
     class_idx = {c: i for i, c in enumerate(classes)}
-    on_bad = params.get("on_bad_audio", "error")
+    on_bad = cfg.on_bad_audio
     min_samples = int(np.ceil(MIN_CLIP_MS * sr / 1000))
 
     skipped: list[dict[str, str]] = []
@@ -204,6 +207,30 @@ def check_array(npy: Path, shape: tuple[int | None, ...], source: str, fix: str)
                         f"(truncated or overwritten); {fix}")
     if any(want is not None and got != want for got, want in zip(found, shape)):
         raise DataError(f"{npy}: shape {found}, but {source} call for {tuple('*' if w is None else w for w in shape)}; {fix}")
+
+
+def make_subset(data_dir: str | Path, size: int, seed: int, out: str | Path) -> pd.DataFrame:
+    """A seeded subset of the test split, the same for every baseline and for STAA-Net's subset row."""
+    _, table = load_split(data_dir, "test")
+    rng = np.random.default_rng([seed, 7])
+    n = min(int(size), len(table))
+    idx = np.sort(rng.choice(len(table), size=n, replace=False))
+    sub = table.iloc[idx][["utt_id", "label", "label_idx", "speaker"]].assign(index=idx)
+    write_csv(out, sub)
+    return sub
+
+
+def load_subset(data_dir: str | Path, subset_csv: str | Path) -> tuple[np.ndarray, pd.DataFrame]:
+    """The subset's test waveforms (float32, in memory) and table rows, after checking that every listed
+    utterance is in the test split at its recorded index (a subset drawn from an older split is refused)."""
+    x, table = load_split(data_dir, "test")
+    sub = read_table(subset_csv, ("utt_id", "index"), "test subset", dtype={"utt_id": str})
+    idx = sub["index"].to_numpy()
+    if (not set(sub["utt_id"]).issubset(set(table["utt_id"].astype(str)))
+            or not np.issubdtype(idx.dtype, np.integer) or (idx < 0).any() or (idx >= len(table)).any()
+            or list(table["utt_id"].astype(str).iloc[idx]) != list(sub["utt_id"])):
+        raise DataError(f"{subset_csv}: lists utterances that are not in the test split; rerun the subset rule")
+    return np.asarray(x[idx], dtype=np.float32), table.iloc[idx].reset_index(drop=True)
 
 
 def load_classes(data_dir: str | Path) -> dict[str, Any]:

@@ -6,8 +6,10 @@ adversarial one. The adversarial loss is the Carlini-Wagner margin against the t
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +25,13 @@ from staa.checkpoint import (
     save_checkpoint,
     to_cpu,
 )
-from staa.config import variant_settings
 from staa.data.prepare import load_classes, load_split
 from staa.errors import ConfigError, TrainingError
 from staa.generator import STAANet, build_generator, save_generator
 from staa.losses import staa_losses
 from staa.models import load_victim, predict
 from staa.runtime import grad_context
+from staa.settings import GeneratorRun, GeneratorSettings
 from staa.utils import progress, write_csv, write_json
 
 
@@ -53,7 +55,7 @@ BUDGET_SLACK = 0.02  # the hinge holds density at the budget only on average: al
 
 def dev_budget(train: dict[str, Any]) -> float | None:
     """Density a selectable epoch may not exceed on dev: the sparsity budget, for variants that have one."""
-    if not train["factorised"] or not train["losses"].get("spa") or train.get("sparsity_target") is None:
+    if not train["factorised"] or not train["losses"].get("spa") or train["sparsity_target"] is None:
         return None
     return float(train["sparsity_target"]) + BUDGET_SLACK
 
@@ -64,27 +66,42 @@ def selectable(row: dict[str, Any], budget: float | None, after: int) -> bool:
     return row["epoch"] > after and (budget is None or row["dev_mask_density"] <= budget)
 
 
-def resolve(params: dict[str, Any]) -> dict[str, Any]:
-    """The train settings with the variant's overrides (staa.config.variant_settings), checked."""
-    train = variant_settings(params["train"], params.get("variant_cfg", {}))
-    if train.get("select", "last") not in SELECTS:
-        raise ConfigError(f"generator select={train.get('select')!r}: expected one of {list(SELECTS)}")
-    if float(train.get("eps", 0.03)) <= 0:
-        raise ConfigError(f"generator eps must be > 0, got {train.get('eps')}")
+def resolve(params: dict[str, Any]) -> GeneratorSettings:
+    """The train settings with the variant's overrides (staa.settings.variant_settings), checked."""
+    train = GeneratorSettings.from_params(params)
+    if train.select not in SELECTS:
+        raise ConfigError(f"generator select={train.select!r}: expected one of {list(SELECTS)}")
+    if train.eps <= 0:
+        raise ConfigError(f"generator eps must be > 0, got {train.eps}")
     return train
 
 
-def train_generator(params: dict[str, Any], data_dir: str | Path, threat_path: str | Path, out_dir: str | Path,
+@dataclass(frozen=True)
+class GeneratorFiles:
+    """What a generator's training writes (the rule names each file); the resumable checkpoint goes
+    to ckpt/last.pt beside the generator."""
+    generator: Path
+    train_log: Path
+    summary: Path
+
+    @classmethod
+    def in_dir(cls, folder: str | Path) -> GeneratorFiles:
+        """The standard names in one folder (docs/design.md §8)."""
+        d = Path(folder)
+        return cls(d / "generator.pt", d / "train_log.csv", d / "train_summary.json")
+
+
+def train_generator(params: dict[str, Any], data_dir: str | Path, threat_path: str | Path, files: GeneratorFiles,
                     device: torch.device, log=sys.stderr) -> dict[str, Any]:
-    """params: threat, variant, arch {...}, train {...}, variant_cfg {...}, seed."""
-    out_dir = Path(out_dir)
-    tag = f"{params['threat']}/{params['variant']}"
+    """Train one generator: params threat, variant, arch {...}, seed (staa.settings.GeneratorRun) and
+    train {...}, variant_cfg {...} (staa.settings.GeneratorSettings); writes `files`."""
+    run, train = GeneratorRun.from_params(params), resolve(params)
+    tag = f"{run.threat}/{run.variant}"
     info = load_classes(data_dir)
     classes, length = info["classes"], int(info["length"])
-    train = resolve(params)
-    if int(train.get("frame_length", 1)) > length:
-        raise ConfigError(f"generator frame_length {train['frame_length']} is larger than the clip length ({length})")
-    target = train.get("target")
+    if train.frame_length > length:
+        raise ConfigError(f"generator frame_length {train.frame_length} is larger than the clip length ({length})")
+    target = train.target
     target_idx = None
     if target is not None:
         if target not in classes:
@@ -92,7 +109,7 @@ def train_generator(params: dict[str, Any], data_dir: str | Path, threat_path: s
         target_idx = classes.index(target)
     x_tr, _ = load_split(data_dir, "train")
     x_dev, _ = load_split(data_dir, "dev")
-    seed = int(params["seed"])
+    seed = run.seed
 
     threat = load_victim(threat_path, map_location=device)
     threat.eval()
@@ -102,15 +119,14 @@ def train_generator(params: dict[str, Any], data_dir: str | Path, threat_path: s
     y_dev = predict(threat, x_dev, device)
 
     torch.manual_seed(seed)
-    gen = build_generator(params["arch"], length, train["factorised"], int(train.get("frame_length", 1)),
-                          float(train.get("loc_bias_init", 0.0))).to(device)
-    opt = torch.optim.Adam(gen.parameters(), lr=float(train["lr"]))
-    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=int(train.get("step_size", 5)),
-                                            gamma=float(train.get("gamma", 0.5)))
-    epochs, bs = int(train["epochs"]), int(train["batch_size"])
-    fp = fingerprint({**params, "train": {k: v for k, v in train.items() if k != "epochs"}, "length": length,
+    gen = build_generator(run.arch, length, train.factorised, train.frame_length, train.loc_bias_init).to(device)
+    opt = torch.optim.Adam(gen.parameters(), lr=train.lr)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=train.step_size, gamma=train.gamma)
+    epochs, bs = train.epochs, train.batch_size
+    settings = {k: v for k, v in dataclasses.asdict(train).items() if k != "epochs"}  # more epochs resume
+    fp = fingerprint({**dataclasses.asdict(run), "train": settings, "length": length,
                       "data": data_digest(data_dir), "threat_model": file_digest(threat_path)})
-    ckpt_path = out_dir / "ckpt" / "last.pt"
+    ckpt_path = Path(files.generator).parent / "ckpt" / "last.pt"
     start, rows = 0, []
     best: dict[str, Any] = {"epoch": 0, "fooling_rate": -1.0, "state": None}
     state = load_checkpoint(ckpt_path, fp, log)
@@ -122,18 +138,17 @@ def train_generator(params: dict[str, Any], data_dir: str | Path, threat_path: s
         best = dict(state.get("best") or best)
         print(f"[{tag}] resumed from {ckpt_path} after epoch {start}", file=log, flush=True)
     print(f"[{tag}] generator: {gen.count_parameters()} parameters, input {gen.input_length} -> {length} samples, "
-          f"factorised={train['factorised']}, losses={train['losses']}, {epochs} epochs on {device}",
+          f"factorised={train.factorised}, losses={train.losses}, {epochs} epochs on {device}",
           file=log, flush=True)
-    warmup = int(train.get("warmup_epochs", 0))
-    select = train.get("select", "last")
-    budget = dev_budget(train)
+    warmup, select = train.warmup_epochs, train.select
+    budget = dev_budget(dataclasses.asdict(train))
     for epoch in range(start, epochs):
         t0 = time.time()
-        eps = eps_at(epoch, float(train.get("eps", 0.03)), train.get("flex_eps"))
+        eps = eps_at(epoch, train.eps, train.flex_eps)
         # ours: ramp the auxiliary weights from 0 so magnitudes find an adversarial direction
         # before the sparsity term prunes the mask (without it the mask collapses to all-zero)
         ramp = min(1.0, epoch / warmup) if warmup > 0 else 1.0
-        weights = {k: w * ramp for k, w in train["losses"].items()}
+        weights = {k: w * ramp for k, w in train.losses.items()}
         gen.train()
         torch.manual_seed(seed * 100003 + epoch)  # quantisation coin flips, reproducible on resume
         order = np.random.default_rng([seed, epoch]).permutation(x_tr.shape[0])
@@ -148,17 +163,16 @@ def train_generator(params: dict[str, Any], data_dir: str | Path, threat_path: s
             with grad_context(device):
                 logits = threat(out.x_adv)
             tgt = None if target_idx is None else torch.full_like(yb, target_idx)
-            terms = staa_losses(logits, yb, out.v, out.m_soft, out.m, weights, kappa=float(train.get("kappa", 0.0)),
-                                target=tgt, reduction=train.get("reduction", "mean"),
-                                sparsity_target=train.get("sparsity_target"),
-                                sparsity_scope=train.get("sparsity_scope", "example"))
+            terms = staa_losses(logits, yb, out.v, out.m_soft, out.m, weights, kappa=train.kappa, target=tgt,
+                                reduction=train.reduction, sparsity_target=train.sparsity_target,
+                                sparsity_scope=train.sparsity_scope)
             if not torch.isfinite(terms["total"]):
                 raise TrainingError(f"generator {tag}: loss is {terms['total'].item()} at epoch {epoch + 1}, "
                                     f"batch {b + 1}; the last good checkpoint ({ckpt_path}) was kept")
             opt.zero_grad(set_to_none=True)
             terms["total"].backward()
-            if train.get("grad_clip"):
-                torch.nn.utils.clip_grad_norm_(gen.parameters(), float(train["grad_clip"]))
+            if train.grad_clip:
+                torch.nn.utils.clip_grad_norm_(gen.parameters(), train.grad_clip)
             opt.step()
             for k in sums:
                 sums[k] += float(terms[k].detach()) * len(idx)
@@ -189,15 +203,15 @@ def train_generator(params: dict[str, Any], data_dir: str | Path, threat_path: s
     elif select == "best_dev":
         print(f"[{tag}] no epoch met the dev density budget ({budget}); keeping the last epoch", file=log, flush=True)
     print(f"[{tag}] selected epoch {chosen} ({select})", file=log, flush=True)
-    final_eps = eps_at(chosen - 1, float(train.get("eps", 0.03)), train.get("flex_eps"))
-    meta = {"arch": params["arch"], "length": length, "factorised": train["factorised"],
-            "frame_length": int(train.get("frame_length", 1)), "eps": final_eps, "threat": params["threat"],
-            "variant": params["variant"], "classes": classes, "dataset": info["dataset"], "losses": train["losses"],
+    final_eps = eps_at(chosen - 1, train.eps, train.flex_eps)
+    meta = {"arch": run.arch, "length": length, "factorised": train.factorised,
+            "frame_length": train.frame_length, "eps": final_eps, "threat": run.threat,
+            "variant": run.variant, "classes": classes, "dataset": info["dataset"], "losses": train.losses,
             "target": target, "warmup_epochs": warmup, "select": select, "selected_epoch": chosen,
-            "sample_rate": int(info["sample_rate"]), "seed": int(params.get("seed", 0))}
-    write_csv(out_dir / "train_log.csv", pd.DataFrame(rows))
-    save_generator(gen.cpu(), out_dir / "generator.pt", meta)
-    write_json(out_dir / "train_summary.json", {**meta, "final": rows[-1] if rows else {},
+            "sample_rate": int(info["sample_rate"]), "seed": run.seed}
+    write_csv(files.train_log, pd.DataFrame(rows))
+    save_generator(gen.cpu(), files.generator, meta)
+    write_json(files.summary, {**meta, "final": rows[-1] if rows else {},
                                                 "selected": rows[chosen - 1] if rows else {}})
     return meta
 

@@ -1,7 +1,7 @@
 """Craft STAA-Net's adversarial examples: apply a trained generator to the test split once.
 
 One job per generator (dataset, threat model, variant, seed) writes what every victim's scoring job
-(`staa.score`) reads: the adversarial waveforms, the generator's hard mask (the perturbed-sample map
+(`staa.steps.score`) reads: the adversarial waveforms, the generator's hard mask (the perturbed-sample map
 the L0 figures use), a per-utterance log with the generator's seconds at batch size 1, the batched
 throughput, and a few listening examples (clean/adversarial pairs, fooled ones first, as judged by
 the threat model: the white-box view).
@@ -9,6 +9,7 @@ the threat model: the white-box view).
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,10 @@ from staa.data.prepare import load_classes, load_split
 from staa.errors import ConfigError
 from staa.evaluate import save_mask, write_examples
 from staa.models import load_victim, predict
-from staa.runtime import describe_device
-from staa.timing import time_per_utterance, timed
 from staa.generator import load_generator
+from staa.runtime import describe_device
+from staa.settings import CraftSettings
+from staa.timing import time_per_utterance, timed
 from staa.utils import atomic_path, write_csv, write_json
 
 
@@ -37,47 +39,63 @@ def generate(gen, x: np.ndarray, eps: float, device: torch.device, batch_size: i
     return np.concatenate(advs), np.concatenate(masks)
 
 
+@dataclass(frozen=True)
+class CraftFiles:
+    """What crafting writes (the rule names each file): adversarials, packed hard masks, per-utterance
+    log, crafting record, and the listening examples' folder (its files are the rule's outputs too)."""
+    adversarial: Path
+    mask: Path
+    attack_log: Path
+    craft: Path
+    examples_dir: Path
+
+    @classmethod
+    def in_dir(cls, folder: str | Path) -> CraftFiles:
+        """The standard names in one folder (docs/design.md §8)."""
+        d = Path(folder)
+        return cls(d / "adversarial.npy", d / "mask.npy", d / "attack_log.csv", d / "craft.json", d / "examples")
+
+
 def craft_staa(params: dict[str, Any], data_dir: str | Path, generator_path: str | Path, threat_path: str | Path,
-               out_dir: str | Path, device: torch.device, log=sys.stderr) -> pd.DataFrame:
-    """params: dataset, threat, variant, seed, throughput_batch, n_examples, timing_utterances.
-    Writes adversarial.npy, mask.npy, attack_log.csv, craft.json and examples/ under `out_dir`."""
-    out_dir = Path(out_dir)
+               files: CraftFiles, device: torch.device, log=sys.stderr) -> pd.DataFrame:
+    """Apply the generator to the test split (params: staa.settings.CraftSettings) and write `files`."""
+    cfg = CraftSettings.from_params(params)
     info = load_classes(data_dir)
     classes, sr = info["classes"], int(info["sample_rate"])
     x, table = load_split(data_dir, "test")
     x = np.asarray(x, dtype=np.float32)
-    n_examples = int(params.get("n_examples", 3))
+    n_examples = cfg.n_examples
     if n_examples > x.shape[0]:
         raise ConfigError(f"attack_eval.n_examples = {n_examples}, but the test split ({Path(data_dir) / 'test.csv'}) "
                           f"has {x.shape[0]} utterances; lower it")
     gen, meta = load_generator(generator_path, device)
     threat = load_victim(threat_path, device)
     eps = float(meta["eps"])
-    bs = int(params.get("throughput_batch", 32))
+    bs = cfg.throughput_batch
 
     # throughput: the whole split in batches; its outputs are the adversarial examples every victim scores
     (x_adv, mask), seconds = timed(lambda: generate(gen, x, eps, device, bs), device)
     # latency: one utterance at a time (the paper's setting), on the first `timing_utterances`
-    sec = time_per_utterance(lambda xi: gen(xi, eps), x, device, int(params.get("timing_utterances", 50)))
+    sec = time_per_utterance(lambda xi: gen(xi, eps), x, device, cfg.timing_utterances)
     per_utt = np.full(x.shape[0], np.nan)
     per_utt[:len(sec)] = sec
 
-    with atomic_path(out_dir / "adversarial.npy") as tmp:
+    with atomic_path(files.adversarial) as tmp:
         with open(tmp, "wb") as fh:
             np.save(fh, np.asarray(x_adv, dtype=np.float32))
-    save_mask(out_dir / "mask.npy", mask)
+    save_mask(files.mask, mask)
     log_df = pd.DataFrame({"utt_id": table["utt_id"].astype(str).to_numpy(), "seconds": per_utt, "status": "ok",
                            "error": "", "device": describe_device(device), "threads": torch.get_num_threads()})
-    write_csv(out_dir / "attack_log.csv", log_df)
-    write_json(out_dir / "craft.json", {
-        "dataset": params["dataset"], "threat": params["threat"], "variant": params["variant"],
-        "seed": int(params.get("seed", 0)), "eps": eps, "n_utterances": int(x.shape[0]), "length": int(x.shape[1]),
+    write_csv(files.attack_log, log_df)
+    write_json(files.craft, {
+        "dataset": cfg.dataset, "threat": cfg.threat, "variant": cfg.variant,
+        "seed": cfg.seed, "eps": eps, "n_utterances": int(x.shape[0]), "length": int(x.shape[1]),
         "throughput_utt_per_s": float(x.shape[0] / seconds), "throughput_batch": bs,
         "device": describe_device(device), "threads": torch.get_num_threads()})
     # listening examples, judged by the threat model (the white-box view)
     clean_pred, adv_pred = predict(threat, x, device), predict(threat, x_adv, device)
-    write_examples(out_dir, table, x, x_adv, mask, classes, clean_pred, adv_pred, sr, n_examples)
-    print(f"[staa {params['threat']}/{params['variant']}] {x.shape[0]} utterances crafted, "
+    write_examples(files.examples_dir, table, x, x_adv, mask, classes, clean_pred, adv_pred, sr, n_examples)
+    print(f"[staa {cfg.threat}/{cfg.variant}] {x.shape[0]} utterances crafted, "
           f"{100.0 * mask.mean():.1f} % of samples perturbed, {np.median(sec) * 1e3:.2f} ms/utt, "
           f"{x.shape[0] / seconds:.1f} utt/s at batch {bs}", file=log, flush=True)
     return log_df

@@ -7,8 +7,10 @@ the test split.
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,43 +26,58 @@ from staa.metrics import classification_report
 from staa.models import build_victim, predict, save_victim
 from staa.provenance import provenance
 from staa.runtime import describe_device
+from staa.settings import VictimSettings
 from staa.utils import progress, write_csv, write_json
 
 
-def train_victim(name: str, params: dict[str, Any], data_dir: str | Path, out_dir: str | Path,
+@dataclass(frozen=True)
+class VictimFiles:
+    """What a victim's training writes (the rule names each file); the resumable checkpoint goes
+    to ckpt/last.pt beside the model."""
+    model: Path
+    metrics: Path
+    train_log: Path
+
+    @classmethod
+    def in_dir(cls, folder: str | Path) -> VictimFiles:
+        """The standard names in one folder (docs/design.md §8)."""
+        d = Path(folder)
+        return cls(d / "model.pt", d / "metrics.json", d / "train_log.csv")
+
+
+def train_victim(name: str, params: dict[str, Any], data_dir: str | Path, files: VictimFiles,
                  device: torch.device, log=sys.stderr) -> dict[str, Any]:
-    """params: family, arch, epochs, batch_size, lr, weight_decay, seed, select, grad_clip, train.
+    """Train victim `name` with `params` (staa.settings.VictimSettings) and write `files`.
 
     `train: false` evaluates the model as it is (a user's fine-tuned checkpoint): no epoch runs, the
     dev split is scored once (epoch 0 in the log) and the test split as always."""
-    out_dir = Path(out_dir)
+    cfg = VictimSettings.from_params(params)
     info = load_classes(data_dir)
     classes, length = info["classes"], int(info["length"])
     x_tr, t_tr = load_split(data_dir, "train")
     x_dev, t_dev = load_split(data_dir, "dev")
     x_te, t_te = load_split(data_dir, "test")
     y_tr = t_tr["label_idx"].to_numpy()
-    as_is = params.get("train", True) is False
-    epochs = 0 if as_is else int(params["epochs"])
-    bs, seed = int(params.get("batch_size", 32)), int(params["seed"])
-    select = params.get("select", "best_dev_ua")
+    as_is = not cfg.train
+    epochs = 0 if as_is else cfg.epochs
+    bs, seed, select = cfg.batch_size, cfg.seed, cfg.select
     if select not in ("best_dev_ua", "last"):
         raise ConfigError(f"victims.{name}.select: {select!r}; expected 'best_dev_ua' or 'last'")
 
     from staa.models import check_trainable
 
-    check_trainable(params["family"], epochs, name)
+    check_trainable(cfg.family, epochs, name)
     torch.manual_seed(seed)
-    model = build_victim(params["family"], len(classes), length, params.get("arch", {}), classes=classes,
+    model = build_victim(cfg.family, len(classes), length, cfg.arch, classes=classes,
                          sample_rate=int(info["sample_rate"])).to(device)
     trainable = [p for p in model.parameters() if p.requires_grad]
-    opt = (torch.optim.Adam(trainable, lr=float(params["lr"]), weight_decay=float(params.get("weight_decay", 0.0)))
+    opt = (torch.optim.Adam(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
            if epochs and trainable else None)
     if epochs and not trainable:
         raise ConfigError(f"victims.{name}: epochs is {epochs} but the model has no trainable parameters; "
                           "expected train: false to evaluate it as it is")
-    fp = fingerprint({**params, "classes": classes, "length": length, "data": data_digest(data_dir)})
-    ckpt_path = out_dir / "ckpt" / "last.pt"
+    fp = fingerprint({**dataclasses.asdict(cfg), "classes": classes, "length": length, "data": data_digest(data_dir)})
+    ckpt_path = Path(files.model).parent / "ckpt" / "last.pt"
     start, rows, best = 0, [], {"ua": -1.0, "epoch": -1, "state": None}
     state = load_checkpoint(ckpt_path, fp, log)
     if state is not None and opt is not None and int(state["epoch"]) <= epochs:
@@ -83,7 +100,7 @@ def train_victim(name: str, params: dict[str, Any], data_dir: str | Path, out_di
         best = {"ua": dev["ua"], "epoch": 0, "state": None}
         print(f"[{name}] evaluated as it is (train: false): dev_wa {dev['wa']:.3f} dev_ua {dev['ua']:.3f}",
               file=log, flush=True)
-    print(f"[{name}] {params['family']}: {n_params} parameters, {len(y_tr)} train / {len(t_dev)} dev / "
+    print(f"[{name}] {cfg.family}: {n_params} parameters, {len(y_tr)} train / {len(t_dev)} dev / "
           f"{len(t_te)} test utterances, {epochs} epochs on {device}", file=log, flush=True)
     for epoch in range(start, epochs):
         t0 = time.time()
@@ -102,8 +119,8 @@ def train_victim(name: str, params: dict[str, Any], data_dir: str | Path, out_di
                                     f"the last good checkpoint ({ckpt_path}) was kept. Lower the learning rate.")
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            if params.get("grad_clip"):
-                torch.nn.utils.clip_grad_norm_(trainable, float(params["grad_clip"]))
+            if cfg.grad_clip:
+                torch.nn.utils.clip_grad_norm_(trainable, cfg.grad_clip)
             opt.step()
             tot_loss += loss.item() * len(idx)
             correct += int((logits.argmax(1) == yb).sum())
@@ -127,15 +144,15 @@ def train_victim(name: str, params: dict[str, Any], data_dir: str | Path, out_di
         model.load_state_dict(best["state"])
     chosen = 0 if as_is else best["epoch"] if select == "best_dev_ua" else epochs
     test = classification_report(t_te["label_idx"].to_numpy(), predict(model, x_te, device), classes)
-    metrics = {"dataset": info["dataset"], "victim": name, "family": params["family"], "seed": int(params["seed"]), **test,
+    metrics = {"dataset": info["dataset"], "victim": name, "family": cfg.family, "seed": cfg.seed, **test,
                "provenance": provenance(params, describe_device(device)),
                "n_test": int(len(t_te)), "n_params": int(n_params), "epochs": epochs, "selected_epoch": chosen,
                "trained": not as_is, "dropped_labels": dropped,
                "dev_ua_selected": float(best["ua"]) if select == "best_dev_ua" else float(rows[-1]["dev_ua"])}
-    write_csv(out_dir / "train_log.csv", pd.DataFrame(rows))
-    save_victim(model.cpu(), out_dir / "model.pt", extra={"dataset": info["dataset"], "victim": name,
+    write_csv(files.train_log, pd.DataFrame(rows))
+    save_victim(model.cpu(), files.model, extra={"dataset": info["dataset"], "victim": name,
                                                           "classes": classes, "selected_epoch": chosen,
                                                           "dropped_labels": dropped})
-    write_json(out_dir / "metrics.json", metrics)
+    write_json(files.metrics, metrics)
     print(f"[{name}] test WA {test['wa']:.3f} UA {test['ua']:.3f} (epoch {chosen})", file=log, flush=True)
     return metrics

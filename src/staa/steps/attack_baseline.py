@@ -1,0 +1,79 @@
+"""Iterative baselines (PGD, SparseFool, one-pixel) on a fixed, seeded subset of the test split.
+
+The attack runs once per (dataset, threat model, baseline) at batch size 1 (the paper's timing
+setting); its adversarial waveforms are stored, then scored on every victim (white-box on the
+threat model, transfer on the others) by the scoring step all attacks share (`staa.score`).
+"""
+from __future__ import annotations
+
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from staa.attacks import make_attack
+from staa.data.prepare import load_subset
+from staa.models import load_victim, predict
+from staa.runtime import describe_device
+from staa.settings import BaselineSettings
+from staa.utils import atomic_path, write_csv
+
+
+@dataclass(frozen=True)
+class BaselineFiles:
+    """What a baseline's run writes (the rule names each file)."""
+    adversarial: Path
+    attack_log: Path
+
+    @classmethod
+    def in_dir(cls, folder: str | Path) -> BaselineFiles:
+        """The standard names in one folder (docs/design.md §8)."""
+        d = Path(folder)
+        return cls(d / "adversarial.npy", d / "attack_log.csv")
+
+
+def run_baseline(params: dict[str, Any], data_dir: str | Path, subset_csv: str | Path, threat_path: str | Path,
+                 files: BaselineFiles, device: torch.device, log=sys.stderr) -> pd.DataFrame:
+    """Run one baseline (params: staa.settings.BaselineSettings) on the subset; writes `files`."""
+    cfg = BaselineSettings.from_params(params)
+    settings = dict(cfg.settings)
+    attack = make_attack(settings.pop("method"), **settings)
+    x, table = load_subset(data_dir, subset_csv)
+    attack.validate_for_length(x.shape[1])
+    model = load_victim(threat_path, device)
+    clean = predict(model, x, device)
+    gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
+    advs, rows = np.empty_like(x), []
+    for i in range(x.shape[0]):
+        xi = torch.from_numpy(x[i:i + 1]).to(device)
+        yi = torch.from_numpy(clean[i:i + 1]).long().to(device)
+        t0 = time.perf_counter()
+        status, err = "ok", ""
+        try:
+            adv = attack(model, xi, yi, generator=gen)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            advs[i] = adv.detach().cpu().numpy()[0]
+            if not np.all(np.isfinite(advs[i])):
+                raise FloatingPointError("adversarial example contains NaN/inf")
+        except (RuntimeError, FloatingPointError, ValueError) as exc:  # record, keep the clean input, go on
+            advs[i] = x[i]
+            status, err = "failed", f"{type(exc).__name__}: {exc}"
+            print(f"[{cfg.name}] utterance {table['utt_id'].iloc[i]} failed: {err}\n"
+                  f"{traceback.format_exc(limit=2)}", file=log, flush=True)
+        rows.append({"utt_id": table["utt_id"].iloc[i], "seconds": time.perf_counter() - t0, "status": status,
+                     "error": err})
+        print(f"[{cfg.name} on {cfg.threat}] {i + 1}/{x.shape[0]} {rows[-1]['seconds']:.3f}s {status}",
+              file=log, flush=True)
+    with atomic_path(files.adversarial) as tmp:
+        with open(tmp, "wb") as fh:
+            np.save(fh, advs)
+    log_df = pd.DataFrame(rows).assign(device=describe_device(device), threads=torch.get_num_threads())
+    write_csv(files.attack_log, log_df)
+    return log_df
