@@ -71,10 +71,11 @@ dry-run: env
 	@$(CONFIG_CHECK)
 	$(BIN)/snakemake -n $(if $(CONFIG),--configfile $(CONFIG))
 
-# ruff (pyproject.toml [tool.ruff]), snakefmt (the workflow's formatting) and Snakemake's own linter;
+# ruff (lint and format, pyproject.toml [tool.ruff]), snakefmt (the workflow's formatting) and Snakemake's own linter;
 # `make test` runs it first and fails on a finding.
 lint: env
 	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
 	$(BIN)/snakefmt --check workflow
 	$(BIN)/snakemake --lint
 

@@ -1,4 +1,5 @@
 """Shared fixtures: a tiny pipeline config, a tiny prepared dataset, the repo paths."""
+
 from __future__ import annotations
 
 import copy
@@ -36,16 +37,27 @@ def tiny_config() -> dict:
     cfg["victims"]["zhao19"]["arch"].update(channels=[4, 4, 4, 4], hidden=8)
     for fam in ("wav2vec2", "wavlm"):
         cfg["victims"][fam]["arch"]["small_config"] = dict(
-            hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16,
-            conv_dim=[8, 8], conv_kernel=[10, 3], conv_stride=[5, 2], num_conv_pos_embeddings=8,
-            num_conv_pos_embedding_groups=2, classifier_proj_size=8, layerdrop=0.0, mask_time_prob=0.0)
+            hidden_size=16,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            intermediate_size=16,
+            conv_dim=[8, 8],
+            conv_kernel=[10, 3],
+            conv_stride=[5, 2],
+            num_conv_pos_embeddings=8,
+            num_conv_pos_embedding_groups=2,
+            classifier_proj_size=8,
+            layerdrop=0.0,
+            mask_time_prob=0.0,
+        )
     # three victims, one ablation, one baseline: every rule of the DAG runs, in about 30 jobs
     del cfg["victims"]["wavlm"]
     ds["victims"] = ["emo18", "zhao19", "wav2vec2"]
     cfg["generator"]["arch"]["channels"] = [4, 8]
     cfg["generator"]["train"].update(epochs=1, batch_size=4)
-    cfg["generator"]["variants"] = {k: v for k, v in cfg["generator"]["variants"].items()
-                                    if k in ("full", "no_sparsity_loss")}
+    cfg["generator"]["variants"] = {
+        k: v for k, v in cfg["generator"]["variants"].items() if k in ("full", "no_sparsity_loss")
+    }
     cfg["generator"]["sweeps"]["density"]["values"] = [0.05, 0.2]  # one new point, one reusing `full`
     cfg["attack_eval"].update(timing_utterances=2)
     cfg["baselines"]["subset_size"] = 3
@@ -69,7 +81,15 @@ def tiny_dataset(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("corpus")
     generate_corpus(root, n_speakers=4, utterances_per_emotion=4, emotions=["angry", "sad"], seed=0)
     out = tmp_path_factory.mktemp("data")
-    prepare_dataset("tiny", {"reader": "synthetic", "root": str(root), "sample_rate": 16000, "clip_seconds": 0.25,
-                             "split": {"dev_fraction": 0.25, "test_fraction": 0.25, "balance_gender": False,
-                                       "seed": 0}}, out)
+    prepare_dataset(
+        "tiny",
+        {
+            "reader": "synthetic",
+            "root": str(root),
+            "sample_rate": 16000,
+            "clip_seconds": 0.25,
+            "split": {"dev_fraction": 0.25, "test_fraction": 0.25, "balance_gender": False, "seed": 0},
+        },
+        out,
+    )
     return out

@@ -1,5 +1,6 @@
 """Tests of the baseline attacks: settings, constraints, model hygiene, and cross-checks against
 torchattacks (PGD, SparseFool) and a literal port of the SparseFool authors' reference code."""
+
 from __future__ import annotations
 
 import copy
@@ -518,17 +519,22 @@ class _Constant(torch.nn.Module):
         return torch.stack([x.sum(1) * 0 + 1.0, x.sum(1) * 0], dim=1)
 
 
-@pytest.mark.parametrize("method,settings", [
-    ("pgd", {"steps": 3}),
-    ("onepixel", {"k": 2, "maxiter": 2, "max_population": 6, "eval_batch": 4}),
-])
+@pytest.mark.parametrize(
+    "method,settings",
+    [
+        ("pgd", {"steps": 3}),
+        ("onepixel", {"k": 2, "maxiter": 2, "max_population": 6, "eval_batch": 4}),
+    ],
+)
 def test_worst_case_passes_match_a_run_that_never_succeeds(method, settings):
     """The pass counts timing extrapolates with are those an attack really makes without early success."""
     from staa.timing import PassCounter
 
     attack = make_attack(method, **settings)
     counter = PassCounter(_Constant())
-    attack(counter, torch.rand(1, 50) - 0.5, torch.zeros(1, dtype=torch.long), generator=torch.Generator().manual_seed(0))
+    attack(
+        counter, torch.rand(1, 50) - 0.5, torch.zeros(1, dtype=torch.long), generator=torch.Generator().manual_seed(0)
+    )
     assert counter.counts == attack.worst_case_passes(2)
 
 

@@ -1,5 +1,6 @@
 """Config validation: the schema rejects unknown keys and wrong types, naming them; semantic checks
 catch cross-reference and range errors before any job starts."""
+
 from __future__ import annotations
 
 import copy
@@ -68,7 +69,7 @@ def test_non_positive_eps_rejected(eps):
 
 def test_frame_longer_than_clip_rejected():
     cfg = load_default_config()
-    cfg["generator"]["train"]["frame_length"] = 10 ** 7
+    cfg["generator"]["train"]["frame_length"] = 10**7
     assert "larger than the clip length" in _err(cfg)
 
 
@@ -120,20 +121,27 @@ def test_default_density_sweep_reuses_full_and_names_the_new_points():
     cfg = load_default_config()
     pts = sweep_points(cfg)["density"]
     assert [(p["value"], p["variant"], p["generated"]) for p in pts] == [
-        (0.05, "density_0p05", True), (0.1, "density_0p1", True), (0.2, "full", False),
-        (0.4, "density_0p4", True), (None, "density_none", True)]
+        (0.05, "density_0p05", True),
+        (0.1, "density_0p1", True),
+        (0.2, "full", False),
+        (0.4, "density_0p4", True),
+        (None, "density_none", True),
+    ]
     variants = expand_sweeps(cfg)["generator"]["variants"]
     assert variants["density_0p4"]["sparsity_target"] == 0.4 and variants["density_0p4"]["threats"] == ["emo18"]
     assert list(variants)[:5] == list(cfg["generator"]["variants"])  # declared variants first, unchanged
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda s: s.update(base="nope"), "generator.sweeps.density.base names 'nope'"),
-    (lambda s: s.update(key="channels"), "generator.sweeps.density.key: 'channels' cannot vary per variant"),
-    (lambda s: s.update(values=[0.1, 0.1]), "generator.sweeps.density.values: [0.1, 0.1] repeats a value"),
-    (lambda s: s.update(threats=["zhao19"]), "generator.sweeps.density.threats names 'zhao19'"),
-    (lambda s: s.update(values=[0.1, 1.5]), "sparsity_target"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda s: s.update(base="nope"), "generator.sweeps.density.base names 'nope'"),
+        (lambda s: s.update(key="channels"), "generator.sweeps.density.key: 'channels' cannot vary per variant"),
+        (lambda s: s.update(values=[0.1, 0.1]), "generator.sweeps.density.values: [0.1, 0.1] repeats a value"),
+        (lambda s: s.update(threats=["zhao19"]), "generator.sweeps.density.threats names 'zhao19'"),
+        (lambda s: s.update(values=[0.1, 1.5]), "sparsity_target"),
+    ],
+)
 def test_bad_sweeps_are_named(change, message):
     cfg = load_default_config()
     change(cfg["generator"]["sweeps"]["density"])

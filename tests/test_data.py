@@ -1,4 +1,5 @@
 """Data stage: audio decoding edge cases, fixed length, splits, the synthetic corpus, atomicity."""
+
 from __future__ import annotations
 
 import json
@@ -88,7 +89,7 @@ def test_synthetic_emotions_differ_in_pitch(tmp_path):
     def f0(path):
         x, sr = sf.read(tmp_path / path)
         x = x[: sr // 2]
-        ac = np.correlate(x, x, "full")[len(x) - 1:]
+        ac = np.correlate(x, x, "full")[len(x) - 1 :]
         lo, hi = sr // 400, sr // 60
         return sr / (lo + np.argmax(ac[lo:hi]))
 
@@ -116,8 +117,16 @@ def test_prepare_outputs(tiny_dataset):
 
 def test_missing_corpus_folder(tmp_path):
     with pytest.raises(DataError, match="no_such_corpus"):
-        prepare_dataset("x", {"reader": "synthetic", "root": str(tmp_path / "no_such_corpus"), "sample_rate": 16000,
-                              "clip_seconds": 0.25}, tmp_path / "out")
+        prepare_dataset(
+            "x",
+            {
+                "reader": "synthetic",
+                "root": str(tmp_path / "no_such_corpus"),
+                "sample_rate": 16000,
+                "clip_seconds": 0.25,
+            },
+            tmp_path / "out",
+        )
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 

@@ -1,5 +1,6 @@
 """Attack metrics against hand-computed values; baseline runs record failures and go on; the
 subset is seeded and shared; the timing table has its contract columns; STAA-Net evaluation."""
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,8 @@ def test_snr_and_l0_hand_computed():
 def test_attack_metrics_counts_successes_only():
     x = np.ones((3, 4), dtype=np.float32) * 0.5
     adv = x.copy()
-    adv[0, :2] += 0.1   # fooled, 2 samples
-    adv[1, :1] += 0.1   # not fooled, 1 sample
+    adv[0, :2] += 0.1  # fooled, 2 samples
+    adv[1, :1] += 0.1  # not fooled, 1 sample
     labels, clean, advp = np.array([0, 1, 1]), np.array([0, 1, 0]), np.array([1, 1, 0])
     m, per = attack_metrics(x, adv, labels, clean, advp, frame_length=2)
     assert m["asr"] == pytest.approx(1 / 3)
@@ -51,19 +52,41 @@ def test_classification_report_ua_is_unweighted():
 def _tiny_victim(tiny_dataset, tmp_path):
     from staa.steps.train_victim import VictimFiles, train_victim
 
-    train_victim("emo18", {"family": "emo18", "arch": {"channels": [4, 4, 4], "hidden": 8}, "epochs": 1,
-                           "batch_size": 8, "lr": 1e-3, "seed": 0}, tiny_dataset, VictimFiles.in_dir(tmp_path / "v"),
-                 torch.device("cpu"))
+    train_victim(
+        "emo18",
+        {
+            "family": "emo18",
+            "arch": {"channels": [4, 4, 4], "hidden": 8},
+            "epochs": 1,
+            "batch_size": 8,
+            "lr": 1e-3,
+            "seed": 0,
+        },
+        tiny_dataset,
+        VictimFiles.in_dir(tmp_path / "v"),
+        torch.device("cpu"),
+    )
     return tmp_path / "v" / "model.pt"
 
 
 def _generator_params(losses: dict, **train) -> dict:
     """A tiny full-variant generator against the emo18 threat model; `train` overrides settings."""
-    return {"threat": "emo18", "variant": "full", "seed": 0,
-            "arch": {"channels": [4, 4], "kernel_size": 5, "stride": 4, "group_size": 4},
-            "train": {"epochs": 1, "batch_size": 4, "lr": 1e-3, "eps": 0.03, "warmup_epochs": 1,
-                      "loc_bias_init": 1.0, **train},
-            "variant_cfg": {"factorised": True, "losses": losses}}
+    return {
+        "threat": "emo18",
+        "variant": "full",
+        "seed": 0,
+        "arch": {"channels": [4, 4], "kernel_size": 5, "stride": 4, "group_size": 4},
+        "train": {
+            "epochs": 1,
+            "batch_size": 4,
+            "lr": 1e-3,
+            "eps": 0.03,
+            "warmup_epochs": 1,
+            "loc_bias_init": 1.0,
+            **train,
+        },
+        "variant_cfg": {"factorised": True, "losses": losses},
+    }
 
 
 def test_baseline_failure_is_recorded_and_run_goes_on(tiny_dataset, tmp_path, monkeypatch):
@@ -84,23 +107,42 @@ def test_baseline_failure_is_recorded_and_run_goes_on(tiny_dataset, tmp_path, mo
             if calls["n"] == 2:
                 raise RuntimeError("solver diverged")
             return atk(m, x, y, generator=generator)
+
         run.validate_for_length = atk.validate_for_length
         return run
 
     monkeypatch.setattr(ab, "make_attack", flaky_factory)
-    params = {"name": "pgd", "threat": "emo18", "seed": 0,
-              "settings": {"method": "pgd", "eps": 0.01, "steps": 2}}
-    log = ab.run_baseline(params, tiny_dataset, tmp_path / "subset.csv", model, ab.BaselineFiles.in_dir(tmp_path / "b"),
-                          torch.device("cpu"))
+    params = {"name": "pgd", "threat": "emo18", "seed": 0, "settings": {"method": "pgd", "eps": 0.01, "steps": 2}}
+    log = ab.run_baseline(
+        params,
+        tiny_dataset,
+        tmp_path / "subset.csv",
+        model,
+        ab.BaselineFiles.in_dir(tmp_path / "b"),
+        torch.device("cpu"),
+    )
     assert log["status"].tolist().count("failed") == 1 and len(log) == 4
     assert "solver diverged" in log.loc[log.status == "failed", "error"].iloc[0]
     from staa.steps.score import ScoreFiles, score_attack
 
-    m = score_attack({"dataset": "tiny", "attack": "pgd", "method": "pgd", "threat": "emo18", "victim": "emo18",
-                      "scope": "subset", "seed": 0}, tiny_dataset, tmp_path / "b" / "adversarial.npy",
-                     tmp_path / "b" / "attack_log.csv", model, ScoreFiles.in_dir(tmp_path / "b" / "on_emo18"),
-                     torch.device("cpu"),
-                     subset_csv=tmp_path / "subset.csv")
+    m = score_attack(
+        {
+            "dataset": "tiny",
+            "attack": "pgd",
+            "method": "pgd",
+            "threat": "emo18",
+            "victim": "emo18",
+            "scope": "subset",
+            "seed": 0,
+        },
+        tiny_dataset,
+        tmp_path / "b" / "adversarial.npy",
+        tmp_path / "b" / "attack_log.csv",
+        model,
+        ScoreFiles.in_dir(tmp_path / "b" / "on_emo18"),
+        torch.device("cpu"),
+        subset_csv=tmp_path / "subset.csv",
+    )
     assert m["n_failed"] == 1 and m["n_utterances"] == 4 and m["white_box"] is True
     assert m["format_version"] == 1 and m["variant"] is None and m["eps"] is None and m["subset"] == "subset"
     per = pd.read_csv(tmp_path / "b" / "on_emo18" / "per_utterance.csv")
@@ -114,8 +156,14 @@ def test_unknown_baseline_method_is_a_config_error(tiny_dataset, tmp_path):
 
     make_subset(tiny_dataset, 2, 0, tmp_path / "s.csv")
     with pytest.raises(ConfigError, match="cw"):
-        run_baseline({"name": "x", "threat": "t", "seed": 0, "settings": {"method": "cw"}}, tiny_dataset,
-                     tmp_path / "s.csv", tmp_path / "nomodel.pt", BaselineFiles.in_dir(tmp_path / "o"), torch.device("cpu"))
+        run_baseline(
+            {"name": "x", "threat": "t", "seed": 0, "settings": {"method": "cw"}},
+            tiny_dataset,
+            tmp_path / "s.csv",
+            tmp_path / "nomodel.pt",
+            BaselineFiles.in_dir(tmp_path / "o"),
+            torch.device("cpu"),
+        )
 
 
 def test_staa_generator_train_craft_score_and_time(tiny_dataset, tmp_path):
@@ -136,9 +184,22 @@ def test_staa_generator_train_craft_score_and_time(tiny_dataset, tmp_path):
     assert {"epoch", "loss", "adv", "mag", "qua", "spa", "fooling_rate", "mask_density"} <= set(log.columns)
     make_subset(tiny_dataset, 3, 0, tmp_path / "subset.csv")
     run = tmp_path / "a"
-    alog = craft_staa({"dataset": "tiny", "threat": "emo18", "variant": "full", "seed": 0, "n_examples": 1, "timing_utterances": 2,
-                       "throughput_batch": 4}, tiny_dataset, tmp_path / "g" / "generator.pt", model,
-                      CraftFiles.in_dir(run), torch.device("cpu"))
+    alog = craft_staa(
+        {
+            "dataset": "tiny",
+            "threat": "emo18",
+            "variant": "full",
+            "seed": 0,
+            "n_examples": 1,
+            "timing_utterances": 2,
+            "throughput_batch": 4,
+        },
+        tiny_dataset,
+        tmp_path / "g" / "generator.pt",
+        model,
+        CraftFiles.in_dir(run),
+        torch.device("cpu"),
+    )
     assert alog["seconds"].notna().sum() == 2 and (alog["status"] == "ok").all()
     x = np.load(tiny_dataset / "test.npy")
     gen, meta = load_generator(tmp_path / "g" / "generator.pt")
@@ -147,10 +208,28 @@ def test_staa_generator_train_craft_score_and_time(tiny_dataset, tmp_path):
     assert np.array_equal(load_mask(run / "mask.npy", x.shape, ""), mask)
     assert np.load(run / "mask.npy").nbytes == x.shape[0] * -(-x.shape[1] // 8)  # packed: a bit per sample
     assert (run / "examples" / "example_0_adv.wav").is_file() and (run / "examples" / "example_0.npz").is_file()
-    m = score_attack({"dataset": "tiny", "attack": "staa", "method": "staa", "threat": "emo18", "variant": "full",
-                      "victim": "emo18", "scope": "full", "seed": 0, "timing_utterances": 2}, tiny_dataset, run / "adversarial.npy",
-                     run / "attack_log.csv", model, ScoreFiles.in_dir(run / "on_emo18"), torch.device("cpu"),
-                     subset_csv=tmp_path / "subset.csv", mask_path=run / "mask.npy", craft_path=run / "craft.json")
+    m = score_attack(
+        {
+            "dataset": "tiny",
+            "attack": "staa",
+            "method": "staa",
+            "threat": "emo18",
+            "variant": "full",
+            "victim": "emo18",
+            "scope": "full",
+            "seed": 0,
+            "timing_utterances": 2,
+        },
+        tiny_dataset,
+        run / "adversarial.npy",
+        run / "attack_log.csv",
+        model,
+        ScoreFiles.in_dir(run / "on_emo18"),
+        torch.device("cpu"),
+        subset_csv=tmp_path / "subset.csv",
+        mask_path=run / "mask.npy",
+        craft_path=run / "craft.json",
+    )
     assert 0 <= m["asr"] <= 1 and m["subset_metrics"]["n_utterances"] == 3
     assert m["eps"] == float(meta["eps"]) and m["throughput_batch"] == 4 and m["n_failed"] == 0
     assert m["seconds_per_utterance_median"] > 0 and m["victim_seconds_per_utterance_median"] > 0
@@ -159,10 +238,23 @@ def test_staa_generator_train_craft_score_and_time(tiny_dataset, tmp_path):
     pc = written["per_class"]  # per true emotion: counts add up, the class rates average to the ASR
     assert set(pc) <= {"angry", "sad"} and sum(d["n"] for d in pc.values()) == m["n_utterances"]
     assert sum(d["n"] * d["asr"] for d in pc.values()) / m["n_utterances"] == pytest.approx(m["asr"])
-    df = run_timing({"dataset": "tiny", "threat": "emo18", "seed": 0, "utterances": 2, "warmup": 1, "throughput_batch": 4,
-                     "methods": {"pgd": {"method": "pgd", "eps": 0.01, "steps": 3}}},
-                    tiny_dataset, tmp_path / "subset.csv", tmp_path / "g" / "generator.pt", model,
-                    tmp_path / "timing.csv", torch.device("cpu"))
+    df = run_timing(
+        {
+            "dataset": "tiny",
+            "threat": "emo18",
+            "seed": 0,
+            "utterances": 2,
+            "warmup": 1,
+            "throughput_batch": 4,
+            "methods": {"pgd": {"method": "pgd", "eps": 0.01, "steps": 3}},
+        },
+        tiny_dataset,
+        tmp_path / "subset.csv",
+        tmp_path / "g" / "generator.pt",
+        model,
+        tmp_path / "timing.csv",
+        torch.device("cpu"),
+    )
     for col in ("method", "threat", "seconds_per_utterance", "speedup_vs_staa", "device", "threads"):
         assert col in df.columns
     assert set(df.method) == {"staa", "staa_batched", "pgd"}
@@ -183,8 +275,9 @@ def test_generator_best_dev_selection(tiny_dataset, tmp_path, monkeypatch):
 
     monkeypatch.setattr(tg, "evaluate_dev", fake_dev)
     model = _tiny_victim(tiny_dataset, tmp_path)
-    params = _generator_params(losses={"mag": 0.5, "qua": 0.05, "spa": 8.0}, epochs=4, lr=3e-3,
-                               sparsity_target=0.2, select="best_dev")
+    params = _generator_params(
+        losses={"mag": 0.5, "qua": 0.05, "spa": 8.0}, epochs=4, lr=3e-3, sparsity_target=0.2, select="best_dev"
+    )
     tg.train_generator(params, tiny_dataset, model, tg.GeneratorFiles.in_dir(tmp_path / "g"), torch.device("cpu"))
     summary = json.loads((tmp_path / "g" / "train_summary.json").read_text())
     # epoch 1 is the warm-up, epoch 2 is over budget (0.30 > 0.22): epoch 3 wins over epoch 4

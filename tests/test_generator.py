@@ -1,4 +1,5 @@
 """Tests for the valid-conv Wave-U-Net backbone and the STAA-Net generator head."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -82,8 +83,9 @@ def _centre_deviation(grad_row: torch.Tensor, centre: int) -> int:
 
 
 @pytest.mark.parametrize("resample", ["learned", "fixed"])
-@pytest.mark.parametrize("arch", [dict(channels=[4, 4, 4], kernel_size=3, stride=2),
-                                  dict(channels=[4, 4, 4], kernel_size=5, stride=4)])
+@pytest.mark.parametrize(
+    "arch", [dict(channels=[4, 4, 4], kernel_size=3, stride=2), dict(channels=[4, 4, 4], kernel_size=5, stride=4)]
+)
 def test_receptive_field_is_centred(resample: str, arch: dict) -> None:
     """Output j must depend on inputs centred on j + (Lin - Lout) // 2: that offset is what
     STAA-Net uses to align its perturbation with x. The low-resolution paths make the support's
@@ -145,13 +147,16 @@ def _net(length: int, **kw) -> STAANet:
     return STAANet(length, **kw)
 
 
-@pytest.mark.parametrize("length,kw", [
-    (1601, {}),
-    (4000, dict(resample="fixed", norm="batch")),
-    (1601, dict(frame_length=16, norm="none")),
-    (9, dict(channels=[4, 4, 4])),  # padding far longer than the clip: repeated reflection
-    (1, {}),
-])
+@pytest.mark.parametrize(
+    "length,kw",
+    [
+        (1601, {}),
+        (4000, dict(resample="fixed", norm="batch")),
+        (1601, dict(frame_length=16, norm="none")),
+        (9, dict(channels=[4, 4, 4])),  # padding far longer than the clip: repeated reflection
+        (1, {}),
+    ],
+)
 def test_staanet_shapes_and_bounds(length: int, kw: dict) -> None:
     net = _net(length, **kw)
     eps = 0.05

@@ -2,6 +2,7 @@
 what was expected, before any job where it can (the config check), and never half-written outputs.
 
 The catalogue in docs/bad-inputs.md lists these cases with their messages."""
+
 from __future__ import annotations
 
 import json
@@ -62,27 +63,51 @@ def test_hostile_corpus_root_reaches_the_step_verbatim(tmp_path):
     root = tmp_path / HOSTILE
     generate_corpus(root, n_speakers=4, utterances_per_emotion=2, emotions=["angry", "sad"], seed=0)
     cfg = tiny_config()
-    cfg["datasets"]["synth"] = {**cfg["datasets"]["synth"], "reader": "manifest", "root": str(root),
-                                "reader_options": {"manifest": "metadata.csv"}}
+    cfg["datasets"]["synth"] = {
+        **cfg["datasets"]["synth"],
+        "reader": "manifest",
+        "root": str(root),
+        "reader_options": {"manifest": "metadata.csv"},
+    }
     del cfg["datasets"]["synth"]["synthetic"]
     wd = tmp_path / "wd"
     wd.mkdir()
     (wd / "c.yaml").write_text(__import__("yaml").safe_dump(cfg))
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--directory", str(wd), "--cores", "1",
-           "-p", "results/data/synth/card.md", "--configfile", str(wd / "c.yaml")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(SNAKEFILE),
+        "--directory",
+        str(wd),
+        "--cores",
+        "1",
+        "-p",
+        "results/data/synth/card.md",
+        "--configfile",
+        str(wd / "c.yaml"),
+    ]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     line = next(ln for ln in (res.stdout + res.stderr).splitlines() if "staa prepare-data" in ln)
-    words = shlex.split(line[line.index("staa prepare-data"):])
+    words = shlex.split(line[line.index("staa prepare-data") :])
     assert json.loads(words[words.index("--params") + 1])["root"] == str(root)
     assert not list(tmp_path.rglob("PWNED*")) and not list(wd.rglob("PWNED*"))
     assert "angry" in (wd / "results" / "data" / "synth" / "card.md").read_text()
 
 
-@pytest.mark.parametrize("section,name", [
-    ("datasets", "mf$(touch PWNED)"), ("datasets", "a/b"), ("victims", "-rf"), ("victims", "emo 18"),
-    ("generator.variants", "../x"), ("baselines.methods", "pgd;ls"),
-])
+@pytest.mark.parametrize(
+    "section,name",
+    [
+        ("datasets", "mf$(touch PWNED)"),
+        ("datasets", "a/b"),
+        ("victims", "-rf"),
+        ("victims", "emo 18"),
+        ("generator.variants", "../x"),
+        ("baselines.methods", "pgd;ls"),
+    ],
+)
 def test_unsafe_names_are_refused(section, name):
     cfg = load_default_config()
     node = cfg
@@ -99,9 +124,23 @@ def test_snakemake_refuses_an_unsafe_name_before_any_job(tmp_path):
     cfg["datasets"]["mf$(touch PWNED)"] = cfg["datasets"].pop("synth")
     cfg["run"]["datasets"] = ["mf$(touch PWNED)"]
     (tmp_path / "c.yaml").write_text(__import__("yaml").safe_dump(cfg))
-    res = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--directory", str(tmp_path),
-                          "-n", "--configfile", str(tmp_path / "c.yaml")], capture_output=True, text=True,
-                         timeout=120)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-s",
+            str(SNAKEFILE),
+            "--directory",
+            str(tmp_path),
+            "-n",
+            "--configfile",
+            str(tmp_path / "c.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode != 0
     assert "name 'mf$(touch PWNED)' is not allowed" in res.stdout + res.stderr
     assert not list(tmp_path.rglob("PWNED"))
@@ -109,14 +148,22 @@ def test_snakemake_refuses_an_unsafe_name_before_any_job(tmp_path):
 
 # ---- speakers across splits ---------------------------------------------------------------------
 
+
 def _table(assigned: dict[str, str]) -> pd.DataFrame:
     """Two rows per speaker s0..s7; the first row of the speakers in `assigned` carries a split."""
     rows = []
     for i in range(8):
         spk = f"s{i}"
         for j in range(2):
-            rows.append({"utt_id": f"{spk}_{j}", "speaker": spk, "gender": "", "label": "a",
-                         "split": assigned.get(spk, "") if j == 0 else ""})
+            rows.append(
+                {
+                    "utt_id": f"{spk}_{j}",
+                    "speaker": spk,
+                    "gender": "",
+                    "label": "a",
+                    "split": assigned.get(spk, "") if j == 0 else "",
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -140,6 +187,7 @@ def test_speaker_in_two_assigned_splits_is_named():
 
 # ---- files readable on a shared cluster ---------------------------------------------------------
 
+
 @pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
 def test_outputs_get_the_umask_mode(tmp_path, umask, mode):
     old = os.umask(umask)
@@ -155,12 +203,16 @@ def test_outputs_get_the_umask_mode(tmp_path, umask, mode):
 
 # ---- config files -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("text,expected", [
-    ("seed: 0\nrun: [a\n  b: c\n", "not valid YAML at line 3, column 4"),
-    ("seed: 0\nseed: 1\n", "duplicate key 'seed' (first at line 1)"),
-    ("run:\n  threads: 1\n  threads: 2\n", "line 3, column 3: duplicate key 'threads'"),
-    ("- a\n- b\n", "expected a YAML mapping of config keys at the top level, got list"),
-])
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("seed: 0\nrun: [a\n  b: c\n", "not valid YAML at line 3, column 4"),
+        ("seed: 0\nseed: 1\n", "duplicate key 'seed' (first at line 1)"),
+        ("run:\n  threads: 1\n  threads: 2\n", "line 3, column 3: duplicate key 'threads'"),
+        ("- a\n- b\n", "expected a YAML mapping of config keys at the top level, got list"),
+    ],
+)
 def test_config_file_errors_name_file_and_line(tmp_path, text, expected):
     path = tmp_path / "c.yaml"
     path.write_text(text)
@@ -176,8 +228,9 @@ def test_yaml_anchors_and_merge_keys_still_load(tmp_path):
 
 def test_validate_config_cli_outside_the_repo(tmp_path):
     """Run from another folder: the schema is found from the package; a missing file is one line."""
-    ok = subprocess.run(STAA + ["validate-config", str(REPO / "config" / "config.yaml")], cwd=tmp_path,
-                        capture_output=True, text=True)
+    ok = subprocess.run(
+        STAA + ["validate-config", str(REPO / "config" / "config.yaml")], cwd=tmp_path, capture_output=True, text=True
+    )
     assert ok.returncode == 0 and "valid" in ok.stdout
     bad = subprocess.run(STAA + ["validate-config", "nope.yaml"], cwd=tmp_path, capture_output=True, text=True)
     assert bad.returncode == 2
@@ -186,13 +239,19 @@ def test_validate_config_cli_outside_the_repo(tmp_path):
 
 def test_make_checks_the_config_before_snakemake(tmp_path):
     (tmp_path / "dup.yaml").write_text("seed: 0\nseed: 1\n")
-    res = subprocess.run(["make", "-s", "dry-run", f"CONFIG={tmp_path / 'dup.yaml'}", f"VENV={Path(sys.executable).parents[1]}"],
-                         cwd=REPO, capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        ["make", "-s", "dry-run", f"CONFIG={tmp_path / 'dup.yaml'}", f"VENV={Path(sys.executable).parents[1]}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode != 0
     assert "duplicate key 'seed'" in res.stderr and "Traceback" not in res.stderr
 
 
 # ---- settings that used to fail only inside a job -----------------------------------------------
+
 
 def test_architecture_typo_is_caught_up_front():
     cfg = load_default_config()
@@ -236,9 +295,11 @@ def test_baseline_setting_the_attack_rejects_is_caught_up_front():
 
 
 def test_config_check_does_not_import_torch():
-    code = ("import sys, yaml; from staa.config import validate_config; "
-            f"validate_config(yaml.safe_load(open({str(REPO / 'config' / 'config.yaml')!r})), {str(SCHEMA)!r}); "
-            "assert 'torch' not in sys.modules")
+    code = (
+        "import sys, yaml; from staa.config import validate_config; "
+        f"validate_config(yaml.safe_load(open({str(REPO / 'config' / 'config.yaml')!r})), {str(SCHEMA)!r}); "
+        "assert 'torch' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -280,8 +341,10 @@ def test_synthetic_root_must_be_where_the_rule_writes():
 
 # ---- audio and labels ---------------------------------------------------------------------------
 
-def _manifest_corpus(root: Path, durations: dict[str, float] | None = None, silent: bool = False,
-                     labels=("a", "b"), speakers=4) -> Path:
+
+def _manifest_corpus(
+    root: Path, durations: dict[str, float] | None = None, silent: bool = False, labels=("a", "b"), speakers=4
+) -> Path:
     rng = np.random.default_rng(0)
     rows = []
     for s in range(speakers):
@@ -289,7 +352,9 @@ def _manifest_corpus(root: Path, durations: dict[str, float] | None = None, sile
             for j in range(2):
                 name = f"s{s}_{lab}_{j}.wav"
                 dur = (durations or {}).get(name, 0.3)
-                audio = np.zeros(int(dur * 16000), np.float32) if silent else 0.1 * rng.standard_normal(int(dur * 16000))
+                audio = (
+                    np.zeros(int(dur * 16000), np.float32) if silent else 0.1 * rng.standard_normal(int(dur * 16000))
+                )
                 sf.write(root / name, audio.astype(np.float32), 16000)
                 rows.append({"path": name, "label": lab, "speaker": f"s{s}"})
     pd.DataFrame(rows).to_csv(root / "manifest.csv", index=False)
@@ -297,8 +362,14 @@ def _manifest_corpus(root: Path, durations: dict[str, float] | None = None, sile
 
 
 def _params(root: Path, **over) -> dict:
-    return {"reader": "manifest", "root": str(root), "sample_rate": 16000, "clip_seconds": 0.25,
-            "split": {"dev_fraction": 0.25, "test_fraction": 0.25, "balance_gender": False, "seed": 0}, **over}
+    return {
+        "reader": "manifest",
+        "root": str(root),
+        "sample_rate": 16000,
+        "clip_seconds": 0.25,
+        "split": {"dev_fraction": 0.25, "test_fraction": 0.25, "balance_gender": False, "seed": 0},
+        **over,
+    }
 
 
 def test_clip_below_the_floor_is_bad_audio(tmp_path):
@@ -348,6 +419,7 @@ def test_class_without_test_utterances_is_refused(tmp_path):
 
 # ---- damaged or foreign files -------------------------------------------------------------------
 
+
 class Foreign:
     """A class a safe load does not know: its pickle could run code on load."""
 
@@ -391,23 +463,58 @@ def test_truncated_split_array_is_named(tiny_dataset, tmp_path):
         load_split(data, "test")
 
 
-@pytest.mark.parametrize("cmd,params,expected", [
-    ("train-victim", {"family": "emo18"}, "--params lacks key 'epochs' (an integer)"),
-    ("train-victim", {"family": "emo18", "epochs": "ten", "batch_size": 8, "lr": 1e-3, "seed": 0},
-     "--params key 'epochs' = 'ten': expected an integer"),
-    ("train-generator", {"threat": "emo18", "variant": "full", "arch": {}, "train": {"epochs": 1}, "seed": 0},
-     "--params lacks key 'train.batch_size'"),
-    ("attack-baseline", {"name": "pgd", "threat": "emo18", "settings": {}, "seed": 0},
-     "--params lacks key 'settings.method'"),
-])
+@pytest.mark.parametrize(
+    "cmd,params,expected",
+    [
+        ("train-victim", {"family": "emo18"}, "--params lacks key 'epochs' (an integer)"),
+        (
+            "train-victim",
+            {"family": "emo18", "epochs": "ten", "batch_size": 8, "lr": 1e-3, "seed": 0},
+            "--params key 'epochs' = 'ten': expected an integer",
+        ),
+        (
+            "train-generator",
+            {"threat": "emo18", "variant": "full", "arch": {}, "train": {"epochs": 1}, "seed": 0},
+            "--params lacks key 'train.batch_size'",
+        ),
+        (
+            "attack-baseline",
+            {"name": "pgd", "threat": "emo18", "settings": {}, "seed": 0},
+            "--params lacks key 'settings.method'",
+        ),
+    ],
+)
 def test_hand_run_step_names_a_missing_params_key(tmp_path, cmd, params, expected):
-    args = {"train-victim": ["--name", "v", "--data-dir", "d", "--model", "m", "--metrics", "j", "--train-log", "l"],
-            "train-generator": ["--data-dir", "d", "--model", "g", "--train-log", "l", "--summary", "s",
-                                "--threat-model", "t"],
-            "attack-baseline": ["--data-dir", "d", "--subset", "s", "--threat-model", "t", "--adversarial", "a",
-                                "--attack-log", "l"]}[cmd]
-    res = subprocess.run(STAA + [cmd, *args, "--params", json.dumps(params)], cwd=tmp_path, capture_output=True,
-                         text=True)
+    args = {
+        "train-victim": ["--name", "v", "--data-dir", "d", "--model", "m", "--metrics", "j", "--train-log", "l"],
+        "train-generator": [
+            "--data-dir",
+            "d",
+            "--model",
+            "g",
+            "--train-log",
+            "l",
+            "--summary",
+            "s",
+            "--threat-model",
+            "t",
+        ],
+        "attack-baseline": [
+            "--data-dir",
+            "d",
+            "--subset",
+            "s",
+            "--threat-model",
+            "t",
+            "--adversarial",
+            "a",
+            "--attack-log",
+            "l",
+        ],
+    }[cmd]
+    res = subprocess.run(
+        STAA + [cmd, *args, "--params", json.dumps(params)], cwd=tmp_path, capture_output=True, text=True
+    )
     assert res.returncode == 2
     assert expected in res.stderr and "Traceback" not in res.stderr
 
@@ -436,14 +543,31 @@ def test_damaged_files_between_steps_are_named(tiny_dataset, tmp_path):
     adv = tmp_path / "adversarial.npy"
     np.save(adv, x)
     alog = tmp_path / "attack_log.csv"
-    pd.DataFrame({"utt_id": table["utt_id"], "seconds": 0.1, "status": "ok", "device": "cpu",
-                  "threads": 1}).to_csv(alog, index=False)
-    params = {"dataset": "d", "attack": "pgd", "method": "pgd", "threat": "v", "victim": "v", "scope": "subset",
-              "seed": 0}
+    pd.DataFrame({"utt_id": table["utt_id"], "seconds": 0.1, "status": "ok", "device": "cpu", "threads": 1}).to_csv(
+        alog, index=False
+    )
+    params = {
+        "dataset": "d",
+        "attack": "pgd",
+        "method": "pgd",
+        "threat": "v",
+        "victim": "v",
+        "scope": "subset",
+        "seed": 0,
+    }
 
     def score(**kw):
-        score_attack(params, data, adv, alog, tmp_path / "v.pt", ScoreFiles.in_dir(tmp_path / "out"), torch.device("cpu"),
-                     subset_csv=subset, **kw)
+        score_attack(
+            params,
+            data,
+            adv,
+            alog,
+            tmp_path / "v.pt",
+            ScoreFiles.in_dir(tmp_path / "out"),
+            torch.device("cpu"),
+            subset_csv=subset,
+            **kw,
+        )
 
     adv.write_bytes(adv.read_bytes()[:-8])
     with pytest.raises(DataError, match=r"adversarial.npy: \d+ bytes, expected .*rerun the attack_baseline rule"):
@@ -455,11 +579,16 @@ def test_damaged_files_between_steps_are_named(tiny_dataset, tmp_path):
     mask = tmp_path / "mask.npy"
     save_mask(mask, np.ones((2, x.shape[1]), dtype=bool))
     params.update(attack="staa", method="staa", variant="full")
-    with pytest.raises(DataError, match=r"mask.npy: uint8 array of shape \(2, \d+\), expected a packed mask of shape "
-                                        r"\(3, \d+\) .*rerun the craft_staa rule"):
+    with pytest.raises(
+        DataError,
+        match=r"mask.npy: uint8 array of shape \(2, \d+\), expected a packed mask of shape "
+        r"\(3, \d+\) .*rerun the craft_staa rule",
+    ):
         score(mask_path=mask)
     pd.read_csv(alog).iloc[:2].to_csv(alog, index=False)
-    with pytest.raises(DataError, match=r"attack_log.csv: its utterances differ from the subset .*rerun the craft_staa rule"):
+    with pytest.raises(
+        DataError, match=r"attack_log.csv: its utterances differ from the subset .*rerun the craft_staa rule"
+    ):
         score()
     assert not (tmp_path / "out").exists()
     (data / "classes.json").write_text("{not json")
@@ -471,7 +600,21 @@ def test_score_without_a_subset_mask_or_craft_record_parses():
     """The rules pass '' (or nothing) for what an attack or a dataset does not have: none, not a usage error."""
     from staa.cli import build_parser
 
-    base = ["score", "--data-dir", "d", "--metrics", "m", "--per-utterance", "p", "--adversarial", "a", "--attack-log", "l", "--victim-model", "v"]
+    base = [
+        "score",
+        "--data-dir",
+        "d",
+        "--metrics",
+        "m",
+        "--per-utterance",
+        "p",
+        "--adversarial",
+        "a",
+        "--attack-log",
+        "l",
+        "--victim-model",
+        "v",
+    ]
     for flag in ("--subset", "--mask", "--craft"):
         key = flag[2:]
         for extra in ([flag], [flag, ""], []):

@@ -6,6 +6,7 @@ speech-like signal (harmonics with a formant bump, gliding f0, noise, syllable e
   AST kaldi fbank and Whisper log-mel bit-identical);
   wrapper logits vs model(feature extractor output): |diff| <= 1e-4 + 1e-4 |logit|.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,19 +31,46 @@ DATASET = ["angry", "happy", "neutral", "sad"]
 CLASS_MAP = {"angry": "ang", "happy": "hap", "neutral": "neu"}  # 'sad' maps to the label of the same name
 INDEX = [2, 1, 0, 3]
 
-_SSL = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37,
-            conv_dim=(8, 8), conv_kernel=(10, 3), conv_stride=(5, 2), num_conv_pos_embeddings=8,
-            num_conv_pos_embedding_groups=2, classifier_proj_size=8, layerdrop=0.0, mask_time_prob=0.0)
+_SSL = dict(
+    hidden_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    intermediate_size=37,
+    conv_dim=(8, 8),
+    conv_kernel=(10, 3),
+    conv_stride=(5, 2),
+    num_conv_pos_embeddings=8,
+    num_conv_pos_embedding_groups=2,
+    classifier_proj_size=8,
+    layerdrop=0.0,
+    mask_time_prob=0.0,
+)
 CONFIGS = {
-    "wav2vec2": _SSL, "hubert": _SSL, "wavlm": _SSL, "unispeech": _SSL, "unispeech-sat": _SSL,
+    "wav2vec2": _SSL,
+    "hubert": _SSL,
+    "wavlm": _SSL,
+    "unispeech": _SSL,
+    "unispeech-sat": _SSL,
     "data2vec-audio": dict(_SSL, conv_pos_kernel_size=8, num_conv_pos_embeddings=2),
     "sew": dict(_SSL, squeeze_factor=2),
     "sew-d": dict(_SSL, squeeze_factor=2, position_buckets=16, max_position_embeddings=64),
-    "audio-spectrogram-transformer": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                                          intermediate_size=37, max_length=56, num_mel_bins=26),
-    "whisper": dict(d_model=32, encoder_layers=2, encoder_attention_heads=2, decoder_layers=1,
-                    decoder_attention_heads=2, encoder_ffn_dim=37, decoder_ffn_dim=37, num_mel_bins=16,
-                    max_source_positions=50, max_target_positions=8, vocab_size=64, classifier_proj_size=8),
+    "audio-spectrogram-transformer": dict(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37, max_length=56, num_mel_bins=26
+    ),
+    "whisper": dict(
+        d_model=32,
+        encoder_layers=2,
+        encoder_attention_heads=2,
+        decoder_layers=1,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=37,
+        decoder_ffn_dim=37,
+        num_mel_bins=16,
+        max_source_positions=50,
+        max_target_positions=8,
+        vocab_size=64,
+        classifier_proj_size=8,
+    ),
 }
 
 
@@ -61,7 +89,7 @@ def speech_like(n: int, seed: int, sr: int = RATE) -> np.ndarray:
     t = np.arange(n) / sr
     f0 = 140 + 40 * np.sin(2 * np.pi * 1.5 * t + rng.uniform(0, 6))
     phase = 2 * np.pi * np.cumsum(f0) / sr
-    x = sum(np.sin(k * phase) / k * (1 + 2 * np.exp(-((k * f0 - 700) / 300) ** 2)) for k in range(1, 30))
+    x = sum(np.sin(k * phase) / k * (1 + 2 * np.exp(-(((k * f0 - 700) / 300) ** 2))) for k in range(1, 30))
     x = x + 0.05 * rng.standard_normal(n)
     env = np.clip(np.sin(2 * np.pi * 3 * t + rng.uniform(0, 6)), 0, None) ** 0.5 + 0.02
     return (0.3 * x * env / np.abs(x).max()).astype(np.float32)
@@ -79,8 +107,12 @@ def batch() -> torch.Tensor:
 
 def make_checkpoint(model_type: str, directory, sampling_rate: int = RATE, labels=MODEL_LABELS):
     torch.manual_seed(0)
-    config = transformers.AutoConfig.for_model(model_type, **CONFIGS[model_type], id2label=dict(enumerate(labels)),
-                                               label2id={v: i for i, v in enumerate(labels)})
+    config = transformers.AutoConfig.for_model(
+        model_type,
+        **CONFIGS[model_type],
+        id2label=dict(enumerate(labels)),
+        label2id={v: i for i, v in enumerate(labels)},
+    )
     transformers.AutoModelForAudioClassification.from_config(config).save_pretrained(directory)
     _feature_extractor(model_type, sampling_rate).save_pretrained(directory)
     return directory
@@ -93,8 +125,14 @@ def checkpoints(tmp_path_factory) -> dict:
 
 
 def hf_victim(path, **arch):
-    return build_victim("hf", len(DATASET), LENGTH, {"pretrained": str(path), "class_map": CLASS_MAP, **arch},
-                        classes=DATASET, sample_rate=RATE).eval()
+    return build_victim(
+        "hf",
+        len(DATASET),
+        LENGTH,
+        {"pretrained": str(path), "class_map": CLASS_MAP, **arch},
+        classes=DATASET,
+        sample_rate=RATE,
+    ).eval()
 
 
 def reference(path, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -184,8 +222,9 @@ def test_class_map_errors(checkpoints):
 
 
 def test_unsupported_model_type_lists_supported(tmp_path):
-    config = transformers.AutoConfig.for_model("wav2vec2-conformer", hidden_size=32, num_hidden_layers=1,
-                                               num_attention_heads=2, intermediate_size=37)
+    config = transformers.AutoConfig.for_model(
+        "wav2vec2-conformer", hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=37
+    )
     config.save_pretrained(tmp_path)  # refused from config.json alone: no weights are read
     with pytest.raises(ConfigError, match=r"'wav2vec2-conformer'.*not supported.*'sew-d'.*'whisper'"):
         hf_victim(tmp_path)
@@ -201,6 +240,7 @@ def test_missing_preprocessor_config_and_directory(checkpoints, tmp_path):
 
 
 # --- exported programs ------------------------------------------------------------------------
+
 
 class TinyNet(torch.nn.Module):
     def __init__(self, n_out: int = 5):
@@ -257,8 +297,9 @@ def test_exported_program_errors(tmp_path):
     with pytest.raises(ConfigError, match=r"\['angry', 'happy', 'neutral'\] map to no model label"):
         build_victim("exported", 4, LENGTH, {"program": str(path), "classes": MODEL_LABELS}, classes=DATASET)
     with pytest.raises(DataError, match="not found"):
-        build_victim("exported", 4, LENGTH, {"program": str(tmp_path / "nope.pt2"), "classes": MODEL_LABELS},
-                     classes=DATASET)
+        build_victim(
+            "exported", 4, LENGTH, {"program": str(tmp_path / "nope.pt2"), "classes": MODEL_LABELS}, classes=DATASET
+        )
     # an archive that declares a pickled weight is refused before torch.export.load sees it
     pickled = tmp_path / "pickled.pt2"
     with zipfile.ZipFile(path) as src, zipfile.ZipFile(pickled, "w") as dst:
@@ -268,14 +309,24 @@ def test_exported_program_errors(tmp_path):
                 data = data.replace(b'"use_pickle": false', b'"use_pickle": true', 1)
             dst.writestr(name, data)
     with pytest.raises(DataError, match="stored as a pickle"):
-        build_victim("exported", 4, LENGTH, {"program": str(pickled), "classes": MODEL_LABELS,
-                                             "class_map": CLASS_MAP}, classes=DATASET)
+        build_victim(
+            "exported",
+            4,
+            LENGTH,
+            {"program": str(pickled), "classes": MODEL_LABELS, "class_map": CLASS_MAP},
+            classes=DATASET,
+        )
     # a program exported for a fixed batch size fails at build time, not mid-attack
     static = tmp_path / "static.pt2"
     torch.export.save(torch.export.export(TinyNet().eval(), (torch.randn(1, LENGTH),)), static)
     with pytest.raises(ConfigError, match="dynamic batch"):
-        build_victim("exported", 4, LENGTH, {"program": str(static), "classes": MODEL_LABELS,
-                                             "class_map": CLASS_MAP}, classes=DATASET)
+        build_victim(
+            "exported",
+            4,
+            LENGTH,
+            {"program": str(static), "classes": MODEL_LABELS, "class_map": CLASS_MAP},
+            classes=DATASET,
+        )
 
 
 def test_config_check_knows_the_foreign_arch_keys():

@@ -1,4 +1,5 @@
 """Tests for the C&W margin and the STAA-Net loss terms against hand-computed values."""
+
 from __future__ import annotations
 
 import math
@@ -134,7 +135,8 @@ def test_sparsity_scope_batch_hand_computed():
     # example: mean(max(0, 1-.5), max(0, 0-.5)) = 0.25; batch: max(0, 0.5-0.5) = 0
     assert _budget_total(m, sparsity_target=0.5)["total"].item() == pytest.approx(2.5)
     assert _budget_total(m, sparsity_target=0.5, sparsity_scope="batch")["total"].item() == pytest.approx(2.0)
-    assert (_budget_total(m, sparsity_target=0.25, sparsity_scope="batch")["total"].item()
-            == pytest.approx(2.0 + 2.0 * 0.25))
+    assert _budget_total(m, sparsity_target=0.25, sparsity_scope="batch")["total"].item() == pytest.approx(
+        2.0 + 2.0 * 0.25
+    )
     with pytest.raises(ConfigError, match="sparsity_scope"):
         _budget_total(m, sparsity_target=0.5, sparsity_scope="utt")

@@ -1,5 +1,6 @@
 """The paper-scale path without the licensed corpora: fixture corpora in the real layouts, the smoke
 overlay's grid, the fidelity rules of config/paper.yaml, the smoke check and the paper benchmark."""
+
 from __future__ import annotations
 
 import json
@@ -51,15 +52,37 @@ def test_smoke_overlay_plans_every_rule_on_a_thinned_grid(fixtures):
     import sys
 
     wd = fixtures.parent.parent
-    res = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO / "workflow" / "Snakefile"), "-n",
-                          "--directory", str(wd), "--configfile", *map(str, PAPER)],
-                         capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-s",
+            str(REPO / "workflow" / "Snakefile"),
+            "-n",
+            "--directory",
+            str(wd),
+            "--configfile",
+            *map(str, PAPER),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", res.stdout, re.M)}
     # every rule of the paper DAG runs; ablations and the reference's losses on IEMOCAP against Emo18 only
     assert counts["train_generator"] == 2 + 2 + 5 and counts["train_victim"] == 2 + 4
     assert counts["attack_baseline"] == 6 * 2 and counts["timing"] == 2  # baselines on IEMOCAP only
-    for rule in ("prepare_data", "make_subset", "craft_staa", "score_staa", "score_baseline", "victims_table", "report"):
+    for rule in (
+        "prepare_data",
+        "make_subset",
+        "craft_staa",
+        "score_staa",
+        "score_baseline",
+        "victims_table",
+        "report",
+    ):
         assert counts[rule] >= 1
     assert '"maxiter": 1' in res.stdout and '"full_methods"' in res.stdout  # cut budgets, full ones for timing
 
@@ -90,17 +113,34 @@ def test_two_variants_with_identical_settings_are_refused():
 def test_variant_overrides_reach_training():
     from staa.steps.train_generator import resolve
 
-    train = resolve({"train": {"epochs": 1, "batch_size": 2, "lr": 1e-3, "reduction": "mean", "kappa": 3.0, "eps": 0.03},
-                     "variant_cfg": {"losses": {"spa": 0.1}, "reduction": "sum", "kappa": 0.0, "warmup_epochs": 0,
-                                     "loc_bias_init": 0.0}})
+    train = resolve(
+        {
+            "train": {"epochs": 1, "batch_size": 2, "lr": 1e-3, "reduction": "mean", "kappa": 3.0, "eps": 0.03},
+            "variant_cfg": {
+                "losses": {"spa": 0.1},
+                "reduction": "sum",
+                "kappa": 0.0,
+                "warmup_epochs": 0,
+                "loc_bias_init": 0.0,
+            },
+        }
+    )
     assert (train.reduction, train.kappa, train.warmup_epochs, train.loc_bias_init) == ("sum", 0.0, 0, 0.0)
 
 
 def _summary(root, tag, density, variant="full", factorised=True, spa=8.0):
     path = root / "generators" / tag / "seed0" / "train_summary.json"
     path.parent.mkdir(parents=True)
-    path.write_text(json.dumps({"variant": variant, "factorised": factorised, "losses": {"spa": spa},
-                                "selected": {"dev_mask_density": density, "dev_fooling_rate": 0.5}}))
+    path.write_text(
+        json.dumps(
+            {
+                "variant": variant,
+                "factorised": factorised,
+                "losses": {"spa": spa},
+                "selected": {"dev_mask_density": density, "dev_fooling_rate": 0.5},
+            }
+        )
+    )
 
 
 def test_smoke_check_flags_collapsed_and_dense_masks(tmp_path):
@@ -128,8 +168,7 @@ def test_paper_bench_extrapolates_cut_budgets():
     from staa.paper_bench import paper_bench
 
     torch.set_num_threads(1)
-    timing, costs = paper_bench([str(REPO / "config" / "config.yaml")], "synth", ["emo18"], 1, 0,
-                                torch.device("cpu"))
+    timing, costs = paper_bench([str(REPO / "config" / "config.yaml")], "synth", ["emo18"], 1, 0, torch.device("cpu"))
     rows = timing.set_index("method")
     assert rows.loc["pgd", "seconds_full_budget_est"] == pytest.approx(rows.loc["pgd", "seconds_per_utterance"])
     one = rows.loc["onepixel"]
@@ -144,16 +183,23 @@ def test_grid_estimate_adds_up_the_stages():
 
     from staa.paper_bench import grid_estimate
 
-    cfg = {"run": {"datasets": ["d"]}, "datasets": {"d": {"victims": ["a", "b"]}},
-           "victims": {"a": {"epochs": 2}, "b": {"epochs": 1}},
-           "generator": {"threats": ["a"], "train": {"epochs": 3}, "variants": {"full": {}, "x": {"datasets": ["e"]}}},
-           "baselines": {"subset_size": 5, "methods": {"pgd": {}}}}
-    costs = pd.DataFrame([
-        {"model": "generator", "seconds_fwd": 1.0, "seconds_fwd_bwd": 3.0, "seconds_train_step": None},
-        {"model": "a", "seconds_fwd": 0.1, "seconds_fwd_bwd": 0.3, "seconds_train_step": 0.4},
-        {"model": "b", "seconds_fwd": 0.2, "seconds_fwd_bwd": 0.6, "seconds_train_step": 0.8}])
-    timing = pd.DataFrame([{"threat": "a", "method_family": "pgd", "seconds_per_utterance": 2.0,
-                            "seconds_full_budget_est": 2.0}])
+    cfg = {
+        "run": {"datasets": ["d"]},
+        "datasets": {"d": {"victims": ["a", "b"]}},
+        "victims": {"a": {"epochs": 2}, "b": {"epochs": 1}},
+        "generator": {"threats": ["a"], "train": {"epochs": 3}, "variants": {"full": {}, "x": {"datasets": ["e"]}}},
+        "baselines": {"subset_size": 5, "methods": {"pgd": {}}},
+    }
+    costs = pd.DataFrame(
+        [
+            {"model": "generator", "seconds_fwd": 1.0, "seconds_fwd_bwd": 3.0, "seconds_train_step": None},
+            {"model": "a", "seconds_fwd": 0.1, "seconds_fwd_bwd": 0.3, "seconds_train_step": 0.4},
+            {"model": "b", "seconds_fwd": 0.2, "seconds_fwd_bwd": 0.6, "seconds_train_step": 0.8},
+        ]
+    )
+    timing = pd.DataFrame(
+        [{"threat": "a", "method_family": "pgd", "seconds_per_utterance": 2.0, "seconds_full_budget_est": 2.0}]
+    )
     est = grid_estimate(cfg, costs, timing, {"d": {"train": 10, "dev": 4, "test": 6}}).set_index("stage")["seconds"]
     assert est["victims"] == pytest.approx(2 * (10 * 0.4 + 4 * 0.1) + 6 * 0.1 + 1 * (10 * 0.8 + 4 * 0.2) + 6 * 0.2)
     assert est["generators"] == pytest.approx(3 * (10 * (3.0 + 0.3) + 4 * (1.0 + 0.1)))  # variant x skips d

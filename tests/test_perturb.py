@@ -1,4 +1,5 @@
 """`staa perturb` and the notebook API (staa.api): windowing, resampling, formats, the CSV, bad inputs."""
+
 from __future__ import annotations
 
 import argparse
@@ -33,8 +34,11 @@ def models(tmp_path_factory):
     d = tmp_path_factory.mktemp("models")
     torch.manual_seed(0)
     gen = STAANet(LENGTH, loc_bias_init=0.3, **ARCH).eval()
-    save_generator(gen, d / "generator.pt", {"arch": ARCH, "length": LENGTH, "factorised": True, "frame_length": 1,
-                                             "eps": 0.05, "classes": CLASSES})
+    save_generator(
+        gen,
+        d / "generator.pt",
+        {"arch": ARCH, "length": LENGTH, "factorised": True, "frame_length": 1, "eps": 0.05, "classes": CLASSES},
+    )
     vic = build_victim("emo18", 3, LENGTH, {"channels": [4, 4, 4], "hidden": 8, "pools": [4, 4, 4]}).eval()
     save_victim(vic, d / "victim.pt")  # no class names: they must come from the generator's meta
     return d / "generator.pt", d / "victim.pt"
@@ -66,15 +70,35 @@ def test_formats_rates_lengths_and_csv(models, corpus, tmp_path):
     assert len(df) == 4 and log.getvalue().count("[perturb ") == 4  # a line per file off a terminal
     for _, row in df.iterrows():
         src, dst = sf.info(row["path"]), sf.info(row["output"])
-        assert (dst.format, dst.subtype, dst.samplerate, dst.channels, dst.frames) == \
-               (src.format, src.subtype, src.samplerate, src.channels, src.frames)
+        assert (dst.format, dst.subtype, dst.samplerate, dst.channels, dst.frames) == (
+            src.format,
+            src.subtype,
+            src.samplerate,
+            src.channels,
+            src.frames,
+        )
         assert 0 < row["perturbed_share"] < 1 and 10 < row["snr_db"] < 60
         assert row["pred_clean"] in CLASSES and row["pred_written"] in CLASSES
     assert (tmp_path / "out" / "sub" / "mono8k.flac").is_file()  # relative structure kept
     csv = pd.read_csv(tmp_path / "out" / "perturb.csv")
-    assert list(csv.columns) == ["path", "output", "format", "subtype", "sample_rate", "channels", "seconds",
-                                 "perturbed_share", "snr_db", "snr_peak_db", "clipped_samples", "clipped_share",
-                                 "pred_clean", "pred_adv", "pred_written", "prediction_changed"]
+    assert list(csv.columns) == [
+        "path",
+        "output",
+        "format",
+        "subtype",
+        "sample_rate",
+        "channels",
+        "seconds",
+        "perturbed_share",
+        "snr_db",
+        "snr_peak_db",
+        "clipped_samples",
+        "clipped_share",
+        "pred_clean",
+        "pred_adv",
+        "pred_written",
+        "prediction_changed",
+    ]
     assert sorted(csv["sample_rate"]) == [8000, 16000, 22050, 44100]
 
 
@@ -118,8 +142,12 @@ def test_api_shapes_channels_and_short_signals(models):
 def test_window_batch_reflects_repeatedly():
     x = torch.arange(3.0).unsqueeze(0)
     assert window_batch(x, 8).tolist() == [[0, 1, 2, 1, 0, 1, 2, 1]]
-    assert window_batch(torch.arange(10.0).reshape(2, 5), 4).tolist() == \
-           [[0, 1, 2, 3], [4, 3, 2, 1], [5, 6, 7, 8], [9, 8, 7, 6]]
+    assert window_batch(torch.arange(10.0).reshape(2, 5), 4).tolist() == [
+        [0, 1, 2, 3],
+        [4, 3, 2, 1],
+        [5, 6, 7, 8],
+        [9, 8, 7, 6],
+    ]
 
 
 def test_victim_averages_logits_over_windows(models):
@@ -137,8 +165,17 @@ def test_victim_averages_logits_over_windows(models):
 def test_cli_arguments_and_run(models, corpus, tmp_path, capsys):
     parser = argparse.ArgumentParser()
     add_arguments(parser)
-    ns = parser.parse_args([str(corpus / "short.wav"), "--generator", str(models[0]), "--out", str(tmp_path / "o"),
-                            "--csv", str(tmp_path / "t.csv")])
+    ns = parser.parse_args(
+        [
+            str(corpus / "short.wav"),
+            "--generator",
+            str(models[0]),
+            "--out",
+            str(tmp_path / "o"),
+            "--csv",
+            str(tmp_path / "t.csv"),
+        ]
+    )
     run(ns)
     assert (tmp_path / "o" / "short.wav").is_file() and len(pd.read_csv(tmp_path / "t.csv")) == 1
     assert "perturbed 1 file(s)" in capsys.readouterr().err
@@ -199,20 +236,27 @@ def _bad(tmp_path, models, case):
     raise AssertionError(case)
 
 
-@pytest.mark.parametrize("case,error,message", [
-    ("not audio", DataError, r"a\.wav: cannot decode audio .*expected a readable WAV/FLAC"),
-    ("0 bytes", DataError, r"a\.wav: file is empty \(0 bytes\)"),
-    ("0 samples", DataError, r"a\.wav: audio file is empty \(0 samples\)"),
-    ("nan", DataError, r"a\.wav: audio contains NaN"),
-    ("missing", DataError, r"a\.wav: not found; expected a WAV/FLAC file or a folder"),
-    ("no audio in folder", DataError, r"d: folder holds no audio; expected \*\.wav or \*\.flac"),
-    ("generator is a victim", DataError, r"victim\.pt: not a generator checkpoint \(it lacks \['meta_json'\]\)"),
-    ("victim too short", ConfigError, r"v\.pt: victim clip length 100 samples at 16000 Hz cannot serve.*at least 640"),
-    ("victim rate", ConfigError, r"v\.pt: victim sample_rate=0: expected a positive integer"),
-    ("out is input", ConfigError, r"--out .* is also an input"),
-    ("out inside input", ConfigError, r"--out .*adv lies inside input folder"),
-    ("overwrite input", ConfigError, r"a\.wav: its output .*a\.wav is the input itself; refusing"),
-])
+@pytest.mark.parametrize(
+    "case,error,message",
+    [
+        ("not audio", DataError, r"a\.wav: cannot decode audio .*expected a readable WAV/FLAC"),
+        ("0 bytes", DataError, r"a\.wav: file is empty \(0 bytes\)"),
+        ("0 samples", DataError, r"a\.wav: audio file is empty \(0 samples\)"),
+        ("nan", DataError, r"a\.wav: audio contains NaN"),
+        ("missing", DataError, r"a\.wav: not found; expected a WAV/FLAC file or a folder"),
+        ("no audio in folder", DataError, r"d: folder holds no audio; expected \*\.wav or \*\.flac"),
+        ("generator is a victim", DataError, r"victim\.pt: not a generator checkpoint \(it lacks \['meta_json'\]\)"),
+        (
+            "victim too short",
+            ConfigError,
+            r"v\.pt: victim clip length 100 samples at 16000 Hz cannot serve.*at least 640",
+        ),
+        ("victim rate", ConfigError, r"v\.pt: victim sample_rate=0: expected a positive integer"),
+        ("out is input", ConfigError, r"--out .* is also an input"),
+        ("out inside input", ConfigError, r"--out .*adv lies inside input folder"),
+        ("overwrite input", ConfigError, r"a\.wav: its output .*a\.wav is the input itself; refusing"),
+    ],
+)
 def test_bad_inputs_one_clear_line(models, tmp_path, case, error, message):
     inputs, out, gen, vic = _bad(tmp_path, models, case)
     with pytest.raises(error, match=message) as info:

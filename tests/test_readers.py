@@ -1,4 +1,5 @@
 """Tests for the corpus readers and the speaker-independent split, on tiny fixture trees."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -37,8 +38,16 @@ def _check_common(df: pd.DataFrame) -> None:
 
 _HEADER = "% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]\n\n"
 # (turn suffix, code): both turn letters in both dialog types, incl. M turns in F dialogs.
-_TURNS = [("F000", "neu"), ("M000", "ang"), ("F001", "exc"), ("M001", "hap"), ("F002", "sad"),
-          ("M002", "fru"), ("F003", "xxx"), ("M003", "sad")]
+_TURNS = [
+    ("F000", "neu"),
+    ("M000", "ang"),
+    ("F001", "exc"),
+    ("M001", "hap"),
+    ("F002", "sad"),
+    ("M002", "fru"),
+    ("F003", "xxx"),
+    ("M003", "sad"),
+]
 
 
 def _emo_file(path: Path, turns: list[tuple[str, str]]) -> None:
@@ -230,7 +239,12 @@ def test_manifest_reads_relative_paths_and_maps_labels(tmp_path: Path) -> None:
     (tmp_path / "m2.csv").write_text("speaker,label,path\ns1,l,audio/c/z.wav\n")
     df2 = read_corpus("manifest", tmp_path / "unused", manifest=str(tmp_path / "m2.csv"))
     assert df2.iloc[0].to_dict() == {
-        "utt_id": "z", "path": str(tmp_path / "audio/c/z.wav"), "label": "l", "speaker": "s1", "gender": "", "split": ""
+        "utt_id": "z",
+        "path": str(tmp_path / "audio/c/z.wav"),
+        "label": "l",
+        "speaker": "s1",
+        "gender": "",
+        "split": "",
     }
 
 
@@ -270,8 +284,14 @@ def test_split_disjoint_deterministic_balanced() -> None:
     assert (df.assign(split=split).groupby("speaker")["split"].nunique() == 1).all()
     per = df.assign(split=split).drop_duplicates("speaker").groupby(["split", "gender"]).size()
     # Each gender divided by the fractions separately (largest remainder).
-    assert per.to_dict() == {("dev", "f"): 3, ("dev", "m"): 4, ("test", "f"): 3, ("test", "m"): 4,
-                             ("train", "f"): 4, ("train", "m"): 6}
+    assert per.to_dict() == {
+        ("dev", "f"): 3,
+        ("dev", "m"): 4,
+        ("test", "f"): 3,
+        ("test", "m"): 4,
+        ("train", "f"): 4,
+        ("train", "m"): 6,
+    }
     assert split.equals(speaker_independent_split(df, 0.32, 0.25, seed=7))
     shuffled = df.sample(frac=1.0, random_state=1)
     assert speaker_independent_split(shuffled, 0.32, 0.25, seed=7).sort_index().equals(split)
@@ -284,7 +304,10 @@ def test_split_small_and_invalid() -> None:
         split = speaker_independent_split(small, 0.32, 0.25, seed=seed)
         assert set(split) == {"train", "dev", "test"}
     assert set(speaker_independent_split(_speaker_table(0, 3), 0.2, 0.2, seed=0, balance_gender=False)) == {
-        "train", "dev", "test"}
+        "train",
+        "dev",
+        "test",
+    }
     with pytest.raises(DataError, match="at least 3 speakers"):
         speaker_independent_split(_speaker_table(1, 1), 0.3, 0.3, seed=0)
     for dev, test in ((0.0, 0.2), (0.5, 0.5), (1.2, 0.1), (0.3, -0.1), (True, 0.2)):

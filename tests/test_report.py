@@ -1,4 +1,5 @@
 """Tests for staa.report on a small fabricated results tree (no training, no audio corpus)."""
+
 from __future__ import annotations
 
 import json
@@ -45,19 +46,30 @@ def _record(m: dict) -> dict:
     from staa.metrics_format import FORMAT_VERSION
 
     staa = m["method_family"] == "staa"
-    full = {"format_version": FORMAT_VERSION, "seed": 0, "eps": 0.03 if staa else None,
-            "error_rate_adv": 0.5, "clean_accuracy": 0.8, "stoi_n_speakers": 2, "frame_length": 320,
-            "length": 16000, "n_failed": 0, "victim_seconds_per_utterance_median": 0.001,
-            "throughput_batch": 32 if staa else None, "device": "cpu", "threads": 1, "per_class": {},
-            "provenance": {"git_commit": "unknown"}}
+    full = {
+        "format_version": FORMAT_VERSION,
+        "seed": 0,
+        "eps": 0.03 if staa else None,
+        "error_rate_adv": 0.5,
+        "clean_accuracy": 0.8,
+        "stoi_n_speakers": 2,
+        "frame_length": 320,
+        "length": 16000,
+        "n_failed": 0,
+        "victim_seconds_per_utterance_median": 0.001,
+        "throughput_batch": 32 if staa else None,
+        "device": "cpu",
+        "threads": 1,
+        "per_class": {},
+        "provenance": {"git_commit": "unknown"},
+    }
     for k in ("asr_ci_low", "asr_ci_high", "si_sdr_db", "stoi", "l0_all_percent"):
         full[k] = None
     for k in ("snr_peak_db", "snr_energy_db", "si_sdr_db", "l0_percent", "l0_all_percent"):
         full[f"{k}_ci_low"] = full[f"{k}_ci_high"] = None
     full.update(m)
     if full["subset_metrics"]:
-        full["subset_metrics"] = {"l0_frames_percent": None, "si_sdr_db": None, "stoi": None,
-                                  **full["subset_metrics"]}
+        full["subset_metrics"] = {"l0_frames_percent": None, "si_sdr_db": None, "stoi": None, **full["subset_metrics"]}
     return full
 
 
@@ -68,18 +80,33 @@ def make_tree(root: Path) -> Tree:
     for ds in DATASETS:
         for v in VICTIMS:
             conf = rng.integers(0, 20, size=(4, 4)).tolist()
-            m = {"dataset": ds, "victim": v, "family": "cnn" if "cnn" in v else "rnn",
-                 "wa": float(rng.uniform(0.5, 0.9)), "ua": float(rng.uniform(0.4, 0.9)),
-                 "per_class_recall": {c: 0.5 for c in CLASSES}, "confusion": conf,
-                 "classes": CLASSES, "n_test": 40, "n_params": 12345, "epochs": 5}
+            m = {
+                "dataset": ds,
+                "victim": v,
+                "family": "cnn" if "cnn" in v else "rnn",
+                "wa": float(rng.uniform(0.5, 0.9)),
+                "ua": float(rng.uniform(0.4, 0.9)),
+                "per_class_recall": {c: 0.5 for c in CLASSES},
+                "confusion": conf,
+                "classes": CLASSES,
+                "n_test": 40,
+                "n_params": 12345,
+                "epochs": 5,
+            }
             p = _json(r / "victims" / ds / v / "metrics.json", m)
             t.victim_metrics.append(p)
             t.metrics[p] = m
-            log = pd.DataFrame({"epoch": range(1, 6), "train_loss": np.linspace(1.4, 0.6, 5),
-                                "train_acc": np.linspace(0.3, 0.8, 5),
-                                "dev_wa": np.linspace(0.3, 0.7, 5),
-                                "dev_ua": np.linspace(0.25, 0.65, 5) + rng.uniform(0, .05),
-                                "lr": 1e-3, "seconds": 1.5})
+            log = pd.DataFrame(
+                {
+                    "epoch": range(1, 6),
+                    "train_loss": np.linspace(1.4, 0.6, 5),
+                    "train_acc": np.linspace(0.3, 0.8, 5),
+                    "dev_wa": np.linspace(0.3, 0.7, 5),
+                    "dev_ua": np.linspace(0.25, 0.65, 5) + rng.uniform(0, 0.05),
+                    "lr": 1e-3,
+                    "seconds": 1.5,
+                }
+            )
             lp = r / "victims" / ds / v / "train_log.csv"
             log.to_csv(lp, index=False)
             t.victim_logs.append(lp)
@@ -89,57 +116,97 @@ def make_tree(root: Path) -> Tree:
             for attack, fam, var in runs:
                 for v in VICTIMS:
                     wb = v == thr
-                    m = {"dataset": ds, "attack": attack, "method_family": fam, "threat": thr,
-                         "variant": var, "victim": v, "white_box": wb,
-                         "asr": float(rng.uniform(0.55, 0.98)) if wb else
-                         float(rng.uniform(0.2, 0.7)),
-                         "success_vs_truth": float(rng.uniform(0.3, 0.9)),
-                         "snr_peak_db": float(rng.uniform(15, 35)),
-                         "snr_energy_db": None if attack == "onepixel_k1" else
-                         float(rng.uniform(20, 40)),
-                         "l0": float(rng.uniform(900, 3000)),
-                         "l0_percent": float(rng.uniform(8, 20)) if fam == "staa" else
-                         float(rng.uniform(0.001, 50)),
-                         "l0_frames_percent": float(rng.uniform(10, 40)),
-                         "seconds_per_utterance": float(rng.uniform(0.005, 0.02)) if fam ==
-                         "staa" else float(rng.uniform(0.5, 3)),
-                         "seconds_per_utterance_median": 0.01, "throughput_utt_per_s": None,
-                         "n_utterances": 40 if fam == "staa" else 10, "n_success": 20,
-                         "subset": "full" if fam == "staa" else "subset",
-                         "subset_metrics": None}
+                    m = {
+                        "dataset": ds,
+                        "attack": attack,
+                        "method_family": fam,
+                        "threat": thr,
+                        "variant": var,
+                        "victim": v,
+                        "white_box": wb,
+                        "asr": float(rng.uniform(0.55, 0.98)) if wb else float(rng.uniform(0.2, 0.7)),
+                        "success_vs_truth": float(rng.uniform(0.3, 0.9)),
+                        "snr_peak_db": float(rng.uniform(15, 35)),
+                        "snr_energy_db": None if attack == "onepixel_k1" else float(rng.uniform(20, 40)),
+                        "l0": float(rng.uniform(900, 3000)),
+                        "l0_percent": float(rng.uniform(8, 20)) if fam == "staa" else float(rng.uniform(0.001, 50)),
+                        "l0_frames_percent": float(rng.uniform(10, 40)),
+                        "seconds_per_utterance": float(rng.uniform(0.005, 0.02))
+                        if fam == "staa"
+                        else float(rng.uniform(0.5, 3)),
+                        "seconds_per_utterance_median": 0.01,
+                        "throughput_utt_per_s": None,
+                        "n_utterances": 40 if fam == "staa" else 10,
+                        "n_success": 20,
+                        "subset": "full" if fam == "staa" else "subset",
+                        "subset_metrics": None,
+                    }
                     if wb and attack != "onepixel_k1":  # one-pixel: an empty breakdown (none in the table)
-                        m["per_class"] = {c: {"n": 10, "asr": float(rng.uniform(0, 1)),
-                                              "l0_all_percent": float(rng.uniform(1, 50))} for c in CLASSES}
+                        m["per_class"] = {
+                            c: {"n": 10, "asr": float(rng.uniform(0, 1)), "l0_all_percent": float(rng.uniform(1, 50))}
+                            for c in CLASSES
+                        }
                     if fam == "staa":
                         m["subset_metrics"] = {
-                            "asr": float(rng.uniform(0.5, 0.9)), "success_vs_truth": 0.5,
-                            "snr_peak_db": float(rng.uniform(15, 35)), "snr_energy_db": None,
-                            "l0": 1000.0, "l0_percent": float(rng.uniform(8, 20)),
-                            "n_utterances": 10}
+                            "asr": float(rng.uniform(0.5, 0.9)),
+                            "success_vs_truth": 0.5,
+                            "snr_peak_db": float(rng.uniform(15, 35)),
+                            "snr_energy_db": None,
+                            "l0": 1000.0,
+                            "l0_percent": float(rng.uniform(8, 20)),
+                            "n_utterances": 10,
+                        }
                     m = _record(m)
-                    sub = (f"staa/{thr}/{var}" if fam == "staa" else f"{attack}/{thr}")
+                    sub = f"staa/{thr}/{var}" if fam == "staa" else f"{attack}/{thr}"
                     p = _json(r / "attacks" / ds / sub / f"on_{v}" / "metrics.json", m)
                     t.attack_metrics.append(p)
                     t.metrics[p] = m
-            rows = [("staa", "staa", 0.01, 1, 1.0), ("staa_batched", "staa", 0.002, 16, 0.2),
-                    ("pgd", "pgd", 0.9, 1, 90.0),
-                    ("onepixel_k1", "onepixel", 4.5, 1, 450.0 + DATASETS.index(ds))]
-            tim = pd.DataFrame([{"dataset": ds, "method": m, "method_family": f,
-                                 "threat": thr, "seconds_per_utterance": s,
-                                 "seconds_p25": 0.8 * s, "seconds_p75": 1.3 * s, "n": 10,
-                                 "speedup_vs_staa": sp, "device": "cpu", "threads": 4,
-                                 "batch_size": b} for m, f, s, b, sp in rows])
+            rows = [
+                ("staa", "staa", 0.01, 1, 1.0),
+                ("staa_batched", "staa", 0.002, 16, 0.2),
+                ("pgd", "pgd", 0.9, 1, 90.0),
+                ("onepixel_k1", "onepixel", 4.5, 1, 450.0 + DATASETS.index(ds)),
+            ]
+            tim = pd.DataFrame(
+                [
+                    {
+                        "dataset": ds,
+                        "method": m,
+                        "method_family": f,
+                        "threat": thr,
+                        "seconds_per_utterance": s,
+                        "seconds_p25": 0.8 * s,
+                        "seconds_p75": 1.3 * s,
+                        "n": 10,
+                        "speedup_vs_staa": sp,
+                        "device": "cpu",
+                        "threads": 4,
+                        "batch_size": b,
+                    }
+                    for m, f, s, b, sp in rows
+                ]
+            )
             tp = r / "timing" / ds / f"{thr}.csv"
             tp.parent.mkdir(parents=True, exist_ok=True)
             tim.to_csv(tp, index=False)
             t.timing.append(tp)
             for var in VARIANTS:
                 e = np.arange(1, 6)
-                g = pd.DataFrame({"epoch": e, "loss": 3 / e, "adv": 2 / e, "mag": 0.1 * e,
-                                  "qua": 0.5 / e, "spa": 0.2 / e,
-                                  "fooling_rate": np.linspace(0.2, 0.9, 5),
-                                  "mask_density": np.linspace(0.5, 0.12, 5), "eps": 0.05,
-                                  "lr": 1e-4, "seconds": 3.0})
+                g = pd.DataFrame(
+                    {
+                        "epoch": e,
+                        "loss": 3 / e,
+                        "adv": 2 / e,
+                        "mag": 0.1 * e,
+                        "qua": 0.5 / e,
+                        "spa": 0.2 / e,
+                        "fooling_rate": np.linspace(0.2, 0.9, 5),
+                        "mask_density": np.linspace(0.5, 0.12, 5),
+                        "eps": 0.05,
+                        "lr": 1e-4,
+                        "seconds": 3.0,
+                    }
+                )
                 gp = r / "generators" / ds / thr / var / "train_log.csv"
                 gp.parent.mkdir(parents=True, exist_ok=True)
                 g.to_csv(gp, index=False)
@@ -148,14 +215,21 @@ def make_tree(root: Path) -> Tree:
     x = 0.5 * np.sin(2 * np.pi * 440 * np.arange(sr) / sr) * np.hanning(sr)  # 1 s sine
     mask = np.zeros(sr, dtype=np.float32)  # frame-like blocks, as STAA-Net's mask
     for a, b in ((0.10, 0.18), (0.45, 0.50), (0.70, 0.78)):
-        mask[int(a * sr):int(b * sr)] = 1.0
+        mask[int(a * sr) : int(b * sr)] = 1.0
     x_adv = x + mask * 0.02 * np.sign(rng.normal(size=sr))
-    ep = (r / "attacks" / DATASETS[0] / "staa" / "cnn" / "full" / "seed0" / "examples"
-          / "example_0.npz")
+    ep = r / "attacks" / DATASETS[0] / "staa" / "cnn" / "full" / "seed0" / "examples" / "example_0.npz"
     ep.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(ep, x=x.astype(np.float32), x_adv=x_adv.astype(np.float32), mask=mask,
-             sample_rate=np.int64(sr), label="angry", clean_pred="angry", adv_pred="sad",
-             utt_id="spk1_utt007")
+    np.savez(
+        ep,
+        x=x.astype(np.float32),
+        x_adv=x_adv.astype(np.float32),
+        mask=mask,
+        sample_rate=np.int64(sr),
+        label="angry",
+        clean_pred="angry",
+        adv_pred="sad",
+        utt_id="spk1_utt007",
+    )
     t.examples.append(ep)
     return t
 
@@ -172,15 +246,13 @@ def tables(tree: Tree, tmp_path_factory: pytest.TempPathFactory) -> dict[str, pd
     names = {"victims", "whitebox", "transfer", "timing", "ablation", "per_class"}
     assert {p.name for p in paths} == {f"{n}.{e}" for n in names for e in ("csv", "md", "tex")}
     assert all(p.stat().st_size > 0 for p in paths)
-    res = {n: pd.read_csv(out / f"{n}.csv", float_precision="round_trip",
-                          keep_default_na=True) for n in names}
+    res = {n: pd.read_csv(out / f"{n}.csv", float_precision="round_trip", keep_default_na=True) for n in names}
     res["_dir"] = out  # type: ignore[assignment]
     return res
 
 
 def _metrics(tree: Tree, **kw) -> list[dict]:
-    return [m for p, m in tree.metrics.items() if "attack" in m
-            and all(m.get(k) == v for k, v in kw.items())]
+    return [m for p, m in tree.metrics.items() if "attack" in m and all(m.get(k) == v for k, v in kw.items())]
 
 
 # ------------------------------------------------------------------------------- tables
@@ -196,21 +268,27 @@ def test_victims_table(tables, tree):
 
 def test_whitebox_rows_and_values(tables, tree):
     wb = tables["whitebox"]
-    assert {"attack", "threat", "asr", "success_vs_truth", "snr_peak_db", "snr_energy_db", "l0",
-            "l0_percent", "seconds_per_utterance"} <= set(wb.columns)
+    assert {
+        "attack",
+        "threat",
+        "asr",
+        "success_vs_truth",
+        "snr_peak_db",
+        "snr_energy_db",
+        "l0",
+        "l0_percent",
+        "seconds_per_utterance",
+    } <= set(wb.columns)
     for ds in DATASETS:
         for thr in THREATS:
             got = set(wb[(wb.dataset == ds) & (wb.threat == thr)].attack)
             assert got == {"staa", "staa (subset)", "pgd", "onepixel_k1"}
     assert set(wb[wb.attack == "staa"].variant) == {"full"}  # reference variant only
-    m = _metrics(tree, dataset="synth_b", attack="staa", variant="full", threat="crnn",
-                 victim="crnn")[0]
+    m = _metrics(tree, dataset="synth_b", attack="staa", variant="full", threat="crnn", victim="crnn")[0]
     row = wb[(wb.dataset == "synth_b") & (wb.attack == "staa") & (wb.threat == "crnn")].iloc[0]
-    for k in ("asr", "success_vs_truth", "snr_peak_db", "snr_energy_db", "l0", "l0_percent",
-              "seconds_per_utterance"):
+    for k in ("asr", "success_vs_truth", "snr_peak_db", "snr_energy_db", "l0", "l0_percent", "seconds_per_utterance"):
         assert row[k] == m[k], k
-    sub = wb[(wb.dataset == "synth_b") & (wb.attack == "staa (subset)")
-             & (wb.threat == "crnn")].iloc[0]
+    sub = wb[(wb.dataset == "synth_b") & (wb.attack == "staa (subset)") & (wb.threat == "crnn")].iloc[0]
     assert sub.asr == m["subset_metrics"]["asr"]
     assert sub.l0_percent == m["subset_metrics"]["l0_percent"]
     assert sub.n_utterances == 10 and np.isnan(sub.snr_energy_db)
@@ -229,8 +307,7 @@ def test_transfer_table(tables, tree):
     for m in _metrics(tree, dataset="synth_a", attack="staa", variant="no_spa", threat="cnn"):
         row = tr[(tr.dataset == "synth_a") & (tr.variant == "no_spa") & (tr.threat == "cnn")]
         assert row.iloc[0][m["victim"]] == m["asr"]
-    others = [m["asr"] for m in _metrics(tree, dataset="synth_a", attack="pgd", threat="crnn")
-              if not m["white_box"]]
+    others = [m["asr"] for m in _metrics(tree, dataset="synth_a", attack="pgd", threat="crnn") if not m["white_box"]]
     row = tr[(tr.dataset == "synth_a") & (tr.attack == "pgd") & (tr.threat == "crnn")].iloc[0]
     assert row.mean_transfer_asr == pytest.approx(np.mean(others))
     md = (tables["_dir"] / "transfer.md").read_text()
@@ -241,8 +318,17 @@ def test_transfer_table(tables, tree):
 
 def test_timing_and_ablation_tables(tables, tree):
     tm = tables["timing"]
-    assert {"dataset", "threat", "method", "seconds_per_utterance", "seconds_p25",
-            "seconds_p75", "speedup_vs_staa", "device", "threads"} <= set(tm.columns)
+    assert {
+        "dataset",
+        "threat",
+        "method",
+        "seconds_per_utterance",
+        "seconds_p25",
+        "seconds_p75",
+        "speedup_vs_staa",
+        "device",
+        "threads",
+    } <= set(tm.columns)
     src = load_timing(tree.timing)
     assert len(tm) == len(src)
     row = tm[(tm.dataset == "synth_b") & (tm.method == "onepixel_k1")].iloc[0]
@@ -254,16 +340,18 @@ def test_timing_and_ablation_tables(tables, tree):
     ms = _metrics(tree, dataset="synth_a", attack="staa", variant="no_spa", threat="crnn")
     row = ab[(ab.dataset == "synth_a") & (ab.variant == "no_spa") & (ab.threat == "crnn")].iloc[0]
     assert row.asr == next(m["asr"] for m in ms if m["white_box"])
-    assert row.transfer_asr_mean == pytest.approx(np.mean([m["asr"] for m in ms
-                                                           if not m["white_box"]]))
+    assert row.transfer_asr_mean == pytest.approx(np.mean([m["asr"] for m in ms if not m["white_box"]]))
     assert row.n_transfer_victims == 3
 
 
 def test_per_class_table(tables, tree):
     pc = tables["per_class"]
     # white-box runs of the reference variant and of baselines that carry a breakdown
-    expected = [m for m in tree.metrics.values() if m.get("white_box") and m.get("per_class")
-                and (m["method_family"] != "staa" or m["variant"] == "full")]
+    expected = [
+        m
+        for m in tree.metrics.values()
+        if m.get("white_box") and m.get("per_class") and (m["method_family"] != "staa" or m["variant"] == "full")
+    ]
     assert len(pc) == len(expected) == len(DATASETS) * len(THREATS) * 2
     assert "onepixel_k1" not in set(pc["attack"])
     for m in expected:
@@ -340,11 +428,16 @@ def test_metrics_format_version_and_schema_are_checked_on_read(tree, tmp_path):
     m = dict(tree.metrics[tree.attack_metrics[0]])
     old = {k: v for k, v in m.items() if k != "format_version"}
     p = _json(tmp_path / "old" / "metrics.json", old)
-    with pytest.raises(DataError, match=r"old/metrics.json: no 'format_version' key .*--forcerun score_staa score_baseline"):
+    with pytest.raises(
+        DataError, match=r"old/metrics.json: no 'format_version' key .*--forcerun score_staa score_baseline"
+    ):
         load_attack_metrics([p])
     p = _json(tmp_path / "new" / "metrics.json", {**m, "format_version": 2})
-    with pytest.raises(DataError, match=r"new/metrics.json: metrics format_version 2, but this staa reads format 1 "
-                                        r"only; rerun its scoring rule .*--forcerun score_staa score_baseline"):
+    with pytest.raises(
+        DataError,
+        match=r"new/metrics.json: metrics format_version 2, but this staa reads format 1 "
+        r"only; rerun its scoring rule .*--forcerun score_staa score_baseline",
+    ):
         load_attack_metrics([p])
     p = _json(tmp_path / "extra" / "metrics.json", {**m, "asr_typo": 0.5})
     with pytest.raises(DataError, match=r"extra/metrics.json: .*'asr_typo' was unexpected.*metrics.schema.yaml"):
@@ -361,7 +454,9 @@ def test_scoring_refuses_to_write_a_record_off_the_schema(tree, tmp_path):
     per = pd.DataFrame({"clean_pred": [0], "adv_pred": [1], "fooled": [1], "l0": [3]})
     table = pd.DataFrame({"utt_id": ["u1"], "label_idx": [0]})
     with pytest.raises(DataError, match=r"out/metrics.json: 'n_success' is a required property"):
-        write_attack_outputs(tmp_path / "out" / "metrics.json", tmp_path / "out" / "per_utterance.csv", m, per, table, CLASSES)
+        write_attack_outputs(
+            tmp_path / "out" / "metrics.json", tmp_path / "out" / "per_utterance.csv", m, per, table, CLASSES
+        )
     assert not (tmp_path / "out").exists()
 
 
@@ -374,12 +469,17 @@ def test_figures_full(tree, tmp_path):
     def first(paths: list[Path]) -> list[Path]:  # one dataset keeps the test fast
         return [p for p in paths if DATASETS[0] in p.as_posix()]
 
-    paths = build_figures(first(tree.attack_metrics), first(tree.timing),
-                          first(tree.victim_logs), first(tree.generator_logs), tree.examples,
-                          tmp_path, {"dpi": 60, "context": "paper"})
+    paths = build_figures(
+        first(tree.attack_metrics),
+        first(tree.timing),
+        first(tree.victim_logs),
+        first(tree.generator_logs),
+        tree.examples,
+        tmp_path,
+        {"dpi": 60, "context": "paper"},
+    )
     names = {p.name for p in paths}
-    stems = ["whitebox_tradeoff", "transfer_heatmap", "timing", "ablation",
-             "training_victims", "training_generators"]
+    stems = ["whitebox_tradeoff", "transfer_heatmap", "timing", "ablation", "training_victims", "training_generators"]
     want = {f"{s}_{DATASETS[0]}.{e}" for s in stems for e in ("png", "pdf")}
     want |= {"example_utterance.png", "example_utterance.pdf"}
     assert names == want
@@ -389,12 +489,15 @@ def test_figures_full(tree, tmp_path):
 
 
 def test_figures_missing_optional_inputs(tree, tmp_path):
-    staa_only = [p for p in tree.attack_metrics if "/staa/" in p.as_posix()
-                 and "synth_a" in p.as_posix()]
-    paths = build_figures(staa_only, [], [], [], [], tmp_path,
-                          {"dpi": 50, "formats": ["png"], "palette": {"staa": "black"}})
-    assert {p.name for p in paths} == {"whitebox_tradeoff_synth_a.png",
-                                       "transfer_heatmap_synth_a.png", "ablation_synth_a.png"}
+    staa_only = [p for p in tree.attack_metrics if "/staa/" in p.as_posix() and "synth_a" in p.as_posix()]
+    paths = build_figures(
+        staa_only, [], [], [], [], tmp_path, {"dpi": 50, "formats": ["png"], "palette": {"staa": "black"}}
+    )
+    assert {p.name for p in paths} == {
+        "whitebox_tradeoff_synth_a.png",
+        "transfer_heatmap_synth_a.png",
+        "ablation_synth_a.png",
+    }
     assert all(_is_png(p) for p in paths)
     assert build_figures([], [], [], [], [], tmp_path / "empty", {}) == []
     # only a white-box baseline, no STAA: still no crash
@@ -405,10 +508,8 @@ def test_figures_missing_optional_inputs(tree, tmp_path):
 
 # ------------------------------------------------------------------------------- summary
 def test_summary(tree, tmp_path):
-    info = {"synth_a": {"kind": "synthetic", "n_classes": 4},
-            "synth_b": {"synthetic": True, "sample_rate": 16000}}
-    out = write_summary(tree.victim_metrics, tree.attack_metrics, tree.timing,
-                        tmp_path / "summary.md", "smoke", info)
+    info = {"synth_a": {"kind": "synthetic", "n_classes": 4}, "synth_b": {"synthetic": True, "sample_rate": 16000}}
+    out = write_summary(tree.victim_metrics, tree.attack_metrics, tree.timing, tmp_path / "summary.md", "smoke", info)
     text = out.read_text()
     for band in ("6–25 %", "53–99 %", "57–418×"):
         assert band in text
@@ -416,11 +517,17 @@ def test_summary(tree, tmp_path):
     claims = text.split("## Headline claims")[1].split("## Notes")[0]
     wb = [m for m in _metrics(tree, attack="staa", variant="full") if m["white_box"]]
     for m in wb:  # like with like: one white-box ASR row and one perturbed-share row per threat model
-        row = next(line for line in claims.splitlines()
-                   if line.startswith(f"| white-box ASR against {m['threat']} ") and m["dataset"] in line)
+        row = next(
+            line
+            for line in claims.splitlines()
+            if line.startswith(f"| white-box ASR against {m['threat']} ") and m["dataset"] in line
+        )
         assert f"{100 * m['asr']:.1f} %" in row
-        assert any(f"{m['l0_percent']:.1f} %" in line for line in claims.splitlines()
-                   if line.startswith(f"| perturbed share against {m['threat']} "))
+        assert any(
+            f"{m['l0_percent']:.1f} %" in line
+            for line in claims.splitlines()
+            if line.startswith(f"| perturbed share against {m['threat']} ")
+        )
     assert claims.count("| white-box ASR against") == len(wb)
     # speed-up per baseline, STAA's own rows excluded
     assert "| speed-up over pgd " in claims and "| speed-up over staa" not in claims
@@ -434,8 +541,7 @@ def test_summary_differs(tree, tmp_path):
     t = pd.read_csv(tree.timing[0])
     t.loc[t.method_family != "staa", "speedup_vs_staa"] = [2.0, 3.0]
     t.to_csv(tp, index=False)
-    text = write_summary(tree.victim_metrics, tree.attack_metrics, [tp],
-                         tmp_path / "s.md", "smoke", {}).read_text()
+    text = write_summary(tree.victim_metrics, tree.attack_metrics, [tp], tmp_path / "s.md", "smoke", {}).read_text()
     rows = [line for line in text.splitlines() if line.startswith("| speed-up over")]
     assert rows and all("**BELOW** (below the paper's band)" in r for r in rows)
     assert any("2.0×" in r for r in rows) and any("3.0×" in r for r in rows)
@@ -478,8 +584,21 @@ def test_several_seeds_give_means_with_t_intervals_and_error_bars(tree, tmp_path
     assert "±" in (tmp_path / "whitebox.md").read_text() and "t over 3 seeds" in (tmp_path / "whitebox.md").read_text()
     abl = pd.read_csv(tmp_path / "ablation.csv")
     assert (abl["n_seeds"] == 3).all() and abl["transfer_asr_mean_ci_high"].notna().all()
-    sweeps = {"density": {"key": "sparsity_target",
-                          "points": [{"value": 0.2, "variant": "full"}, {"value": None, "variant": "no_spa"}]}}
-    written = build_figures(paths, tree.timing, [], [], [], tmp_path / "fig", style={"formats": ["png"]},
-                            ablation_variants=["full"], sweeps=sweeps)
+    sweeps = {
+        "density": {
+            "key": "sparsity_target",
+            "points": [{"value": 0.2, "variant": "full"}, {"value": None, "variant": "no_spa"}],
+        }
+    }
+    written = build_figures(
+        paths,
+        tree.timing,
+        [],
+        [],
+        [],
+        tmp_path / "fig",
+        style={"formats": ["png"]},
+        ablation_variants=["full"],
+        sweeps=sweeps,
+    )
     assert any(p.name.startswith("sweep_density_") for p in written)

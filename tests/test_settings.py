@@ -1,5 +1,6 @@
 """One home for each default (docs/design.md §7): the schema's `default:` entries are what a step
 gets for a key it is not given, and the step modules carry no defaults of their own."""
+
 from __future__ import annotations
 
 import ast
@@ -31,38 +32,68 @@ def test_steps_get_the_schema_defaults():
             assert getattr(craft, key) == value, key
     timing = st.TimingSettings.from_params({"dataset": "d", "threat": "t", "seed": 0, "methods": {}})
     assert (timing.utterances, timing.warmup, timing.throughput_batch) == tuple(
-        _defaults(props["timing"])[k] for k in ("utterances", "warmup", "throughput_batch"))
+        _defaults(props["timing"])[k] for k in ("utterances", "warmup", "throughput_batch")
+    )
     victim = st.VictimSettings.from_params({"family": "emo18", "seed": 0, "epochs": 1, "batch_size": 2, "lr": 1})
     assert (victim.select, victim.weight_decay, victim.grad_clip, victim.arch) == ("best_dev_ua", 0.0, None, {})
     data = st.DataSettings.from_params({"reader": "synthetic", "root": "r"})
-    assert data.split == {"dev_fraction": 0.2, "test_fraction": 0.2, "balance_gender": True,
-                          "speaker_independent": True} and data.sample_rate == 16000
+    assert (
+        data.split == {"dev_fraction": 0.2, "test_fraction": 0.2, "balance_gender": True, "speaker_independent": True}
+        and data.sample_rate == 16000
+    )
 
 
 def test_given_values_win_and_variants_override_train():
-    train = st.GeneratorSettings.from_params({"train": {"epochs": 1, "batch_size": 2, "lr": 1e-3, "eps": 0.1,
-                                                        "select": "best_dev"},
-                                              "variant_cfg": {"eps": 0.2, "factorised": False}})
+    train = st.GeneratorSettings.from_params(
+        {
+            "train": {"epochs": 1, "batch_size": 2, "lr": 1e-3, "eps": 0.1, "select": "best_dev"},
+            "variant_cfg": {"eps": 0.2, "factorised": False},
+        }
+    )
     assert (train.eps, train.select, train.factorised, train.losses) == (0.2, "best_dev", False, {})
 
 
-@pytest.mark.parametrize("cls,params,message", [
-    (st.ScoreSettings, {"dataset": "d", "attack": "a", "method": "m", "threat": "t", "victim": "v", "scope": "full"},
-     "--params lacks key 'seed' (an integer)"),
-    (st.ScoreSettings, {"dataset": "d", "attack": "a", "method": "m", "threat": "t", "victim": "v", "seed": 0,
-                        "scope": "all"}, "--params key 'scope' = 'all': expected 'full' or 'subset'"),
-    (st.GeneratorSettings, {"train": {"epochs": 1, "batch_size": 2, "lr": None}},
-     "--params key 'train.lr' = None: expected a number"),
-    (st.GeneratorSettings, {"train": {"epochs": True, "batch_size": 2, "lr": 1}},
-     "--params key 'train.epochs' = True: expected an integer"),
-    (st.GeneratorSettings, {"train": []}, "--params key 'train' = []: expected a JSON object"),
-    (st.CraftSettings, {"dataset": "d", "threat": "t", "variant": "v", "seed": "0"},
-     "--params key 'seed' = '0': expected an integer"),
-    (st.BaselineSettings, {"name": "p", "threat": "t", "seed": 0, "settings": {"eps": 1}},
-     "--params lacks key 'settings.method' (a string)"),
-    (st.VictimSettings, {"family": "emo18", "seed": 0, "epochs": 1, "batch_size": 2},
-     "--params lacks key 'lr' (a number)"),
-])
+@pytest.mark.parametrize(
+    "cls,params,message",
+    [
+        (
+            st.ScoreSettings,
+            {"dataset": "d", "attack": "a", "method": "m", "threat": "t", "victim": "v", "scope": "full"},
+            "--params lacks key 'seed' (an integer)",
+        ),
+        (
+            st.ScoreSettings,
+            {"dataset": "d", "attack": "a", "method": "m", "threat": "t", "victim": "v", "seed": 0, "scope": "all"},
+            "--params key 'scope' = 'all': expected 'full' or 'subset'",
+        ),
+        (
+            st.GeneratorSettings,
+            {"train": {"epochs": 1, "batch_size": 2, "lr": None}},
+            "--params key 'train.lr' = None: expected a number",
+        ),
+        (
+            st.GeneratorSettings,
+            {"train": {"epochs": True, "batch_size": 2, "lr": 1}},
+            "--params key 'train.epochs' = True: expected an integer",
+        ),
+        (st.GeneratorSettings, {"train": []}, "--params key 'train' = []: expected a JSON object"),
+        (
+            st.CraftSettings,
+            {"dataset": "d", "threat": "t", "variant": "v", "seed": "0"},
+            "--params key 'seed' = '0': expected an integer",
+        ),
+        (
+            st.BaselineSettings,
+            {"name": "p", "threat": "t", "seed": 0, "settings": {"eps": 1}},
+            "--params lacks key 'settings.method' (a string)",
+        ),
+        (
+            st.VictimSettings,
+            {"family": "emo18", "seed": 0, "epochs": 1, "batch_size": 2},
+            "--params lacks key 'lr' (a number)",
+        ),
+    ],
+)
 def test_a_bad_params_key_is_named(cls, params, message):
     with pytest.raises(StaaError) as err:
         cls.from_params(params)
@@ -79,8 +110,13 @@ def test_step_modules_carry_no_defaults_of_their_own():
     offenders = []
     for path in sorted((ROOT / "src" / "staa" / "steps").glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
-            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get"
-                    and isinstance(node.func.value, ast.Name) and node.func.value.id in ("params", "train", "cfg")
-                    and len(node.args) == 2):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "get"
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id in ("params", "train", "cfg")
+                and len(node.args) == 2
+            ):
                 offenders.append(f"{path.name}:{node.lineno}")
     assert not offenders, f"defaults in step code (put them in the schema): {offenders}"

@@ -1,4 +1,5 @@
 """The statistics behind intervals and claims, against values computed by hand or by scipy."""
+
 from __future__ import annotations
 
 import math
@@ -78,12 +79,36 @@ def test_summary_pairs_staa_with_each_baseline_on_shared_utterances(tmp_path):
     full = [f"u{i}" for i in range(40)]
     sub = full[:24]  # the baselines' subset
     rows = [
-        {"dataset": "d", "threat": "t", "victim": "v", "white_box": False, "attack": "staa", "method_family": "staa",
-         "variant": "full", "path": run("staa", [1] * 20 + [0] * 20, full)},
-        {"dataset": "d", "threat": "t", "victim": "v", "white_box": False, "attack": "pgd", "method_family": "pgd",
-         "variant": "", "path": run("pgd", [0] * 24, sub)},
-        {"dataset": "d", "threat": "t", "victim": "v", "white_box": False, "attack": "sparsefool",
-         "method_family": "sparsefool", "variant": "", "path": run("sf", [1] * 18 + [0] * 6, sub)},
+        {
+            "dataset": "d",
+            "threat": "t",
+            "victim": "v",
+            "white_box": False,
+            "attack": "staa",
+            "method_family": "staa",
+            "variant": "full",
+            "path": run("staa", [1] * 20 + [0] * 20, full),
+        },
+        {
+            "dataset": "d",
+            "threat": "t",
+            "victim": "v",
+            "white_box": False,
+            "attack": "pgd",
+            "method_family": "pgd",
+            "variant": "",
+            "path": run("pgd", [0] * 24, sub),
+        },
+        {
+            "dataset": "d",
+            "threat": "t",
+            "victim": "v",
+            "white_box": False,
+            "attack": "sparsefool",
+            "method_family": "sparsefool",
+            "variant": "",
+            "path": run("sf", [1] * 18 + [0] * 6, sub),
+        },
     ]
     out = paired_comparisons(pd.DataFrame(rows)).set_index("baseline")
     assert out.loc["pgd", "n"] == 24 and out.loc["pgd", "staa_asr"] == pytest.approx(20 / 24)
@@ -129,11 +154,27 @@ def test_stoi_by_speaker_never_averages_pystoi_sentinel():
 
 # ---- seeds: means over seeds with t-intervals ------------------------------------------------
 def _attack_row(seed: int, asr: float, victim: str = "emo18", **kw) -> dict:
-    row = {"dataset": "d", "attack": "staa", "method_family": "staa", "threat": "emo18", "variant": "full",
-           "victim": victim, "white_box": victim == "emo18", "subset": "full", "seed": seed, "asr": asr,
-           "asr_ci_low": asr - 0.1, "asr_ci_high": asr + 0.1, "l0_percent": 10.0 + seed,
-           "l0_percent_ci_low": 9.0, "l0_percent_ci_high": 12.0, "n_utterances": 20, "n_success": int(20 * asr),
-           "per_class": None, "path": f"/nope/seed{seed}/on_{victim}/metrics.json"}
+    row = {
+        "dataset": "d",
+        "attack": "staa",
+        "method_family": "staa",
+        "threat": "emo18",
+        "variant": "full",
+        "victim": victim,
+        "white_box": victim == "emo18",
+        "subset": "full",
+        "seed": seed,
+        "asr": asr,
+        "asr_ci_low": asr - 0.1,
+        "asr_ci_high": asr + 0.1,
+        "l0_percent": 10.0 + seed,
+        "l0_percent_ci_low": 9.0,
+        "l0_percent_ci_high": 12.0,
+        "n_utterances": 20,
+        "n_success": int(20 * asr),
+        "per_class": None,
+        "path": f"/nope/seed{seed}/on_{victim}/metrics.json",
+    }
     row.update(kw)
     return row
 

@@ -1,5 +1,6 @@
 """The package's layering (docs/design.md §7): steps import only library modules, never each other;
 library modules never import a step or the CLI; no import cycles between modules."""
+
 from __future__ import annotations
 
 import ast
@@ -40,8 +41,14 @@ def internal_imports() -> dict[str, set[str]]:
 def test_steps_import_only_library_modules():
     graph = internal_imports()
     steps = {m for m in graph if m.startswith("staa.steps.")}
-    assert {"staa.steps.train_victim", "staa.steps.train_generator", "staa.steps.craft_staa", "staa.steps.score",
-            "staa.steps.attack_baseline", "staa.steps.timing"} <= steps
+    assert {
+        "staa.steps.train_victim",
+        "staa.steps.train_generator",
+        "staa.steps.craft_staa",
+        "staa.steps.score",
+        "staa.steps.attack_baseline",
+        "staa.steps.timing",
+    } <= steps
     for step in sorted(steps):
         bad = {m for m in graph[step] if m.startswith("staa.steps") or m == "staa.cli"}
         assert not bad, f"{step} imports {sorted(bad)}: steps may import library modules only"
@@ -64,7 +71,7 @@ def test_no_import_cycles():
         state[mod] = 1
         for dep in sorted(graph[mod]):
             if state.get(dep) == 1:
-                raise AssertionError("import cycle: " + " -> ".join(path[path.index(dep):] + (dep,)))
+                raise AssertionError("import cycle: " + " -> ".join(path[path.index(dep) :] + (dep,)))
             if dep not in state:
                 visit(dep, path + (dep,))
         state[mod] = 2

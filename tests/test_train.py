@@ -1,4 +1,5 @@
 """Victim and generator training: determinism, resume after interruption, NaN handling."""
+
 from __future__ import annotations
 
 import io
@@ -11,8 +12,15 @@ from staa.errors import TrainingError
 from staa.runtime import setup_runtime
 from staa.steps.train_victim import VictimFiles, train_victim
 
-PARAMS = {"family": "emo18", "arch": {"channels": [4, 4, 4], "hidden": 8}, "epochs": 2, "batch_size": 8,
-          "lr": 1e-3, "seed": 0, "select": "best_dev_ua"}
+PARAMS = {
+    "family": "emo18",
+    "arch": {"channels": [4, 4, 4], "hidden": 8},
+    "epochs": 2,
+    "batch_size": 8,
+    "lr": 1e-3,
+    "seed": 0,
+    "select": "best_dev_ua",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -41,8 +49,14 @@ def test_resume_gives_the_same_result(tiny_dataset, tmp_path):
     _run(tiny_dataset, tmp_path / "cut", epochs=1)  # stands in for a job killed after epoch 1
     (tmp_path / "cut" / "metrics.json").unlink()
     log = io.StringIO()
-    train_victim("emo18", {**PARAMS, "epochs": 3}, tiny_dataset, VictimFiles.in_dir(tmp_path / "cut"), torch.device("cpu"),
-                 log=log)
+    train_victim(
+        "emo18",
+        {**PARAMS, "epochs": 3},
+        tiny_dataset,
+        VictimFiles.in_dir(tmp_path / "cut"),
+        torch.device("cpu"),
+        log=log,
+    )
     assert "resumed" in log.getvalue() and "after epoch 1" in log.getvalue()
     full = json.loads((tmp_path / "full" / "metrics.json").read_text())
     cut = json.loads((tmp_path / "cut" / "metrics.json").read_text())
@@ -52,8 +66,14 @@ def test_resume_gives_the_same_result(tiny_dataset, tmp_path):
 def test_changed_settings_do_not_resume(tiny_dataset, tmp_path):
     _run(tiny_dataset, tmp_path / "x", epochs=1)
     log = io.StringIO()
-    train_victim("emo18", {**PARAMS, "epochs": 1, "lr": 5e-3}, tiny_dataset, VictimFiles.in_dir(tmp_path / "x"), torch.device("cpu"),
-                 log=log)
+    train_victim(
+        "emo18",
+        {**PARAMS, "epochs": 1, "lr": 5e-3},
+        tiny_dataset,
+        VictimFiles.in_dir(tmp_path / "x"),
+        torch.device("cpu"),
+        log=log,
+    )
     assert "resumed" not in log.getvalue() and "other settings" in log.getvalue()
 
 
@@ -91,9 +111,24 @@ def test_killed_job_resumes_and_matches(tiny_dataset, tmp_path, sig):
     params = json.dumps({**PARAMS, "epochs": 40})
 
     def cmd(out):
-        return [sys.executable, "-m", "staa.cli", "train-victim", "--name", "emo18", "--data-dir", str(tiny_dataset),
-                "--model", str(out / "model.pt"), "--metrics", str(out / "metrics.json"),
-                "--train-log", str(out / "train_log.csv"), "--params", params]
+        return [
+            sys.executable,
+            "-m",
+            "staa.cli",
+            "train-victim",
+            "--name",
+            "emo18",
+            "--data-dir",
+            str(tiny_dataset),
+            "--model",
+            str(out / "model.pt"),
+            "--metrics",
+            str(out / "metrics.json"),
+            "--train-log",
+            str(out / "train_log.csv"),
+            "--params",
+            params,
+        ]
 
     subprocess.run(cmd(tmp_path / "ref"), check=True, capture_output=True, timeout=600)
     proc = subprocess.Popen(cmd(tmp_path / "cut"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -124,16 +159,32 @@ def test_pretrained_ssl_victim_trains_one_epoch_offline(tiny_dataset, tmp_path):
     in for facebook/wav2vec2-base-960h; one training epoch runs with the feature encoder frozen."""
     import transformers
 
-    cfg = transformers.Wav2Vec2Config(hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                                      intermediate_size=16, conv_dim=[8, 8], conv_kernel=[10, 3], conv_stride=[5, 2],
-                                      num_conv_pos_embeddings=8, num_conv_pos_embedding_groups=2,
-                                      classifier_proj_size=8, mask_time_prob=0.0)
+    cfg = transformers.Wav2Vec2Config(
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=16,
+        conv_dim=[8, 8],
+        conv_kernel=[10, 3],
+        conv_stride=[5, 2],
+        num_conv_pos_embeddings=8,
+        num_conv_pos_embedding_groups=2,
+        classifier_proj_size=8,
+        mask_time_prob=0.0,
+    )
     torch.manual_seed(0)
     pre = transformers.Wav2Vec2Model(cfg)
     pre.save_pretrained(tmp_path / "pretrained")
     frozen_before = pre.feature_extractor.conv_layers[0].conv.weight.detach().clone()
-    params = {"family": "wav2vec2", "arch": {"pretrained": str(tmp_path / "pretrained")}, "epochs": 1,
-              "batch_size": 8, "lr": 3e-5, "seed": 0, "select": "last"}
+    params = {
+        "family": "wav2vec2",
+        "arch": {"pretrained": str(tmp_path / "pretrained")},
+        "epochs": 1,
+        "batch_size": 8,
+        "lr": 3e-5,
+        "seed": 0,
+        "select": "last",
+    }
     m = train_victim("wav2vec2", params, tiny_dataset, VictimFiles.in_dir(tmp_path / "v"), torch.device("cpu"))
     assert m["epochs"] == 1 and 0.0 <= m["ua"] <= 1.0
     from staa.models import load_victim

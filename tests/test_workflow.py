@@ -1,5 +1,6 @@
 """End-to-end: the whole DAG on a tiny config, idempotent reruns, exactly-the-right partial reruns
 after config changes (docs/design.md §7), determinism of the pipeline's metrics, and lint."""
+
 from __future__ import annotations
 
 import copy
@@ -62,9 +63,19 @@ def test_full_dag_outputs(built):
     for v in cfg["victims"]:
         m = json.loads((r / "victims" / "synth" / v / "seed0" / "metrics.json").read_text())
         assert {"wa", "ua", "per_class_recall", "confusion"} <= set(m)
-    m = json.loads((r / "attacks" / "synth" / "staa" / "emo18" / "full" / "seed0" / "on_zhao19" / "metrics.json").read_text())
-    for key in ("asr", "success_vs_truth", "snr_peak_db", "snr_energy_db", "l0", "l0_percent",
-                "seconds_per_utterance", "n_utterances"):
+    m = json.loads(
+        (r / "attacks" / "synth" / "staa" / "emo18" / "full" / "seed0" / "on_zhao19" / "metrics.json").read_text()
+    )
+    for key in (
+        "asr",
+        "success_vs_truth",
+        "snr_peak_db",
+        "snr_energy_db",
+        "l0",
+        "l0_percent",
+        "seconds_per_utterance",
+        "n_utterances",
+    ):
         assert key in m
     assert m["white_box"] is False
     assert m["provenance"]["packages"]["torch"] and len(m["provenance"]["settings_sha256"]) == 16
@@ -86,11 +97,14 @@ def test_full_dag_outputs(built):
         assert (run / name).is_file(), name
     n_ex = cfg["attack_eval"]["n_examples"]
     assert sorted(p.name for p in (run / "examples").iterdir()) == sorted(
-        f"example_{k}{kind}" for k in range(n_ex) for kind in (".npz", "_clean.wav", "_adv.wav"))
+        f"example_{k}{kind}" for k in range(n_ex) for kind in (".npz", "_clean.wav", "_adv.wav")
+    )
     assert len(list((r / "figures" / "listening").glob("*.wav"))) == 2 * n_ex * len(cfg["generator"]["threats"])
     assert m["format_version"] == 1 and m["throughput_batch"] == cfg["attack_eval"]["throughput_batch"]
-    assert json.loads((run / "on_emo18" / "metrics.json").read_text())["subset_metrics"]["n_utterances"] == \
-        cfg["baselines"]["subset_size"]
+    assert (
+        json.loads((run / "on_emo18" / "metrics.json").read_text())["subset_metrics"]["n_utterances"]
+        == cfg["baselines"]["subset_size"]
+    )
 
 
 def test_second_run_does_nothing(built):
@@ -128,11 +142,15 @@ def test_generator_loss_weight_reruns_that_generator_only(built):
     jobs = planned_jobs(wd, _changed(cfg, "generator.variants.full.losses.spa", 0.123))
     gens = {j for j in jobs if j.startswith("train_generator")}
     # the density sweep's generated point derives from `full`, so it follows
-    assert gens == {"train_generator[dataset=synth, threat=emo18, variant=full, seed=0]",
-                    "train_generator[dataset=synth, threat=wav2vec2, variant=full, seed=0]",
-                    "train_generator[dataset=synth, threat=emo18, variant=density_0p05, seed=0]"}
+    assert gens == {
+        "train_generator[dataset=synth, threat=emo18, variant=full, seed=0]",
+        "train_generator[dataset=synth, threat=wav2vec2, variant=full, seed=0]",
+        "train_generator[dataset=synth, threat=emo18, variant=density_0p05, seed=0]",
+    }
     assert not _rules(jobs) & {"train_victim", "prepare_data", "attack_baseline", "score_baseline"}
-    assert all("variant=full" in j or "variant=density_0p05" in j for j in jobs if j.startswith(("craft_staa", "score_staa")))
+    assert all(
+        "variant=full" in j or "variant=density_0p05" in j for j in jobs if j.startswith(("craft_staa", "score_staa"))
+    )
     assert len({j for j in jobs if j.startswith("craft_staa")}) == 3  # once per generator, not per victim
     assert len({j for j in jobs if j.startswith("score_staa")}) == 3 * len(cfg["victims"])
     assert "report[]" in jobs
@@ -163,24 +181,35 @@ def test_examples_count_recrafts_staa_only(built):
 def test_adding_a_seed_runs_only_that_seeds_jobs(built):
     wd, cfg = built
     jobs = planned_jobs(wd, _changed(cfg, "run.seeds", [0, 1]))
-    assert {"train_generator", "craft_staa", "score_staa", "make_subset", "attack_baseline", "score_baseline",
-            "report"} == _rules(jobs)
+    assert {
+        "train_generator",
+        "craft_staa",
+        "score_staa",
+        "make_subset",
+        "attack_baseline",
+        "score_baseline",
+        "report",
+    } == _rules(jobs)
     assert all("seed=1" in j for j in jobs if j != "report[]")  # seed 0's results are reused, victims too
-    both = planned_jobs(wd, {**_changed(cfg, "run.seeds", [0, 1]), "run": {**cfg["run"], "seeds": [0, 1],
-                                                                          "victim_seeds": True}})
+    both = planned_jobs(
+        wd, {**_changed(cfg, "run.seeds", [0, 1]), "run": {**cfg["run"], "seeds": [0, 1], "victim_seeds": True}}
+    )
     assert {j for j in both if j.startswith("train_victim")} == {
-        f"train_victim[dataset=synth, victim={v}, seed=1]" for v in cfg["victims"]}
+        f"train_victim[dataset=synth, victim={v}, seed=1]" for v in cfg["victims"]
+    }
 
 
 def test_sweep_points_train_new_generators_and_reuse_equal_variants(built):
     wd, cfg = built
     new = copy.deepcopy(cfg)
     budget = new["generator"]["train"].get("sparsity_target")
-    new["generator"]["sweeps"] = {"density": {"base": "full", "key": "sparsity_target", "values": [budget, 0.4],
-                                              "threats": ["emo18"]}}
+    new["generator"]["sweeps"] = {
+        "density": {"base": "full", "key": "sparsity_target", "values": [budget, 0.4], "threats": ["emo18"]}
+    }
     jobs = planned_jobs(wd, new)
     assert {j for j in jobs if j.startswith("train_generator")} == {
-        "train_generator[dataset=synth, threat=emo18, variant=density_0p4, seed=0]"}
+        "train_generator[dataset=synth, threat=emo18, variant=density_0p4, seed=0]"
+    }
     assert not _rules(jobs) & {"train_victim", "attack_baseline", "timing"}
 
 
@@ -193,8 +222,10 @@ def test_figure_style_reruns_only_the_report(built):
 def test_pipeline_metrics_are_deterministic(built, tmp_path):
     """Same config and seed, a second fresh run: identical metrics (timing keys aside)."""
     wd, cfg = built
-    targets = ["results/victims/synth/emo18/seed0/metrics.json",
-               "results/attacks/synth/staa/emo18/full/seed0/on_emo18/metrics.json"]
+    targets = [
+        "results/victims/synth/emo18/seed0/metrics.json",
+        "results/attacks/synth/staa/emo18/full/seed0/on_emo18/metrics.json",
+    ]
     smk(tmp_path, cfg, "--cores", "2", *targets)
     for t in targets:
         a = json.loads((wd / t).read_text())
@@ -220,8 +251,12 @@ def test_threat_not_a_victim_fails(tmp_path):
 
 
 def test_lint_is_clean():
-    res = subprocess.run(SNAKEMAKE + ["-s", str(SNAKEFILE), "--directory", str(REPO), "--lint"],
-                         capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        SNAKEMAKE + ["-s", str(SNAKEFILE), "--directory", str(REPO), "--lint"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     out = res.stdout + res.stderr
     assert res.returncode == 0, out
     assert "Lints for" not in out, out
@@ -251,8 +286,12 @@ def test_data_stage_on_real_corpus_layouts(tmp_path):
     cfg["datasets"] = {
         "iemo": {"reader": "iemocap", "root": str(iemo), "clip_seconds": 0.25},
         "demos": {"reader": "demos", "root": str(demos), "clip_seconds": 0.25},
-        "mine": {"reader": "manifest", "root": str(man), "clip_seconds": 0.25,
-                 "split": {"dev_fraction": 0.25, "test_fraction": 0.25, "balance_gender": False}},
+        "mine": {
+            "reader": "manifest",
+            "root": str(man),
+            "clip_seconds": 0.25,
+            "split": {"dev_fraction": 0.25, "test_fraction": 0.25, "balance_gender": False},
+        },
     }
     cfg["run"]["datasets"] = ["iemo", "demos", "mine"]
     targets = [f"results/data/{d}/card.md" for d in cfg["run"]["datasets"]]
@@ -306,13 +345,18 @@ def test_user_models_as_victims_and_threat_models_end_to_end(tmp_path):
     them, their adversarials transfer to emo18 and back, and the tables name them."""
     from test_hf_victims import make_checkpoint
 
-    ckpts = {name: str(make_checkpoint(t, tmp_path / "models" / name, labels=["ang", "neu", "sad"]))
-             for name, t in (("user_w2v", "wav2vec2"), ("user_ast", "audio-spectrogram-transformer"))}
+    ckpts = {
+        name: str(make_checkpoint(t, tmp_path / "models" / name, labels=["ang", "neu", "sad"]))
+        for name, t in (("user_w2v", "wav2vec2"), ("user_ast", "audio-spectrogram-transformer"))
+    }
     cfg = tiny_config()
     cfg["generator"].pop("sweeps")
     for name, path in ckpts.items():
-        cfg["victims"][name] = {"family": "hf", "train": False,
-                                "arch": {"pretrained": path, "class_map": {"angry": "ang"}}}
+        cfg["victims"][name] = {
+            "family": "hf",
+            "train": False,
+            "arch": {"pretrained": path, "class_map": {"angry": "ang"}},
+        }
     cfg["datasets"]["synth"]["victims"] = ["emo18", *ckpts]
     cfg["generator"]["threats"] = ["emo18", *ckpts]
     cfg["generator"]["variants"] = {"full": cfg["generator"]["variants"]["full"]}
@@ -323,8 +367,9 @@ def test_user_models_as_victims_and_threat_models_end_to_end(tmp_path):
     for name in ckpts:
         m = json.loads((r / "victims" / "synth" / name / "seed0" / "metrics.json").read_text())
         assert m["epochs"] == 0 and m["trained"] is False and m["dropped_labels"] == ["neu"]
-        wb = json.loads((r / "attacks" / "synth" / "staa" / name / "full" / "seed0" / f"on_{name}" / "metrics.json")
-                        .read_text())
+        wb = json.loads(
+            (r / "attacks" / "synth" / "staa" / name / "full" / "seed0" / f"on_{name}" / "metrics.json").read_text()
+        )
         assert wb["white_box"] and 0.0 <= wb["asr"] <= 1.0
     transfer = pd.read_csv(r / "tables" / "transfer.csv")
     assert set(ckpts) <= set(transfer["threat"]) and set(ckpts) <= set(transfer.columns)

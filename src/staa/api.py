@@ -26,6 +26,7 @@ Example::
     print(victim.predict(adv, sr).probabilities)             # {class name: probability}
     sf.write("speech_adv.wav", adv.T.clip(-1, 1), sr, subtype="PCM_16")
 """
+
 from __future__ import annotations
 
 import math
@@ -127,11 +128,15 @@ class Generator:
         x_g = resample(x, sample_rate, sr_g)
         n_g = x_g.shape[-1]
         if n_g == 0:  # a few samples at a high rate can resample to none
-            raise DataError(f"generator input: {x.shape[-1]} sample(s) at {sample_rate} Hz is less than one sample "
-                            f"at the generator's {sr_g} Hz")
+            raise DataError(
+                f"generator input: {x.shape[-1]} sample(s) at {sample_rate} Hz is less than one sample "
+                f"at the generator's {sr_g} Hz"
+            )
         windows = window_batch(x_g, self.length)
-        deltas = [self.net(windows[i:i + self.batch_size].to(self.device), self.eps).delta.cpu()
-                  for i in range(0, windows.shape[0], self.batch_size)]
+        deltas = [
+            self.net(windows[i : i + self.batch_size].to(self.device), self.eps).delta.cpu()
+            for i in range(0, windows.shape[0], self.batch_size)
+        ]
         delta_g = torch.cat(deltas).reshape(x.shape[0], -1)[:, :n_g]
         delta = resample(delta_g, sr_g, sample_rate, x.shape[-1])
         return x, delta, delta_g
@@ -175,11 +180,17 @@ class VictimModel:
         x, _ = _as_channels(wave, sample_rate, "victim input")
         mono = resample(x.mean(dim=0, keepdim=True), sample_rate, self.sample_rate)
         if mono.shape[-1] == 0:
-            raise DataError(f"victim input: {x.shape[-1]} sample(s) at {sample_rate} Hz is less than one sample "
-                            f"at the victim's {self.sample_rate} Hz")
+            raise DataError(
+                f"victim input: {x.shape[-1]} sample(s) at {sample_rate} Hz is less than one sample "
+                f"at the victim's {self.sample_rate} Hz"
+            )
         windows = window_batch(mono, self.length)
-        out = torch.cat([self.net(windows[i:i + self.batch_size].to(self.device)).cpu()
-                         for i in range(0, windows.shape[0], self.batch_size)])
+        out = torch.cat(
+            [
+                self.net(windows[i : i + self.batch_size].to(self.device)).cpu()
+                for i in range(0, windows.shape[0], self.batch_size)
+            ]
+        )
         return out.double().mean(dim=0), windows.shape[0]
 
     def predict(self, wave: Wave, sample_rate: int) -> Prediction:
@@ -204,8 +215,9 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu", batch_s
     return gen
 
 
-def load_victim(path: str | Path, device: str | torch.device = "cpu", classes: list[str] | None = None,
-                batch_size: int = 32) -> VictimModel:
+def load_victim(
+    path: str | Path, device: str | torch.device = "cpu", classes: list[str] | None = None, batch_size: int = 32
+) -> VictimModel:
     """A trained victim (`model.pt` of `staa train-victim`), ready to `predict`. Class names come from the
     checkpoint (`extra.classes`, or the dataset classes a foreign model records), else `classes` (e.g. a
     generator's), else class0, class1, ...; its sample rate from the checkpoint (`extra.sample_rate`, or
@@ -224,11 +236,18 @@ def load_victim(path: str | Path, device: str | torch.device = "cpu", classes: l
     # the shortest clip is known for our own families; foreign models (hf, exported) bring their own
     need = victim_min_samples(net.family, net.arch) if net.family in ARCH_KEYS else 1
     if isinstance(length, bool) or not isinstance(length, numbers.Integral) or length < need:
-        raise ConfigError(f"{path}: victim clip length {length!r} samples at {sr} Hz cannot serve: victim family "
-                          f"{net.family} needs clips of at least {need} samples to produce an output")
-    names = (extra.get("classes") or net.arch.get("dataset_classes") or classes
-             or [f"class{i}" for i in range(net.num_classes)])
+        raise ConfigError(
+            f"{path}: victim clip length {length!r} samples at {sr} Hz cannot serve: victim family "
+            f"{net.family} needs clips of at least {need} samples to produce an output"
+        )
+    names = (
+        extra.get("classes")
+        or net.arch.get("dataset_classes")
+        or classes
+        or [f"class{i}" for i in range(net.num_classes)]
+    )
     if len(names) != net.num_classes:
         raise DataError(f"{path}: victim has {net.num_classes} outputs but {len(names)} class names {list(names)}")
-    return VictimModel(net, [str(c) for c in names], int(sr), str(path), device,
-                       _positive_int(batch_size, "batch_size"))
+    return VictimModel(
+        net, [str(c) for c in names], int(sr), str(path), device, _positive_int(batch_size, "batch_size")
+    )

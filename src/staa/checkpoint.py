@@ -4,6 +4,7 @@ A checkpoint records a fingerprint of the settings that shape the training traje
 resumes only from a checkpoint with the same fingerprint (more epochs may be added), so a changed
 learning rate never silently continues an old run.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -24,8 +25,9 @@ from staa.utils import atomic_path
 CHECKPOINT_FORMAT = 1
 
 
-def safe_load(path: str | Path, what: str, required: tuple[str, ...] = (),
-              map_location: str | torch.device = "cpu") -> dict[str, Any]:
+def safe_load(
+    path: str | Path, what: str, required: tuple[str, ...] = (), map_location: str | torch.device = "cpu"
+) -> dict[str, Any]:
     """`torch.load(..., weights_only=True)` with errors that name the file and never advise an
     unsafe load: a foreign pickle is refused, a torn or alien file is reported as unreadable, and a
     payload without the `required` keys is reported as another kind of file."""
@@ -35,8 +37,10 @@ def safe_load(path: str | Path, what: str, required: tuple[str, ...] = (),
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError:
-        raise DataError(f"{path}: refused to load as unsafe: it is not a {what} written by staa-repro (it holds "
-                        "Python objects beyond tensors and plain data, which could run code when unpickled)") from None
+        raise DataError(
+            f"{path}: refused to load as unsafe: it is not a {what} written by staa-repro (it holds "
+            "Python objects beyond tensors and plain data, which could run code when unpickled)"
+        ) from None
     except (RuntimeError, EOFError, ValueError, OSError, zipfile.BadZipFile, IndexError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(f"{path}: not a readable {what} ({reason}); rerun the step that writes it") from None
@@ -45,8 +49,10 @@ def safe_load(path: str | Path, what: str, required: tuple[str, ...] = (),
         raise DataError(f"{path}: not a {what} (it lacks {missing}); check that the path names the right file")
     version = payload.get("format_version", 0) if required else CHECKPOINT_FORMAT
     if not isinstance(version, int) or version > CHECKPOINT_FORMAT:
-        raise DataError(f"{path}: {what} format version {version!r}, newer than this code reads "
-                        f"({CHECKPOINT_FORMAT}); update staa-repro, or rerun the step that wrote it")
+        raise DataError(
+            f"{path}: {what} format version {version!r}, newer than this code reads "
+            f"({CHECKPOINT_FORMAT}); update staa-repro, or rerun the step that wrote it"
+        )
     return payload
 
 

@@ -5,6 +5,7 @@ settings class in `staa.settings`), so no step reads the config file itself, and
 step writes (docs/design.md §8). Errors a user can fix are printed as one clear
 line (exit 2), without a traceback.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,6 +24,7 @@ def command(name: str, help_: str):
     def deco(fn):
         COMMANDS[name] = (fn, help_)
         return fn
+
     return deco
 
 
@@ -43,8 +45,9 @@ def _validate(ns):
 
     schema = Path(ns.schema) if ns.schema else default_schema_path()
     if not schema.is_file():
-        raise StaaError(f"schema {schema} not found; pass --schema PATH (workflow/schemas/config.schema.yaml "
-                        "in the repository)")
+        raise StaaError(
+            f"schema {schema} not found; pass --schema PATH (workflow/schemas/config.schema.yaml in the repository)"
+        )
     cfg = merge_configs([load_config_file(c) for c in ns.config])
     validate_config(cfg, schema)
     print(f"{' + '.join(ns.config)}: valid")
@@ -88,8 +91,9 @@ def _train_victim(ns):
 
     params = _params(ns)
     device = setup_runtime(ns.threads, ns.gpus)
-    train_victim(ns.name, params, ns.data_dir, VictimFiles(Path(ns.model), Path(ns.metrics), Path(ns.train_log)),
-                 device)
+    train_victim(
+        ns.name, params, ns.data_dir, VictimFiles(Path(ns.model), Path(ns.metrics), Path(ns.train_log)), device
+    )
 
 
 @command("victims-table", "gather victims' metrics.json into one CSV")
@@ -106,8 +110,13 @@ def _train_generator(ns):
 
     params = _params(ns)
     device = setup_runtime(ns.threads, ns.gpus)
-    train_generator(params, ns.data_dir, ns.threat_model,
-                    GeneratorFiles(Path(ns.model), Path(ns.train_log), Path(ns.summary)), device)
+    train_generator(
+        params,
+        ns.data_dir,
+        ns.threat_model,
+        GeneratorFiles(Path(ns.model), Path(ns.train_log), Path(ns.summary)),
+        device,
+    )
 
 
 @command("craft-staa", "apply a generator to the test split once: adversarials, masks, seconds, examples")
@@ -137,8 +146,14 @@ def _attack_baseline(ns):
 
     params = _params(ns)
     device = setup_runtime(ns.threads, ns.gpus)
-    run_baseline(params, ns.data_dir, ns.subset, ns.threat_model, BaselineFiles(Path(ns.adversarial),
-                                                                                Path(ns.attack_log)), device)
+    run_baseline(
+        params,
+        ns.data_dir,
+        ns.subset,
+        ns.threat_model,
+        BaselineFiles(Path(ns.adversarial), Path(ns.attack_log)),
+        device,
+    )
 
 
 @command("score", "score stored adversarials (STAA-Net or a baseline) on one victim: white-box or transfer")
@@ -148,9 +163,18 @@ def _score(ns):
 
     params = _params(ns)
     device = setup_runtime(ns.threads, ns.gpus)
-    score_attack(params, ns.data_dir, ns.adversarial, ns.attack_log, ns.victim_model,
-                 ScoreFiles(Path(ns.metrics), Path(ns.per_utterance)), device,
-                 subset_csv=ns.subset or None, mask_path=ns.mask or None, craft_path=ns.craft or None)
+    score_attack(
+        params,
+        ns.data_dir,
+        ns.adversarial,
+        ns.attack_log,
+        ns.victim_model,
+        ScoreFiles(Path(ns.metrics), Path(ns.per_utterance)),
+        device,
+        subset_csv=ns.subset or None,
+        mask_path=ns.mask or None,
+        craft_path=ns.craft or None,
+    )
 
 
 @command("timing", "time STAA-Net and every baseline per utterance on the same inputs")
@@ -169,17 +193,41 @@ def _report(ns):
     from staa.report.tables import REPORT_TABLES
 
     p = _params(ns)
-    paths = {k: [Path(f) for f in getattr(ns, k)] for k in ("victims", "attacks", "timing", "victim_logs",
-                                                           "generator_logs", "examples")}
+    paths = {
+        k: [Path(f) for f in getattr(ns, k)]
+        for k in ("victims", "attacks", "timing", "victim_logs", "generator_logs", "examples")
+    }
     variants = p.get("ablation_variants")  # the declared variants (a sweep's points have their own figure)
-    tables = build_tables(paths["victims"], paths["attacks"], paths["timing"], Path(ns.tables_dir),
-                          names=REPORT_TABLES, ablation_variants=variants)
-    figures = build_figures(paths["attacks"], paths["timing"], paths["victim_logs"], paths["generator_logs"],
-                            paths["examples"], Path(ns.figures_dir), style=p.get("style", {}),
-                            victims_order=p.get("victims_order", []), ablation_variants=variants,
-                            sweeps=p.get("sweeps"))
-    write_summary(paths["victims"], paths["attacks"], paths["timing"], Path(ns.summary), p.get("config_name", ""),
-                  p.get("datasets_info", {}), config_sha256=p.get("config_sha256"), sweeps=p.get("sweeps"))
+    tables = build_tables(
+        paths["victims"],
+        paths["attacks"],
+        paths["timing"],
+        Path(ns.tables_dir),
+        names=REPORT_TABLES,
+        ablation_variants=variants,
+    )
+    figures = build_figures(
+        paths["attacks"],
+        paths["timing"],
+        paths["victim_logs"],
+        paths["generator_logs"],
+        paths["examples"],
+        Path(ns.figures_dir),
+        style=p.get("style", {}),
+        victims_order=p.get("victims_order", []),
+        ablation_variants=variants,
+        sweeps=p.get("sweeps"),
+    )
+    write_summary(
+        paths["victims"],
+        paths["attacks"],
+        paths["timing"],
+        Path(ns.summary),
+        p.get("config_name", ""),
+        p.get("datasets_info", {}),
+        config_sha256=p.get("config_sha256"),
+        sweeps=p.get("sweeps"),
+    )
     _copy_listening_examples(paths["examples"], Path(ns.figures_dir) / "listening")
     print(f"wrote {len(tables)} table files, {len(figures)} figure files, {ns.summary}", file=sys.stderr)
 
@@ -234,8 +282,9 @@ def _paper_bench(ns):
     if ns.gpus and device.type != "cuda":
         raise StaaError("--gpus 1 but no CUDA device is visible to torch")
     print(f"paper-bench on {describe_device(device)}, {ns.threads} thread(s)", file=sys.stderr, flush=True)
-    timing, costs = paper_bench(ns.config, ns.dataset, ns.threats, ns.utterances, ns.warmup, device,
-                                n_classes=ns.classes, all_victims=ns.grid)
+    timing, costs = paper_bench(
+        ns.config, ns.dataset, ns.threats, ns.utterances, ns.warmup, device, n_classes=ns.classes, all_victims=ns.grid
+    )
     print(costs.round(4).to_markdown(index=False))
     print(main_table(timing).round(4).to_markdown(index=False))
     grid = None
@@ -321,34 +370,55 @@ def _add_args(name: str, sp: argparse.ArgumentParser) -> None:
     elif name == "train-victim":
         sp.add_argument("--name", required=True)
         sp.add_argument("--data-dir", required=True)
-        _outputs(sp, model="the trained victim (model.pt)", metrics="its clean test scores (metrics.json)",
-                 train_log="one row per epoch (train_log.csv)")
+        _outputs(
+            sp,
+            model="the trained victim (model.pt)",
+            metrics="its clean test scores (metrics.json)",
+            train_log="one row per epoch (train_log.csv)",
+        )
         _runtime_args(sp, common)
     elif name == "train-generator":
         sp.add_argument("--data-dir", required=True)
         sp.add_argument("--threat-model", required=True)
-        _outputs(sp, model="the trained generator (generator.pt)", train_log="one row per epoch (train_log.csv)",
-                 summary="the selected epoch and settings (train_summary.json)")
+        _outputs(
+            sp,
+            model="the trained generator (generator.pt)",
+            train_log="one row per epoch (train_log.csv)",
+            summary="the selected epoch and settings (train_summary.json)",
+        )
         _runtime_args(sp, common)
     elif name == "craft-staa":
         sp.add_argument("--data-dir", required=True)
         sp.add_argument("--threat-model", required=True)
         sp.add_argument("--generator", required=True)
-        _outputs(sp, adversarial="adversarial test split (.npy)", mask="packed hard masks (.npy)",
-                 attack_log="seconds per utterance (.csv)", craft="crafting record (craft.json)",
-                 examples_dir="folder of the listening examples")
+        _outputs(
+            sp,
+            adversarial="adversarial test split (.npy)",
+            mask="packed hard masks (.npy)",
+            attack_log="seconds per utterance (.csv)",
+            craft="crafting record (craft.json)",
+            examples_dir="folder of the listening examples",
+        )
         _runtime_args(sp, common)
     elif name == "score":
         sp.add_argument("--data-dir", required=True)
         sp.add_argument("--adversarial", required=True)
         sp.add_argument("--attack-log", required=True)
         sp.add_argument("--victim-model", required=True)
-        _outputs(sp, metrics="the attack's scores on the victim (metrics.json)",
-                 per_utterance="one row per utterance (per_utterance.csv)")
+        _outputs(
+            sp,
+            metrics="the attack's scores on the victim (metrics.json)",
+            per_utterance="one row per utterance (per_utterance.csv)",
+        )
         _runtime_args(sp, common)
         # empty or bare (the rules pass '' for what an attack or a dataset does not have): none
-        sp.add_argument("--subset", nargs="?", const="", default="",
-                        help="subset CSV: the adversarials' utterances (scope 'subset'), or also score these (scope 'full')")
+        sp.add_argument(
+            "--subset",
+            nargs="?",
+            const="",
+            default="",
+            help="subset CSV: the adversarials' utterances (scope 'subset'), or also score these (scope 'full')",
+        )
         sp.add_argument("--mask", nargs="?", const="", default="", help="packed perturbed-sample map (STAA-Net)")
         sp.add_argument("--craft", nargs="?", const="", default="", help="crafting record craft.json (STAA-Net)")
     elif name == "make-subset":
@@ -389,7 +459,9 @@ def _add_args(name: str, sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--threads", type=int, default=1)
         sp.add_argument("--gpus", type=int, default=0)
         sp.add_argument("--grid", action="store_true", help="also cost every victim and estimate the full grid")
-        sp.add_argument("--out", default=None, help="path prefix: writes PREFIX_timing.csv, PREFIX_models.csv (and PREFIX_grid.csv)")
+        sp.add_argument(
+            "--out", default=None, help="path prefix: writes PREFIX_timing.csv, PREFIX_models.csv (and PREFIX_grid.csv)"
+        )
     elif name == "check-smoke":
         sp.add_argument("--results", default="results")
     elif name == "bench":
@@ -407,7 +479,10 @@ OOM_HINTS = {
     "train-generator": ("generator.train.batch_size", "train.batch_size"),
     "craft-staa": ("attack_eval.throughput_batch", "throughput_batch"),
     "timing": ("timing.throughput_batch", "throughput_batch"),
-    "attack-baseline": ("baselines.methods.{name}.eval_batch (one-pixel) or baselines.subset_size", "settings.eval_batch"),
+    "attack-baseline": (
+        "baselines.methods.{name}.eval_batch (one-pixel) or baselines.subset_size",
+        "settings.eval_batch",
+    ),
 }
 
 
@@ -425,8 +500,10 @@ def _oom_message(ns: argparse.Namespace, exc: BaseException) -> str:
     asked = str(exc).strip().split(". ")[1] if ". " in str(exc) else str(exc).strip().splitlines()[0]
     if isinstance(name, str):
         key = key.replace("{name}", name)
-    return (f"CUDA out of memory in rule {ns.cmd.replace('-', '_')} at batch size {value if value is not None else '?'}"
-            f" ({asked}); lower {key}, or give the job a larger GPU")
+    return (
+        f"CUDA out of memory in rule {ns.cmd.replace('-', '_')} at batch size {value if value is not None else '?'}"
+        f" ({asked}); lower {key}, or give the job a larger GPU"
+    )
 
 
 def _terminate(signum: int, frame: Any) -> None:
@@ -453,8 +530,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as exc:
         # every output is written atomically and checkpoints once per epoch: nothing half-written is
         # left, and a rerun resumes from the last completed epoch
-        print(f"staa {ns.cmd}: interrupted ({exc.args[0] if exc.args else 'SIGINT'}); no output was half-written, "
-              "and a rerun resumes training jobs from their last completed epoch", file=sys.stderr, flush=True)
+        print(
+            f"staa {ns.cmd}: interrupted ({exc.args[0] if exc.args else 'SIGINT'}); no output was half-written, "
+            "and a rerun resumes training jobs from their last completed epoch",
+            file=sys.stderr,
+            flush=True,
+        )
         return 130 if not exc.args else 128 + int(signal.Signals[exc.args[0]])
     return 0
 

@@ -4,6 +4,7 @@ The schema (workflow/schemas/config.schema.yaml) rejects unknown keys and wrong 
 checks catch what a schema cannot express (a threat model that is not a victim, a frame longer
 than the clip, a variant naming an unknown loss) before any job starts.
 """
+
 from __future__ import annotations
 
 import math
@@ -29,10 +30,16 @@ ARCH_KEYS = {
     "wavlm": {"pretrained", "small_config", "freeze_feature_encoder", "hf_config_json"},
     # a user's model: any Hugging Face audio classifier of a supported type, or a torch.export program
     # (the keys after class_map are written when the victim is built and read back from its checkpoint)
-    "hf": {"pretrained", "class_map", "freeze_feature_encoder",
-           "hf_config_json", "feature_extractor_json", "dataset_classes", "data_sample_rate"},
-    "exported": {"program", "classes", "class_map", "sampling_rate",
-                 "sha256", "dataset_classes", "data_sample_rate"},
+    "hf": {
+        "pretrained",
+        "class_map",
+        "freeze_feature_encoder",
+        "hf_config_json",
+        "feature_extractor_json",
+        "dataset_classes",
+        "data_sample_rate",
+    },
+    "exported": {"program", "classes", "class_map", "sampling_rate", "sha256", "dataset_classes", "data_sample_rate"},
 }
 # the keys a build records in a foreign victim's arch: not for the config
 _FOREIGN_RECORDED = {"hf_config_json", "feature_extractor_json", "dataset_classes", "data_sample_rate", "sha256"}
@@ -119,16 +126,19 @@ def foreign_arch_errors(name: str, victim: dict[str, Any]) -> list[str]:
     if family == "hf":
         p = arch.get("pretrained")
         if not (isinstance(p, str) and p):
-            errs.append(f"{key}.pretrained: expected a hub name (e.g. superb/wav2vec2-base-superb-er) or a local "
-                        f"checkpoint directory, got {p!r}")
+            errs.append(
+                f"{key}.pretrained: expected a hub name (e.g. superb/wav2vec2-base-superb-er) or a local "
+                f"checkpoint directory, got {p!r}"
+            )
         if "freeze_feature_encoder" in arch and not isinstance(arch["freeze_feature_encoder"], bool):
             errs.append(f"{key}.freeze_feature_encoder: expected true or false")
     else:
         if not (isinstance(arch.get("program"), str) and arch["program"]):
             errs.append(f"{key}.program: expected the path of a .pt2 file written by torch.export.save")
         c = arch.get("classes")
-        if c is not None and not (isinstance(c, list) and c and all(isinstance(i, str) for i in c)
-                                  and len(set(c)) == len(c)):
+        if c is not None and not (
+            isinstance(c, list) and c and all(isinstance(i, str) for i in c) and len(set(c)) == len(c)
+        ):
             errs.append(f"{key}.classes: expected a non-empty list of distinct class names")
         sr = arch.get("sampling_rate")
         if sr is not None and not _posint(sr):
@@ -136,8 +146,9 @@ def foreign_arch_errors(name: str, victim: dict[str, Any]) -> list[str]:
         if victim.get("train", True) is not False:
             errs.append(f"victims.{name}: an exported program is evaluated as it is; expected train: false")
     cm = arch.get("class_map")
-    if cm is not None and not (isinstance(cm, dict) and all(isinstance(k, str) and isinstance(v, str)
-                                                            for k, v in cm.items())):
+    if cm is not None and not (
+        isinstance(cm, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in cm.items())
+    ):
         errs.append(f"{key}.class_map: expected a mapping of dataset class -> model label name (strings)")
     recorded = sorted(set(arch) & _FOREIGN_RECORDED)
     if recorded:
@@ -153,19 +164,23 @@ def arch_errors(name: str, victim: dict[str, Any]) -> list[str]:
     errs = []
     unknown = sorted(set(arch) - ARCH_KEYS[family])
     if unknown:
-        errs.append(f"victims.{name}.arch: unknown option(s) {unknown} for family {family!r}; "
-                    f"expected some of {sorted(ARCH_KEYS[family])}")
+        errs.append(
+            f"victims.{name}.arch: unknown option(s) {unknown} for family {family!r}; "
+            f"expected some of {sorted(ARCH_KEYS[family])}"
+        )
     if family in ("hf", "exported"):
         return errs + foreign_arch_errors(name, victim)
     if family == "emo18":
         lists = {k: arch[k] for k in ("channels", "kernels", "pools") if k in arch}
         bad = [k for k, v in lists.items() if not (isinstance(v, list) and v and all(_posint(i) for i in v))]
-        errs += [f"victims.{name}.arch.{k}: expected a non-empty list of positive integers, got {lists[k]!r}"
-                 for k in bad]
+        errs += [
+            f"victims.{name}.arch.{k}: expected a non-empty list of positive integers, got {lists[k]!r}" for k in bad
+        ]
         sizes = {k: len(v) for k, v in lists.items() if k not in bad}
         if len(set(sizes.values())) > 1:
-            errs.append(f"victims.{name}.arch: channels, kernels and pools need one entry per conv block, "
-                        f"got lengths {sizes}")
+            errs.append(
+                f"victims.{name}.arch: channels, kernels and pools need one entry per conv block, got lengths {sizes}"
+            )
     elif family == "zhao19":
         ch = arch.get("channels", [1])
         if not (isinstance(ch, list) and ch and all(_posint(i) for i in ch)):
@@ -179,16 +194,32 @@ def arch_errors(name: str, victim: dict[str, Any]) -> list[str]:
         known = ssl_config_keys(family)
         unknown = sorted(set(arch["small_config"]) - known) if known else []
         if unknown:  # transformers' configs would keep a misspelt key silently as an unused attribute
-            errs.append(f"victims.{name}.arch.small_config: unknown option(s) {unknown} for {_SSL_CONFIGS[family][1]}; "
-                        "expected keys of its constructor (e.g. hidden_size, num_hidden_layers, conv_dim)")
+            errs.append(
+                f"victims.{name}.arch.small_config: unknown option(s) {unknown} for {_SSL_CONFIGS[family][1]}; "
+                "expected keys of its constructor (e.g. hidden_size, num_hidden_layers, conv_dim)"
+            )
     return errs
 
 
-_SSL_CONFIGS = {"wav2vec2": ("wav2vec2/configuration_wav2vec2.py", "Wav2Vec2Config"),
-                "wavlm": ("wavlm/configuration_wavlm.py", "WavLMConfig")}
+_SSL_CONFIGS = {
+    "wav2vec2": ("wav2vec2/configuration_wav2vec2.py", "Wav2Vec2Config"),
+    "wavlm": ("wavlm/configuration_wavlm.py", "WavLMConfig"),
+}
 # PretrainedConfig's own keyword arguments that a model config also accepts
-_HF_COMMON_KEYS = {"num_labels", "id2label", "label2id", "problem_type", "output_hidden_states", "output_attentions",
-                   "return_dict", "torch_dtype", "architectures", "finetuning_task", "model_type", "use_cache"}
+_HF_COMMON_KEYS = {
+    "num_labels",
+    "id2label",
+    "label2id",
+    "problem_type",
+    "output_hidden_states",
+    "output_attentions",
+    "return_dict",
+    "torch_dtype",
+    "architectures",
+    "finetuning_task",
+    "model_type",
+    "use_cache",
+}
 
 
 def ssl_config_keys(family: str) -> set[str] | None:
@@ -227,8 +258,10 @@ def duplicate_variant_errors(gen: dict[str, Any]) -> list[str]:
             threats = set(var.get("threats") or gen["threats"]) & set(ov.get("threats") or gen["threats"])
             dsets = var.get("datasets"), ov.get("datasets")
             if threats and (None in dsets or set(dsets[0]) & set(dsets[1])):
-                errs.append(f"generator.variants.{name} has the same settings as generator.variants.{other}; "
-                            "expected each variant to differ (an ablation must change something)")
+                errs.append(
+                    f"generator.variants.{name} has the same settings as generator.variants.{other}; "
+                    "expected each variant to differ (an ablation must change something)"
+                )
         seen.setdefault(key, []).append(name)
     return errs
 
@@ -267,11 +300,23 @@ def sweep_points(config: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
             if sw.get("datasets"):
                 var["datasets"] = list(sw["datasets"])
             key = _settings_key(gen["train"], var)
-            reuse = next((n for n, v in declared.items()
-                          if _settings_key(gen["train"], v) == key
-                          and set(threats) <= set(v.get("threats") or gen["threats"])), None)
-            points.append({"value": value, "variant": reuse or f"{sname}_{sweep_value_name(value)}",
-                           "generated": reuse is None, "settings": var, "threats": threats})
+            reuse = next(
+                (
+                    n
+                    for n, v in declared.items()
+                    if _settings_key(gen["train"], v) == key and set(threats) <= set(v.get("threats") or gen["threats"])
+                ),
+                None,
+            )
+            points.append(
+                {
+                    "value": value,
+                    "variant": reuse or f"{sname}_{sweep_value_name(value)}",
+                    "generated": reuse is None,
+                    "settings": var,
+                    "threats": threats,
+                }
+            )
         out[sname] = points
     return out
 
@@ -300,21 +345,29 @@ def sweep_errors(config: dict[str, Any]) -> list[str]:
         if not re.match(NAME_PATTERN, str(sname)):
             errs.append(f"generator.sweeps: name {sname!r} is not allowed; expected {NAME_RULE}")
         if sw["base"] not in (gen.get("variants") or {}):
-            errs.append(f"generator.sweeps.{sname}.base names {sw['base']!r}, which is not under generator.variants "
-                        f"({sorted(gen.get('variants') or {})})")
+            errs.append(
+                f"generator.sweeps.{sname}.base names {sw['base']!r}, which is not under generator.variants "
+                f"({sorted(gen.get('variants') or {})})"
+            )
         if sw["key"] not in VARIANT_OVERRIDES:
-            errs.append(f"generator.sweeps.{sname}.key: {sw['key']!r} cannot vary per variant; expected one of "
-                        f"{list(VARIANT_OVERRIDES)}")
+            errs.append(
+                f"generator.sweeps.{sname}.key: {sw['key']!r} cannot vary per variant; expected one of "
+                f"{list(VARIANT_OVERRIDES)}"
+            )
         names = [sweep_value_name(v) for v in sw["values"]]
         if len(set(names)) != len(names):
             errs.append(f"generator.sweeps.{sname}.values: {sw['values']} repeats a value; expected distinct values")
         for t in sw.get("threats") or []:
             if t not in gen.get("threats", []):
-                errs.append(f"generator.sweeps.{sname}.threats names {t!r}, not in generator.threats {gen.get('threats')}")
+                errs.append(
+                    f"generator.sweeps.{sname}.threats names {t!r}, not in generator.threats {gen.get('threats')}"
+                )
         clash = [n for n in (f"{sname}_{v}" for v in names) if n in (gen.get("variants") or {})]
         if clash:
-            errs.append(f"generator.sweeps.{sname}: generated variant name(s) {clash} are already declared under "
-                        "generator.variants; rename the sweep or the variant")
+            errs.append(
+                f"generator.sweeps.{sname}: generated variant name(s) {clash} are already declared under "
+                "generator.variants; rename the sweep or the variant"
+            )
     return errs
 
 
@@ -335,14 +388,18 @@ def generator_arch_errors(arch: dict[str, Any]) -> list[str]:
     """The Wave-U-Net constraints the schema cannot state (staa.generator.waveunet checks them again)."""
     errs = []
     if arch.get("kernel_size", 5) % 2 == 0:
-        errs.append(f"generator.arch.kernel_size = {arch['kernel_size']}: expected an odd integer (valid "
-                    "convolutions must take equal context on both sides to keep outputs aligned)")
+        errs.append(
+            f"generator.arch.kernel_size = {arch['kernel_size']}: expected an odd integer (valid "
+            "convolutions must take equal context on both sides to keep outputs aligned)"
+        )
     if arch.get("norm", "group") == "group":
         size = int(arch.get("group_size", 8))
         bad = [c for c in arch.get("channels", []) if c % max(1, c // size)]
         if bad:
-            errs.append(f"generator.arch.channels {bad} are not divisible into GroupNorm groups of group_size "
-                        f"{size}; expected channel counts that are multiples of group_size")
+            errs.append(
+                f"generator.arch.channels {bad} are not divisible into GroupNorm groups of group_size "
+                f"{size}; expected channel counts that are multiples of group_size"
+            )
     return errs
 
 
@@ -362,8 +419,12 @@ def semantic_errors(config: dict[str, Any]) -> list[str]:
     if len(set(seeds)) != len(seeds):
         errs.append(f"run.seeds: {seeds} repeats a seed; expected distinct seeds")
     datasets, victims = config["datasets"], config["victims"]
-    named = [("datasets", datasets), ("victims", victims), ("generator.variants", (config.get("generator") or {}).get("variants") or {}),
-             ("baselines.methods", (config.get("baselines") or {}).get("methods") or {})]
+    named = [
+        ("datasets", datasets),
+        ("victims", victims),
+        ("generator.variants", (config.get("generator") or {}).get("variants") or {}),
+        ("baselines.methods", (config.get("baselines") or {}).get("methods") or {}),
+    ]
     for section, entries in named:
         for n in entries:
             if not re.match(NAME_PATTERN, str(n)):
@@ -379,16 +440,22 @@ def semantic_errors(config: dict[str, Any]) -> list[str]:
     for name, ds in datasets.items():
         for v in ds.get("victims") or []:
             if v not in victims:
-                errs.append(f"datasets.{name}.victims names {v!r}, which is not declared under victims ({sorted(victims)})")
+                errs.append(
+                    f"datasets.{name}.victims names {v!r}, which is not declared under victims ({sorted(victims)})"
+                )
         if ds["reader"] == "synthetic":
             where = SYNTH_ROOT.format(name=name)
             if os.path.normpath(str(ds["root"])) != where:
-                errs.append(f"datasets.{name}.root: a synthetic corpus is written by the pipeline to {where!r}; "
-                            f"expected root: {where}, got {ds['root']!r}")
+                errs.append(
+                    f"datasets.{name}.root: a synthetic corpus is written by the pipeline to {where!r}; "
+                    f"expected root: {where}, got {ds['root']!r}"
+                )
             emos = (ds.get("synthetic") or {}).get("emotions", [])
             bad = [e for e in emos if e not in SYNTH_EMOTIONS]
             if bad:
-                errs.append(f"datasets.{name}.synthetic.emotions: unknown {bad}; expected some of {list(SYNTH_EMOTIONS)}")
+                errs.append(
+                    f"datasets.{name}.synthetic.emotions: unknown {bad}; expected some of {list(SYNTH_EMOTIONS)}"
+                )
         split = ds["split"]
         if split["dev_fraction"] + split["test_fraction"] >= 1:
             errs.append(f"datasets.{name}.split: dev_fraction + test_fraction must be < 1")
@@ -398,9 +465,11 @@ def semantic_errors(config: dict[str, Any]) -> list[str]:
             if v in victims and not arch_errors(v, victims[v]):
                 need = victim_min_samples(victims[v]["family"], victims[v].get("arch") or {})
                 if length < need:
-                    errs.append(f"datasets.{name}.clip_seconds = {ds['clip_seconds']} gives {length} samples, "
-                                f"but victim {v!r} needs at least {need} samples ({need / int(ds['sample_rate']):g} s) "
-                                "to produce one output frame; raise clip_seconds or shrink the victim's pooling")
+                    errs.append(
+                        f"datasets.{name}.clip_seconds = {ds['clip_seconds']} gives {length} samples, "
+                        f"but victim {v!r} needs at least {need} samples ({need / int(ds['sample_rate']):g} s) "
+                        "to produce one output frame; raise clip_seconds or shrink the victim's pooling"
+                    )
     gen = config.get("generator")
     if gen:
         for t in gen["threats"]:
@@ -416,7 +485,9 @@ def semantic_errors(config: dict[str, Any]) -> list[str]:
             syn = datasets.get(ds, {})
             emos = (syn.get("synthetic") or {}).get("emotions") if syn.get("reader") == "synthetic" else None
             if target is not None and emos and target not in emos:
-                errs.append(f"generator.train.target: {target!r} is not a class of dataset {ds!r}; expected one of {emos}")
+                errs.append(
+                    f"generator.train.target: {target!r} is not a class of dataset {ds!r}; expected one of {emos}"
+                )
         _check_eps(errs, "generator.train.eps", train["eps"])
         if train.get("flex_eps"):
             _check_eps(errs, "generator.train.flex_eps.eps", train["flex_eps"]["eps"])
@@ -427,20 +498,28 @@ def semantic_errors(config: dict[str, Any]) -> list[str]:
             reduction = var.get("reduction", train["reduction"])
             for ds in var.get("datasets") or []:
                 if ds not in datasets:
-                    errs.append(f"generator.variants.{vname}.datasets names {ds!r}, which is not declared under datasets")
+                    errs.append(
+                        f"generator.variants.{vname}.datasets names {ds!r}, which is not declared under datasets"
+                    )
             for term, w in (var.get("losses") or {}).items():
                 if term not in LOSS_TERMS:
-                    errs.append(f"generator.variants.{vname}.losses: unknown loss {term!r}; expected some of {list(LOSS_TERMS)}")
+                    errs.append(
+                        f"generator.variants.{vname}.losses: unknown loss {term!r}; expected some of {list(LOSS_TERMS)}"
+                    )
                 elif w < 0:
                     errs.append(f"generator.variants.{vname}.losses.{term}: weight must be >= 0, got {w}")
             for t in var.get("threats") or []:
                 if t not in gen["threats"]:
-                    errs.append(f"generator.variants.{vname}.threats names {t!r}, not in generator.threats {gen['threats']}")
+                    errs.append(
+                        f"generator.variants.{vname}.threats names {t!r}, not in generator.threats {gen['threats']}"
+                    )
             if "eps" in var:
                 _check_eps(errs, f"generator.variants.{vname}.eps", var["eps"])
             if (var.get("sparsity_target", train["sparsity_target"]) is not None) and reduction != "mean":
-                errs.append(f"generator.variants.{vname}: sparsity_target needs generator.train.reduction 'mean' "
-                            f"(a density budget is a fraction of the clip), got {reduction!r}")
+                errs.append(
+                    f"generator.variants.{vname}: sparsity_target needs generator.train.reduction 'mean' "
+                    f"(a density budget is a fraction of the clip), got {reduction!r}"
+                )
             if "frame_length" in var:
                 _check_frame(errs, f"generator.variants.{vname}.frame_length", var["frame_length"], min_len)
     for ds in (config.get("baselines") or {}).get("datasets") or []:
@@ -450,11 +529,15 @@ def semantic_errors(config: dict[str, Any]) -> list[str]:
     cuts = (config.get("baselines") or {}).get("budget_cuts") or {}
     for bname in cuts:
         if bname not in methods:
-            errs.append(f"baselines.budget_cuts names {bname!r}, which is not under baselines.methods ({sorted(methods)})")
+            errs.append(
+                f"baselines.budget_cuts names {bname!r}, which is not under baselines.methods ({sorted(methods)})"
+            )
     for bname, b in methods.items():
         b = {**b, **cuts.get(bname, {})}
         if b["method"] not in BASELINE_METHODS:
-            errs.append(f"baselines.methods.{bname}.method: unknown method {b['method']!r}; expected one of {list(BASELINE_METHODS)}")
+            errs.append(
+                f"baselines.methods.{bname}.method: unknown method {b['method']!r}; expected one of {list(BASELINE_METHODS)}"
+            )
             continue
         from staa.attacks.settings import settings_error  # torch-free
 
@@ -499,8 +582,7 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         what = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{path}: not valid YAML{where}: {what}") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a YAML mapping of config keys at the top level, got "
-                          f"{type(data).__name__}")
+        raise ConfigError(f"{path}: expected a YAML mapping of config keys at the top level, got {type(data).__name__}")
     return data
 
 
@@ -519,8 +601,11 @@ def _strict_loader():
             line = key_node.start_mark.line + 1
             if key in seen:
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r} (first at line {seen[key]}); expected each key once",
-                    key_node.start_mark)
+                    None,
+                    None,
+                    f"duplicate key {key!r} (first at line {seen[key]}); expected each key once",
+                    key_node.start_mark,
+                )
             seen[key] = line
         loader.flatten_mapping(node)
         return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)

@@ -2,6 +2,7 @@
 layers it does not count), seconds per utterance on this device and thread count, and the GFLOP/s
 achieved. `staa cost` prints it for trained victims and generators; the paper-scale cost table and
 the full-grid estimate in docs/paper-scale.md come from it."""
+
 from __future__ import annotations
 
 import time
@@ -111,14 +112,21 @@ def generator_cost(gen: nn.Module, length: int, eps: float, repeats: int = 3) ->
         gen.eval()
 
 
-def _costs(model: nn.Module, fwd: Callable[[], Any], fwd_bwd: Callable[[], Any], repeats: int,
-           backward_factor: int) -> dict[str, Any]:
+def _costs(
+    model: nn.Module, fwd: Callable[[], Any], fwd_bwd: Callable[[], Any], repeats: int, backward_factor: int
+) -> dict[str, Any]:
     flops_f, flops_fb = count_flops(model, fwd), count_flops(model, fwd_bwd, backward_factor)
     sec_f, sec_fb = median_seconds(fwd, repeats), median_seconds(fwd_bwd, repeats)
-    return {"params_m": sum(p.numel() for p in model.parameters()) / 1e6,
-            "gflop_fwd": flops_f / 1e9, "seconds_fwd": sec_f, "gflops_fwd": flops_f / 1e9 / sec_f,
-            "gflop_fwd_bwd": flops_fb / 1e9, "seconds_fwd_bwd": sec_fb, "gflops_fwd_bwd": flops_fb / 1e9 / sec_fb,
-            "threads": torch.get_num_threads()}
+    return {
+        "params_m": sum(p.numel() for p in model.parameters()) / 1e6,
+        "gflop_fwd": flops_f / 1e9,
+        "seconds_fwd": sec_f,
+        "gflops_fwd": flops_f / 1e9 / sec_f,
+        "gflop_fwd_bwd": flops_fb / 1e9,
+        "seconds_fwd_bwd": sec_fb,
+        "gflops_fwd_bwd": flops_fb / 1e9 / sec_fb,
+        "threads": torch.get_num_threads(),
+    }
 
 
 def model_costs(victims: list[Path], generators: list[Path], repeats: int = 3) -> list[dict[str, Any]]:
@@ -129,10 +137,22 @@ def model_costs(victims: list[Path], generators: list[Path], repeats: int = 3) -
     rows = []
     for path in victims:
         model = load_victim(path)
-        rows.append({"model": str(path), "kind": f"victim {model.family}", "length": model.length,
-                     **victim_cost(model, model.length, repeats)})
+        rows.append(
+            {
+                "model": str(path),
+                "kind": f"victim {model.family}",
+                "length": model.length,
+                **victim_cost(model, model.length, repeats),
+            }
+        )
     for path in generators:
         gen, meta = load_generator(path)
-        rows.append({"model": str(path), "kind": "generator", "length": int(meta["length"]),
-                     **generator_cost(gen, int(meta["length"]), float(meta["eps"]), repeats)})
+        rows.append(
+            {
+                "model": str(path),
+                "kind": "generator",
+                "length": int(meta["length"]),
+                **generator_cost(gen, int(meta["length"]), float(meta["eps"]), repeats),
+            }
+        )
     return rows

@@ -5,6 +5,7 @@ victim's clean prediction), success against the ground truth, SNR (peak and ener
 successful examples), L0 (count, % of samples, % of frames), and write `metrics.json` plus a
 per-utterance CSV in one format, so tables can join STAA-Net and baseline rows.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,15 +27,23 @@ def _mean(a: np.ndarray) -> float | None:
     return float(a.mean()) if a.size else None
 
 
-def attack_metrics(x: np.ndarray, x_adv: np.ndarray, labels: np.ndarray, clean_pred: np.ndarray,
-                   adv_pred: np.ndarray, frame_length: int, perturbed: np.ndarray | None = None,
-                   speakers: np.ndarray | None = None, sample_rate: int | None = None) -> tuple[dict, pd.DataFrame]:
+def attack_metrics(
+    x: np.ndarray,
+    x_adv: np.ndarray,
+    labels: np.ndarray,
+    clean_pred: np.ndarray,
+    adv_pred: np.ndarray,
+    frame_length: int,
+    perturbed: np.ndarray | None = None,
+    speakers: np.ndarray | None = None,
+    sample_rate: int | None = None,
+) -> tuple[dict, pd.DataFrame]:
     """Metrics over all utterances. `perturbed` is the (N, L) boolean map of changed samples
     (STAA-Net: its hard mask; baselines: x_adv != x); SNR and L0 are averaged over successes. The
     ASR carries a 95 % percentile bootstrap interval over utterances (2000 resamples, seed 0).
     Perceptual measures: SI-SDR per utterance (averaged over successes, like SNR) and, given the
     utterances' `speakers` and `sample_rate`, STOI over each speaker's utterances concatenated."""
-    delta = (x_adv.astype(np.float64) - x.astype(np.float64))
+    delta = x_adv.astype(np.float64) - x.astype(np.float64)
     if perturbed is None:
         perturbed = delta != 0
     length = x.shape[1]
@@ -45,8 +54,9 @@ def attack_metrics(x: np.ndarray, x_adv: np.ndarray, labels: np.ndarray, clean_p
     n_frames = -(-length // frame_length)
     snr_p, snr_e = snr_peak_db(x, delta), snr_energy_db(x, delta)
     sisdr = si_sdr_db(x, x_adv)
-    stoi, stoi_speakers = (stoi_by_speaker(x, x_adv, speakers, sample_rate)
-                           if speakers is not None and sample_rate else (None, 0))
+    stoi, stoi_speakers = (
+        stoi_by_speaker(x, x_adv, speakers, sample_rate) if speakers is not None and sample_rate else (None, 0)
+    )
     succ = fooled
     _, asr_low, asr_high = bootstrap_ci(fooled.astype(float))  # percentile bootstrap over utterances
     metrics = {
@@ -71,23 +81,43 @@ def attack_metrics(x: np.ndarray, x_adv: np.ndarray, labels: np.ndarray, clean_p
         "n_success": int(fooled.sum()),
     }
     # 95 % percentile bootstrap intervals of the means over successful utterances (docs/design.md §6)
-    for key, values in (("l0_percent", 100.0 * counts[succ] / length), ("snr_peak_db", snr_p[succ]),
-                        ("snr_energy_db", snr_e[succ]), ("si_sdr_db", sisdr[succ]),
-                        ("l0_all_percent", 100.0 * counts / length)):
+    for key, values in (
+        ("l0_percent", 100.0 * counts[succ] / length),
+        ("snr_peak_db", snr_p[succ]),
+        ("snr_energy_db", snr_e[succ]),
+        ("si_sdr_db", sisdr[succ]),
+        ("l0_all_percent", 100.0 * counts / length),
+    ):
         _, low, high = bootstrap_ci(values) if values.size else (None, None, None)
         metrics[f"{key}_ci_low"] = None if low is None or not np.isfinite(low) else low
         metrics[f"{key}_ci_high"] = None if high is None or not np.isfinite(high) else high
-    per = pd.DataFrame({
-        "clean_pred": clean_pred, "adv_pred": adv_pred, "fooled": fooled.astype(int),
-        "success_vs_truth": ((adv_pred != labels) & correct).astype(int),
-        "snr_peak_db": np.round(snr_p, 4), "snr_energy_db": np.round(snr_e, 4), "si_sdr_db": np.round(sisdr, 4),
-        "l0": counts,
-    })
+    per = pd.DataFrame(
+        {
+            "clean_pred": clean_pred,
+            "adv_pred": adv_pred,
+            "fooled": fooled.astype(int),
+            "success_vs_truth": ((adv_pred != labels) & correct).astype(int),
+            "snr_peak_db": np.round(snr_p, 4),
+            "snr_energy_db": np.round(snr_e, 4),
+            "si_sdr_db": np.round(sisdr, 4),
+            "l0": counts,
+        }
+    )
     return metrics, per
 
 
-def write_examples(folder: Path, table: pd.DataFrame, x: np.ndarray, x_adv: np.ndarray, mask: np.ndarray,
-                   classes: list[str], clean_pred: np.ndarray, adv_pred: np.ndarray, sample_rate: int, n: int) -> None:
+def write_examples(
+    folder: Path,
+    table: pd.DataFrame,
+    x: np.ndarray,
+    x_adv: np.ndarray,
+    mask: np.ndarray,
+    classes: list[str],
+    clean_pred: np.ndarray,
+    adv_pred: np.ndarray,
+    sample_rate: int,
+    n: int,
+) -> None:
     """Keep a few clean/adversarial pairs for listening (WAV) and plotting (npz) in `folder`, fooled ones
     first: example_{k}_clean.wav, example_{k}_adv.wav and example_{k}.npz for k < n."""
     if n <= 0:
@@ -101,9 +131,17 @@ def write_examples(folder: Path, table: pd.DataFrame, x: np.ndarray, x_adv: np.n
                 sf.write(tmp, np.clip(sig, -1, 1).astype(np.float32), sample_rate, subtype="FLOAT", format="WAV")
         with atomic_path(base / f"example_{k}.npz") as tmp:
             with open(tmp, "wb") as fh:
-                np.savez(fh, x=x[i], x_adv=x_adv[i], mask=mask[i].astype(np.float32), sample_rate=sample_rate,
-                         label=classes[int(table["label_idx"].iloc[i])], clean_pred=classes[int(clean_pred[i])],
-                         adv_pred=classes[int(adv_pred[i])], utt_id=uid)
+                np.savez(
+                    fh,
+                    x=x[i],
+                    x_adv=x_adv[i],
+                    mask=mask[i].astype(np.float32),
+                    sample_rate=sample_rate,
+                    label=classes[int(table["label_idx"].iloc[i])],
+                    clean_pred=classes[int(clean_pred[i])],
+                    adv_pred=classes[int(adv_pred[i])],
+                    utt_id=uid,
+                )
 
 
 def per_class(per: pd.DataFrame, length: int, classes: list[str]) -> dict[str, dict[str, Any]]:
@@ -113,13 +151,23 @@ def per_class(per: pd.DataFrame, length: int, classes: list[str]) -> dict[str, d
     for cls in classes:
         rows = per[per["label"] == cls]
         if len(rows):
-            out[cls] = {"n": int(len(rows)), "asr": float(rows["fooled"].mean()),
-                        "l0_all_percent": float(100.0 * rows["l0"].mean() / length)}
+            out[cls] = {
+                "n": int(len(rows)),
+                "asr": float(rows["fooled"].mean()),
+                "l0_all_percent": float(100.0 * rows["l0"].mean() / length),
+            }
     return out
 
 
-def write_attack_outputs(metrics_path: Path, per_utterance_path: Path, metrics: dict[str, Any], per: pd.DataFrame,
-                         table: pd.DataFrame, classes: list[str], seconds: np.ndarray | None = None) -> None:
+def write_attack_outputs(
+    metrics_path: Path,
+    per_utterance_path: Path,
+    metrics: dict[str, Any],
+    per: pd.DataFrame,
+    table: pd.DataFrame,
+    classes: list[str],
+    seconds: np.ndarray | None = None,
+) -> None:
     """One attack's scores on one victim: the per-utterance table, then metrics.json (checked first)."""
     per = per.copy()
     per.insert(0, "utt_id", table["utt_id"].to_numpy())
@@ -148,6 +196,8 @@ def load_mask(path: Path, shape: tuple[int, int], fix: str) -> np.ndarray:
     except (OSError, ValueError, EOFError) as exc:
         raise DataError(f"{path}: not a readable .npy array ({exc}); {fix}") from None
     if packed.dtype != np.uint8 or packed.shape != (n, -(-length // 8)):
-        raise DataError(f"{path}: {packed.dtype} array of shape {packed.shape}, expected a packed mask of shape "
-                        f"({n}, {-(-length // 8)}) (uint8, {length} samples per utterance); {fix}")
+        raise DataError(
+            f"{path}: {packed.dtype} array of shape {packed.shape}, expected a packed mask of shape "
+            f"({n}, {-(-length // 8)}) (uint8, {length} samples per utterance); {fix}"
+        )
     return np.unpackbits(packed, axis=1, count=length).astype(bool)

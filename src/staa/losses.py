@@ -3,6 +3,7 @@
 The C&W margin stops pushing once the attack succeeds by ``kappa`` (it is clamped at -kappa),
 so the remaining penalties can shrink the perturbation instead of over-shooting the decision.
 """
+
 from __future__ import annotations
 
 import math
@@ -55,10 +56,20 @@ def _check_weights(weights: Mapping[str, float]) -> dict[str, float]:
     return out
 
 
-def staa_losses(logits_adv: Tensor, y: Tensor, v: Tensor, m_soft: Tensor, m: Tensor,
-                weights: Mapping[str, float], *, reduction: str, kappa: float = 0.0,
-                target: Optional[Tensor] = None, sparsity_target: Optional[float] = None,
-                sparsity_scope: str = "example") -> dict[str, Tensor]:
+def staa_losses(
+    logits_adv: Tensor,
+    y: Tensor,
+    v: Tensor,
+    m_soft: Tensor,
+    m: Tensor,
+    weights: Mapping[str, float],
+    *,
+    reduction: str,
+    kappa: float = 0.0,
+    target: Optional[Tensor] = None,
+    sparsity_target: Optional[float] = None,
+    sparsity_scope: str = "example",
+) -> dict[str, Tensor]:
     """Return {'adv', 'mag', 'qua', 'spa', 'total'} (scalar tensors).
 
     `reduction` has no default here: the pipeline's is the schema's (generator.train.reduction).
@@ -83,8 +94,10 @@ def staa_losses(logits_adv: Tensor, y: Tensor, v: Tensor, m_soft: Tensor, m: Ten
     if reduction not in REDUCTIONS:
         raise ConfigError(f"reduction={reduction!r}: expected one of {list(REDUCTIONS)}")
     if not (v.shape == m_soft.shape == m.shape) or v.dim() != 2:
-        raise ValueError(f"v, m_soft, m shapes {tuple(v.shape)}, {tuple(m_soft.shape)}, {tuple(m.shape)}: "
-                         f"expected identical (batch, length)")
+        raise ValueError(
+            f"v, m_soft, m shapes {tuple(v.shape)}, {tuple(m_soft.shape)}, {tuple(m.shape)}: "
+            f"expected identical (batch, length)"
+        )
     margin = cw_margin(logits_adv, y, kappa=kappa, target=target)
     m_hard = (m_soft >= 0.5).to(m_soft.dtype).detach()
     gap = m_hard - m_soft

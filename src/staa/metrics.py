@@ -1,4 +1,5 @@
 """Classification metrics for SER (WA, UA) and attack metrics (SNR, L0) as docs/design.md §6 defines them."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -65,14 +66,16 @@ def si_sdr_db(reference: np.ndarray, estimate: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         a = (e * r).sum(axis=-1, keepdims=True) / (r * r).sum(axis=-1, keepdims=True)
         target = a * r
-        return 10.0 * np.log10((target ** 2).sum(axis=-1) / ((target - e) ** 2).sum(axis=-1))
+        return 10.0 * np.log10((target**2).sum(axis=-1) / ((target - e) ** 2).sum(axis=-1))
 
 
 # pystoi returns this value instead of a score when too few speech frames remain
 STOI_SENTINEL = 1e-5
 
 
-def stoi_by_speaker(x: np.ndarray, x_adv: np.ndarray, speakers: np.ndarray, sample_rate: int) -> tuple[float | None, int]:
+def stoi_by_speaker(
+    x: np.ndarray, x_adv: np.ndarray, speakers: np.ndarray, sample_rate: int
+) -> tuple[float | None, int]:
     """(mean STOI over speakers, speakers scored): each speaker's utterances concatenated, clean against
     adversarial. A clip of 0.5 s with pauses is too short for STOI (it needs 30 speech frames of
     25.6 ms at 10 kHz), a speaker's utterances together are long enough; a speaker whose audio still
@@ -86,8 +89,9 @@ def stoi_by_speaker(x: np.ndarray, x_adv: np.ndarray, speakers: np.ndarray, samp
         rows = np.asarray(speakers) == spk
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # pystoi warns when it returns its sentinel
-            score = float(stoi(x[rows].reshape(-1).astype(np.float64), x_adv[rows].reshape(-1).astype(np.float64),
-                               sample_rate))
+            score = float(
+                stoi(x[rows].reshape(-1).astype(np.float64), x_adv[rows].reshape(-1).astype(np.float64), sample_rate)
+            )
         if score > STOI_SENTINEL:
             scores.append(score)
     return (float(np.mean(scores)) if scores else None), len(scores)

@@ -1,6 +1,7 @@
 """The attack metrics record's format: `format_version` and the JSON schema
 (workflow/schemas/metrics.schema.yaml) every attack metrics.json is checked against, when the scoring
 step writes it and when the report reads it. Torch-free, so the report can use it."""
+
 from __future__ import annotations
 
 import functools
@@ -30,15 +31,21 @@ def check_attack_metrics(obj: Mapping[str, Any], path: str | Path) -> None:
     format_version (with what to do), or the first schema violation with the key it concerns."""
     version = obj.get("format_version")
     if version is None:
-        raise DataError(f"{path}: no 'format_version' key (written by an older staa, before format "
-                        f"{FORMAT_VERSION}); rerun its scoring rule to rewrite it: {RERUN}")
+        raise DataError(
+            f"{path}: no 'format_version' key (written by an older staa, before format "
+            f"{FORMAT_VERSION}); rerun its scoring rule to rewrite it: {RERUN}"
+        )
     if version != FORMAT_VERSION or isinstance(version, bool):
-        raise DataError(f"{path}: metrics format_version {version!r}, but this staa reads format {FORMAT_VERSION} "
-                        f"only; rerun its scoring rule with this staa ({RERUN}), or read it with the staa that wrote it")
+        raise DataError(
+            f"{path}: metrics format_version {version!r}, but this staa reads format {FORMAT_VERSION} "
+            f"only; rerun its scoring rule with this staa ({RERUN}), or read it with the staa that wrote it"
+        )
     errors = sorted(_validator().iter_errors(dict(obj)), key=lambda e: [str(p) for p in e.absolute_path])
     if errors:
         err = errors[0]
         where = ".".join(str(p) for p in err.absolute_path)
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise DataError(f"{path}: " + (f"key '{where}': " if where else "") + f"{err.message}{more}; expected an "
-                        f"attack metrics record of format {FORMAT_VERSION} ({SCHEMA_PATH.name})")
+        raise DataError(
+            f"{path}: " + (f"key '{where}': " if where else "") + f"{err.message}{more}; expected an "
+            f"attack metrics record of format {FORMAT_VERSION} ({SCHEMA_PATH.name})"
+        )

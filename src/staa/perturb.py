@@ -7,6 +7,7 @@ perturbed share, SNR, clipping and, with --victim, the victim's prediction befor
 after the file was written and read back (does the attack survive the file's bit depth?).
 Usage, windowing and the CSV columns: docs/perturb.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,10 +60,17 @@ def collect_jobs(inputs: Sequence[str | Path], out_dir: str | Path) -> list[Job]
             raise ConfigError(f"--out {out_dir} is also an input; expected a separate output folder")
         if src.is_dir():
             if res in out_res.parents:
-                raise ConfigError(f"--out {out_dir} lies inside input folder {src}; its outputs would be read as "
-                                  "inputs by the next run: choose an --out outside it")
-            found = sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES
-                           and not any(part.startswith(".") for part in p.relative_to(src).parts))
+                raise ConfigError(
+                    f"--out {out_dir} lies inside input folder {src}; its outputs would be read as "
+                    "inputs by the next run: choose an --out outside it"
+                )
+            found = sorted(
+                p
+                for p in src.rglob("*")
+                if p.is_file()
+                and p.suffix.lower() in AUDIO_SUFFIXES
+                and not any(part.startswith(".") for part in p.relative_to(src).parts)
+            )
             if not found:
                 raise DataError(f"{src}: folder holds no audio; expected *.wav or *.flac files (searched recursively)")
             jobs += [Job(p, out_dir / p.relative_to(src)) for p in found]
@@ -74,16 +82,20 @@ def collect_jobs(inputs: Sequence[str | Path], out_dir: str | Path) -> list[Job]
     for job in jobs:
         dst = job.dst.resolve()
         if dst == job.src.resolve():
-            raise ConfigError(f"{job.src}: its output {job.dst} is the input itself; refusing to overwrite it "
-                              "(choose another --out)")
+            raise ConfigError(
+                f"{job.src}: its output {job.dst} is the input itself; refusing to overwrite it (choose another --out)"
+            )
         if dst in inputs_res:
-            raise ConfigError(f"{job.src}: its output {job.dst} would overwrite another input file; refusing "
-                              "(choose another --out)")
+            raise ConfigError(
+                f"{job.src}: its output {job.dst} would overwrite another input file; refusing (choose another --out)"
+            )
         if dst in seen:
             if seen[dst] == job.src.resolve():
                 continue  # the same file named twice (alone and inside a folder): perturb it once
-            raise ConfigError(f"{seen[dst]} and {job.src} would both be written to {job.dst}; expected distinct names "
-                              "(pass their folder instead, or run them separately)")
+            raise ConfigError(
+                f"{seen[dst]} and {job.src} would both be written to {job.dst}; expected distinct names "
+                "(pass their folder instead, or run them separately)"
+            )
         seen[dst] = job.src.resolve()
         unique.append(job)
     return unique
@@ -96,7 +108,9 @@ def check_audio(path: Path) -> Any:
     try:
         info = sf.info(str(path))
     except Exception as exc:  # noqa: BLE001 -- LibsndfileError, RuntimeError, TypeError: any means not audio
-        raise DataError(f"{path}: cannot decode audio ({str(exc).strip()}); expected a readable WAV/FLAC file") from None
+        raise DataError(
+            f"{path}: cannot decode audio ({str(exc).strip()}); expected a readable WAV/FLAC file"
+        ) from None
     if info.frames <= 0:
         raise DataError(f"{path}: audio file is empty (0 samples); expected at least one sample")
     return info
@@ -107,7 +121,9 @@ def read_audio(path: Path) -> tuple[np.ndarray, int]:
     try:
         data, sr = sf.read(str(path), dtype="float64", always_2d=True)
     except Exception as exc:  # noqa: BLE001 -- as in check_audio
-        raise DataError(f"{path}: cannot decode audio ({str(exc).strip()}); expected a readable WAV/FLAC file") from None
+        raise DataError(
+            f"{path}: cannot decode audio ({str(exc).strip()}); expected a readable WAV/FLAC file"
+        ) from None
     if data.shape[0] == 0:
         raise DataError(f"{path}: audio file is empty (0 samples); expected at least one sample")
     if not np.all(np.isfinite(data)):
@@ -127,17 +143,24 @@ def perturb_file(gen: Generator, job: Job, info: Any, victim: VictimModel | None
         try:
             sf.write(str(tmp), adv, sr, subtype=info.subtype, format=info.format, endian=info.endian)
         except Exception as exc:  # noqa: BLE001 -- libsndfile refuses some format/subtype pairs
-            raise DataError(f"{job.src}: cannot write its format {info.format}/{info.subtype} to {job.dst} "
-                            f"({str(exc).strip()})") from None
+            raise DataError(
+                f"{job.src}: cannot write its format {info.format}/{info.subtype} to {job.dst} ({str(exc).strip()})"
+            ) from None
         written, _ = sf.read(str(tmp), dtype="float64", always_2d=True)
     real = written - x  # the perturbation as stored: resampled, clipped and quantised
     row: dict[str, Any] = {
-        "path": str(job.src), "output": str(job.dst), "format": info.format, "subtype": info.subtype,
-        "sample_rate": sr, "channels": x.shape[1], "seconds": round(x.shape[0] / sr, 6),
+        "path": str(job.src),
+        "output": str(job.dst),
+        "format": info.format,
+        "subtype": info.subtype,
+        "sample_rate": sr,
+        "channels": x.shape[1],
+        "seconds": round(x.shape[0] / sr, 6),
         "perturbed_share": round(float((delta_g != 0).double().mean()), 6),
         "snr_db": round(float(snr_energy_db(x.reshape(-1), real.reshape(-1))), 3),
         "snr_peak_db": round(float(snr_peak_db(x.reshape(-1), real.reshape(-1))), 3),
-        "clipped_samples": clipped, "clipped_share": round(clipped / x.size, 6),
+        "clipped_samples": clipped,
+        "clipped_share": round(clipped / x.size, 6),
     }
     if victim is not None:
         row["pred_clean"] = victim.predict(x.T, sr).label
@@ -156,9 +179,16 @@ def _progress(jobs: list[Job], log: TextIO) -> tuple[Iterable[Job], bool]:
     return jobs, False
 
 
-def perturb_files(inputs: Sequence[str | Path], out_dir: str | Path, generator: str | Path | Generator,
-                  victim: str | Path | VictimModel | None = None, csv: str | Path | None = None,
-                  device: str | torch.device = "cpu", batch_size: int = 32, log: TextIO | None = None) -> Any:
+def perturb_files(
+    inputs: Sequence[str | Path],
+    out_dir: str | Path,
+    generator: str | Path | Generator,
+    victim: str | Path | VictimModel | None = None,
+    csv: str | Path | None = None,
+    device: str | torch.device = "cpu",
+    batch_size: int = 32,
+    log: TextIO | None = None,
+) -> Any:
     """Perturb every input file into `out_dir` and write the CSV (default OUT/perturb.csv) atomically;
     returns the CSV's DataFrame. Every input is checked (exists, decodable, not empty) before anything
     is written."""
@@ -170,8 +200,11 @@ def perturb_files(inputs: Sequence[str | Path], out_dir: str | Path, generator: 
     gen = generator if isinstance(generator, Generator) else load_generator(generator, device, batch_size)
     vic = None
     if victim is not None:
-        vic = victim if isinstance(victim, VictimModel) else load_victim(victim, device, gen.meta.get("classes"),
-                                                                          batch_size)
+        vic = (
+            victim
+            if isinstance(victim, VictimModel)
+            else load_victim(victim, device, gen.meta.get("classes"), batch_size)
+        )
     jobs = collect_jobs(inputs, out_dir)
     csv_path = Path(csv) if csv else Path(out_dir) / CSV_NAME
     if csv_path.resolve() in {j.src.resolve() for j in jobs}:
@@ -185,8 +218,12 @@ def perturb_files(inputs: Sequence[str | Path], out_dir: str | Path, generator: 
         rows.append(row)
         if not bar:
             extra = f", {row['pred_clean']} -> {row['pred_written']}" if vic is not None else ""
-            print(f"[perturb {i + 1}/{len(jobs)}] {job.src} -> {job.dst} (SNR {row['snr_db']:.1f} dB, "
-                  f"{row['clipped_samples']} clipped{extra})", file=log, flush=True)
+            print(
+                f"[perturb {i + 1}/{len(jobs)}] {job.src} -> {job.dst} (SNR {row['snr_db']:.1f} dB, "
+                f"{row['clipped_samples']} clipped{extra})",
+                file=log,
+                flush=True,
+            )
     df = pd.DataFrame(rows)
     write_csv(csv_path, df)
     summary = f"perturbed {len(rows)} file(s) into {out_dir}; table {csv_path}"
@@ -201,15 +238,23 @@ def perturb_files(inputs: Sequence[str | Path], out_dir: str | Path, generator: 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The `staa perturb` arguments."""
-    parser.add_argument("inputs", nargs="+", metavar="IN",
-                        help="WAV/FLAC files or folders (searched recursively for *.wav, *.flac)")
+    parser.add_argument(
+        "inputs", nargs="+", metavar="IN", help="WAV/FLAC files or folders (searched recursively for *.wav, *.flac)"
+    )
     parser.add_argument("--generator", required=True, help="trained generator, results/generators/…/generator.pt")
-    parser.add_argument("--out", required=True, help="output folder: files keep their names (folders: their "
-                        "relative paths), format and bit depth; must not be an input")
-    parser.add_argument("--victim", default=None,
-                        help="victim model.pt: add its prediction before/after (also after writing and reading "
-                             "back) to the CSV; it classifies the channel average in windows of its clip length "
-                             "and averages the logits over windows")
+    parser.add_argument(
+        "--out",
+        required=True,
+        help="output folder: files keep their names (folders: their "
+        "relative paths), format and bit depth; must not be an input",
+    )
+    parser.add_argument(
+        "--victim",
+        default=None,
+        help="victim model.pt: add its prediction before/after (also after writing and reading "
+        "back) to the CSV; it classifies the channel average in windows of its clip length "
+        "and averages the logits over windows",
+    )
     parser.add_argument("--csv", default=None, help=f"per-file table (default: OUT/{CSV_NAME})")
     parser.add_argument("--batch-size", type=int, default=32, help="windows per generator/victim forward pass")
     parser.add_argument("--threads", type=int, default=1)

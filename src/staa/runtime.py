@@ -1,4 +1,5 @@
 """Runtime setup shared by every CLI command: threads, device, determinism."""
+
 from __future__ import annotations
 
 import os

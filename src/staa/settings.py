@@ -6,6 +6,7 @@ and `fill_defaults` below for `staa validate-config` and the paper bench); a ste
 from Python fills them from the same schema when it builds its settings object. The classes here
 declare names and types only: a missing or mistyped key is named in one line, with what was expected.
 """
+
 from __future__ import annotations
 
 import copy
@@ -74,8 +75,18 @@ def fill_defaults(values: dict[str, Any], section: str = "") -> dict[str, Any]:
 
 
 # generator.train settings a generator variant may override
-VARIANT_OVERRIDES = ("eps", "frame_length", "epochs", "sparsity_target", "sparsity_scope", "select", "kappa",
-                     "reduction", "warmup_epochs", "loc_bias_init")
+VARIANT_OVERRIDES = (
+    "eps",
+    "frame_length",
+    "epochs",
+    "sparsity_target",
+    "sparsity_scope",
+    "select",
+    "kappa",
+    "reduction",
+    "warmup_epochs",
+    "loc_bias_init",
+)
 
 
 def variant_settings(train: dict[str, Any], var: dict[str, Any]) -> dict[str, Any]:
@@ -90,8 +101,14 @@ def variant_settings(train: dict[str, Any], var: dict[str, Any]) -> dict[str, An
 
 # ---- typed settings built from `--params` -------------------------------------------------------
 
-_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false", dict: "a JSON object",
-          list: "a list"}
+_NAMES = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    dict: "a JSON object",
+    list: "a list",
+}
 
 
 def _kinds(hint: Any) -> tuple[tuple[type, ...], bool]:
@@ -122,8 +139,10 @@ def build(cls: type, values: dict[str, Any], prefix: str = ""):
         key = prefix + f.name
         if f.name not in values:
             required = [prefix + g.name for g in dataclasses.fields(cls)]
-            raise StaaError(f"--params lacks key {key!r} ({expected}); this step needs {required} "
-                            "(the workflow's rules pass them from the config)")
+            raise StaaError(
+                f"--params lacks key {key!r} ({expected}); this step needs {required} "
+                "(the workflow's rules pass them from the config)"
+            )
         value = values[f.name]
         if not ((value is None and nullable) or (value is not None and _accepts(kinds, value))):
             raise StaaError(f"--params key {key!r} = {value!r}: expected {expected}")
@@ -134,6 +153,7 @@ def build(cls: type, values: dict[str, Any], prefix: str = ""):
 @dataclasses.dataclass(frozen=True)
 class DataSettings:
     """Reading and splitting one corpus (config `datasets.<name>`; `split.seed` is the run's seed)."""
+
     reader: str
     root: str
     sample_rate: int
@@ -151,6 +171,7 @@ class DataSettings:
 class VictimSettings:
     """One victim's training (config `victims.<name>`, the run's seed). `train: false` evaluates a
     model as it is; then epochs, batch_size and lr are not needed."""
+
     family: str
     seed: int
     train: bool
@@ -168,8 +189,10 @@ class VictimSettings:
         if values.get("train", True) is not False:
             for key, kind in (("epochs", "an integer"), ("batch_size", "an integer"), ("lr", "a number")):
                 if values.get(key) is None:
-                    raise StaaError(f"--params lacks key {key!r} ({kind}); a trained victim needs epochs, "
-                                    "batch_size and lr (the workflow's rules pass them from the config)")
+                    raise StaaError(
+                        f"--params lacks key {key!r} ({kind}); a trained victim needs epochs, "
+                        "batch_size and lr (the workflow's rules pass them from the config)"
+                    )
         else:
             values = {"epochs": None, "batch_size": None, "lr": None, **values}
         return build(cls, values)
@@ -179,6 +202,7 @@ class VictimSettings:
 class GeneratorSettings:
     """What one generator variant trains with: `generator.train` with the variant's overrides, its
     factorisation and loss weights (staa.config.variant_settings)."""
+
     epochs: int
     batch_size: int
     lr: float
@@ -213,6 +237,7 @@ class GeneratorSettings:
 @dataclasses.dataclass(frozen=True)
 class GeneratorRun:
     """Which generator a training job makes: threat model, variant, architecture, seed."""
+
     threat: str
     variant: str
     arch: dict
@@ -226,6 +251,7 @@ class GeneratorRun:
 @dataclasses.dataclass(frozen=True)
 class CraftSettings:
     """STAA-Net crafting: the generator's run and `attack_eval` (batch, listening examples, timing)."""
+
     dataset: str
     threat: str
     variant: str
@@ -242,6 +268,7 @@ class CraftSettings:
 @dataclasses.dataclass(frozen=True)
 class ScoreSettings:
     """Scoring one attack's stored adversarials on one victim (every method alike)."""
+
     dataset: str
     attack: str
     method: str
@@ -264,6 +291,7 @@ class ScoreSettings:
 @dataclasses.dataclass(frozen=True)
 class SubsetSettings:
     """The seeded test subset the baselines share."""
+
     subset_size: int
     seed: int
 
@@ -275,6 +303,7 @@ class SubsetSettings:
 @dataclasses.dataclass(frozen=True)
 class BaselineSettings:
     """One baseline's run: its name, threat model, seed and settings ({method, ...})."""
+
     name: str
     threat: str
     settings: dict
@@ -284,8 +313,10 @@ class BaselineSettings:
     def from_params(cls, params: dict[str, Any]) -> BaselineSettings:
         out = build(cls, params)
         if not isinstance(out.settings.get("method"), str):
-            raise StaaError("--params lacks key 'settings.method' (a string): the attack to run "
-                            "(the workflow's rules pass it from the config)")
+            raise StaaError(
+                "--params lacks key 'settings.method' (a string): the attack to run "
+                "(the workflow's rules pass it from the config)"
+            )
         return out
 
 
@@ -293,6 +324,7 @@ class BaselineSettings:
 class TimingSettings:
     """The timing benchmark: the STAA-Net generator and every baseline in `methods` (as run, and
     `full_methods` before budget cuts), `utterances` timed after `warmup` calls."""
+
     dataset: str
     threat: str
     seed: int

@@ -1,6 +1,7 @@
 """Checks a paper smoke run (`make paper-smoke`) makes of its results beyond "every job succeeded":
 no generator's mask collapsed to all-zero (nothing perturbed) or stayed all-one (no sparsity), and
 the report was written."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -25,8 +26,10 @@ def check_smoke(results: str | Path, allow_collapse: tuple[str, ...] = EXPECTED_
         s = read_json(path, "generator training summary")
         tag = "/".join(path.parent.parts[-4:])
         density = float((s.get("selected") or s.get("final") or {}).get("dev_mask_density", float("nan")))
-        lines.append(f"{tag}: dev mask density {density:.4f}, dev fooling rate "
-                     f"{float(s.get('selected', {}).get('dev_fooling_rate', float('nan'))):.3f}")
+        lines.append(
+            f"{tag}: dev mask density {density:.4f}, dev fooling rate "
+            f"{float(s.get('selected', {}).get('dev_fooling_rate', float('nan'))):.3f}"
+        )
         if not s.get("factorised", True) or s.get("variant") in allow_collapse:
             continue
         if not density > 0.0:

@@ -1,6 +1,7 @@
 """Uncertainty and paired tests for the report: percentile bootstrap intervals over utterances, the
 exact McNemar test for two methods on the same utterances, and Holm's correction when several
 claims are made at once. Seeded, so a report is reproducible."""
+
 from __future__ import annotations
 
 import math
@@ -11,8 +12,9 @@ import numpy as np
 DEFAULT_RESAMPLES = 2000
 
 
-def bootstrap_ci(values: Sequence[float], level: float = 0.95, resamples: int = DEFAULT_RESAMPLES,
-                 seed: int = 0) -> tuple[float, float, float]:
+def bootstrap_ci(
+    values: Sequence[float], level: float = 0.95, resamples: int = DEFAULT_RESAMPLES, seed: int = 0
+) -> tuple[float, float, float]:
     """(mean, low, high): the mean of `values` and its percentile bootstrap interval over items."""
     x = np.asarray(values, dtype=float)
     x = x[np.isfinite(x)]
@@ -35,7 +37,7 @@ def mcnemar(a: Sequence[bool], b: Sequence[bool]) -> tuple[int, int, float]:
     if n == 0:
         return n10, n01, 1.0
     k = min(n10, n01)
-    p = 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n
+    p = 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2**n
     return n10, n01, float(min(1.0, p))
 
 

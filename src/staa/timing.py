@@ -2,6 +2,7 @@
 STAA-Net (generator forward only) and every baseline, on the same utterances, device and thread
 count, after warm-up; speed-up = baseline median time / STAA-Net median time. The pipeline step
 that runs it is `staa.steps.timing`."""
+
 from __future__ import annotations
 
 import sys
@@ -54,8 +55,9 @@ def work(counts: dict[str, float]) -> float:
     return float(sum(WORK_UNITS[k] * counts[k] for k in WORK_UNITS))
 
 
-def _time_each(fn: Callable[[int], Any], n: int, warmup: int, device: torch.device,
-               after_warmup: Callable[[], None] | None = None) -> np.ndarray:
+def _time_each(
+    fn: Callable[[int], Any], n: int, warmup: int, device: torch.device, after_warmup: Callable[[], None] | None = None
+) -> np.ndarray:
     for i in range(min(warmup, n)):
         fn(i)
     if after_warmup is not None:
@@ -70,12 +72,13 @@ def _time_each(fn: Callable[[int], Any], n: int, warmup: int, device: torch.devi
     return np.asarray(out)
 
 
-def time_per_utterance(fn: Callable[[torch.Tensor], Any], x: np.ndarray, device: torch.device, n: int,
-                       warmup: int = 2) -> np.ndarray:
+def time_per_utterance(
+    fn: Callable[[torch.Tensor], Any], x: np.ndarray, device: torch.device, n: int, warmup: int = 2
+) -> np.ndarray:
     """Wall-clock seconds of `fn` (run without autograd) at batch size 1 on the first `n` utterances
     of `x`, after `warmup` calls."""
     n = min(n, x.shape[0])
-    xs = [torch.from_numpy(np.array(x[i:i + 1], dtype=np.float32)).to(device) for i in range(n)]
+    xs = [torch.from_numpy(np.array(x[i : i + 1], dtype=np.float32)).to(device) for i in range(n)]
     with torch.no_grad():
         return _time_each(lambda i: fn(xs[i]), n, warmup, device)
 
@@ -89,10 +92,21 @@ def timed(fn: Callable[[], Any], device: torch.device) -> tuple[Any, float]:
     return out, time.perf_counter() - t0
 
 
-def time_methods(gen: torch.nn.Module, eps: float, model: torch.nn.Module, xs: list[torch.Tensor],
-                 ys: list[torch.Tensor], methods: dict[str, dict[str, Any]], full_methods: dict[str, dict[str, Any]] | None,
-                 warmup: int, device: torch.device, seed: int = 0, throughput_x: np.ndarray | None = None,
-                 tag: str = "", log=sys.stderr) -> pd.DataFrame:
+def time_methods(
+    gen: torch.nn.Module,
+    eps: float,
+    model: torch.nn.Module,
+    xs: list[torch.Tensor],
+    ys: list[torch.Tensor],
+    methods: dict[str, dict[str, Any]],
+    full_methods: dict[str, dict[str, Any]] | None,
+    warmup: int,
+    device: torch.device,
+    seed: int = 0,
+    throughput_x: np.ndarray | None = None,
+    tag: str = "",
+    log=sys.stderr,
+) -> pd.DataFrame:
     """Seconds per utterance at batch size 1 of the generator's forward pass and of every attack in
     `methods` on the same inputs. An attack run on a cut budget is also extrapolated to the budget of
     `full_methods` (its seconds per unit of victim work times the full budget's worst-case work)."""
@@ -100,10 +114,18 @@ def time_methods(gen: torch.nn.Module, eps: float, model: torch.nn.Module, xs: l
     rows = []
 
     def row(method: str, family: str, sec: np.ndarray, batch: int) -> dict[str, Any]:
-        return {"method": method, "method_family": family,
-                "seconds_per_utterance": float(np.median(sec)), "seconds_p25": float(np.percentile(sec, 25)),
-                "seconds_p75": float(np.percentile(sec, 75)), "seconds_mean": float(sec.mean()), "n": int(len(sec)),
-                "batch_size": batch, "device": describe_device(device), "threads": torch.get_num_threads()}
+        return {
+            "method": method,
+            "method_family": family,
+            "seconds_per_utterance": float(np.median(sec)),
+            "seconds_p25": float(np.percentile(sec, 25)),
+            "seconds_p75": float(np.percentile(sec, 75)),
+            "seconds_mean": float(sec.mean()),
+            "n": int(len(sec)),
+            "batch_size": batch,
+            "device": describe_device(device),
+            "threads": torch.get_num_threads(),
+        }
 
     with torch.no_grad():
         staa = _time_each(lambda i: gen(xs[i], eps), n, warmup, device)
@@ -122,8 +144,13 @@ def time_methods(gen: torch.nn.Module, eps: float, model: torch.nn.Module, xs: l
     for name, settings in methods.items():
         settings = dict(settings)
         attack = make_attack(settings.pop("method"), **settings)
-        sec = _time_each(lambda i, attack=attack: attack(counter, xs[i], ys[i], generator=gen_rng), n, warmup, device,
-                         after_warmup=counter.reset)
+        sec = _time_each(
+            lambda i, attack=attack: attack(counter, xs[i], ys[i], generator=gen_rng),
+            n,
+            warmup,
+            device,
+            after_warmup=counter.reset,
+        )
         r = row(name, attack.name, sec, 1)
         # the cut budget's cost per unit of victim work, times the full budget's worst-case work
         per_utt = {k: v / max(1, n) for k, v in counter.counts.items()}
@@ -132,13 +159,24 @@ def time_methods(gen: torch.nn.Module, eps: float, model: torch.nn.Module, xs: l
         full_work = work(full_attack.worst_case_passes(n_classes))
         sec_per_unit = float(np.median(sec)) / max(work(per_utt), 1e-12)
         r.update({f"passes_{k}": v for k, v in per_utt.items()})
-        r.update({"work_units": work(per_utt), "cut_worst_case_work_units": work(attack.worst_case_passes(n_classes)),
-                  "full_budget_work_units": full_work, "seconds_per_work_unit": sec_per_unit,
-                  "seconds_full_budget_est": sec_per_unit * full_work, "budget_cut": full != settings})
+        r.update(
+            {
+                "work_units": work(per_utt),
+                "cut_worst_case_work_units": work(attack.worst_case_passes(n_classes)),
+                "full_budget_work_units": full_work,
+                "seconds_per_work_unit": sec_per_unit,
+                "seconds_full_budget_est": sec_per_unit * full_work,
+                "budget_cut": full != settings,
+            }
+        )
         rows.append(r)
-        print(f"[timing {tag}] {name} median {np.median(sec) * 1e3:.3f} ms/utt "
-              f"({np.median(sec) / np.median(staa):.1f}x STAA-Net); {work(per_utt):.0f} work units/utt "
-              f"(full budget: {full_work:.0f}, est. {sec_per_unit * full_work:.3f} s/utt)", file=log, flush=True)
+        print(
+            f"[timing {tag}] {name} median {np.median(sec) * 1e3:.3f} ms/utt "
+            f"({np.median(sec) / np.median(staa):.1f}x STAA-Net); {work(per_utt):.0f} work units/utt "
+            f"(full budget: {full_work:.0f}, est. {sec_per_unit * full_work:.3f} s/utt)",
+            file=log,
+            flush=True,
+        )
     df = pd.DataFrame(rows)
     df["speedup_vs_staa"] = df["seconds_per_utterance"] / float(np.median(staa))
     if "seconds_full_budget_est" in df:

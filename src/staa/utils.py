@@ -1,4 +1,5 @@
 """Small shared helpers: atomic writes, seeding, JSON."""
+
 from __future__ import annotations
 
 import contextlib
@@ -117,5 +118,8 @@ def progress(log, tag: str, epoch: int, epochs: int, batch: int, n_batches: int,
     """A line about every tenth of a long epoch (at paper scale one epoch takes minutes to hours)."""
     step = max(1, n_batches // 10)
     if n_batches >= 10 and (batch + 1) % step == 0 and batch + 1 < n_batches:
-        print(f"[{tag}] epoch {epoch + 1}/{epochs} batch {batch + 1}/{n_batches} ({time.time() - t0:.1f}s)",
-              file=log, flush=True)
+        print(
+            f"[{tag}] epoch {epoch + 1}/{epochs} batch {batch + 1}/{n_batches} ({time.time() - t0:.1f}s)",
+            file=log,
+            flush=True,
+        )

@@ -5,6 +5,7 @@ attack is called as ``attack(model, x, y, generator=None) -> x_adv`` (see ``base
 The attack classes (and torch) are imported on first use, so that ``staa.attacks.settings``
 stays importable without torch for the config check.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -26,8 +27,10 @@ def __getattr__(name: str) -> Any:
     if name in _CLASSES:
         return getattr(importlib.import_module(f"staa.attacks.{_CLASSES[name]}"), name)
     if name == "ATTACKS":
-        return {key: __getattr__(cls) for key, cls in (("pgd", "PGD"), ("sparsefool", "SparseFool"),
-                                                       ("onepixel", "OnePixel"))}
+        return {
+            key: __getattr__(cls)
+            for key, cls in (("pgd", "PGD"), ("sparsefool", "SparseFool"), ("onepixel", "OnePixel"))
+        }
     raise AttributeError(f"module 'staa.attacks' has no attribute {name!r}")
 
 

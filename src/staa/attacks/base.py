@@ -5,6 +5,7 @@ Every attack works on raw waveforms ``x`` of shape (B, L) in [-1, 1] against a v
 They never touch the victim's parameters, its train/eval mode or its ``.grad`` fields, because
 the same victim object is shared by the rest of the pipeline (evaluation, transfer tests).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -57,8 +58,9 @@ class Attack(Settings):
 
 
 # -- helpers shared by the attacks ----------------------------------------------------------
-def rand(shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device,
-         dtype: torch.dtype = torch.float32) -> Tensor:
+def rand(
+    shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device, dtype: torch.dtype = torch.float32
+) -> Tensor:
     """U[0, 1) draws on ``device``; taken from ``generator`` (on its own device) when given.
 
     Drawing on the generator's device and then moving keeps results reproducible with a CPU

@@ -13,6 +13,7 @@ generation of trials is built from the previous generation and scored in batched
 passes (scipy's ``updating='deferred'``), instead of scipy's one-by-one immediate updates.
 ``strategy='rand1bin'`` selects DE/rand/1/bin, the variant of Su et al.'s paper.
 """
+
 from __future__ import annotations
 
 import math

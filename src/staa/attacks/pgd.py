@@ -3,6 +3,7 @@
 Same update rule as torchattacks.PGD, but in the audio range [-1, 1] instead of the image box
 [0, 1]; with u = (x + 1) / 2 it is exactly torchattacks.PGD(eps/2, alpha/2) (see the tests).
 """
+
 from __future__ import annotations
 
 
@@ -21,7 +22,6 @@ class PGD(PGDSettings, Attack):
     ``random_start`` (True: start from a U[-eps, eps] point, drawn from ``generator`` if given,
     otherwise from torch's global RNG exactly as torchattacks draws it).
     """
-
 
     def _attack(self, model: nn.Module, x: Tensor, y: Tensor, generator: torch.Generator | None) -> Tensor:
         eps, alpha = self.settings["eps"], self.settings["alpha"]

@@ -1,5 +1,6 @@
 """Settings of the baseline attacks, torch-free so that the config check (and `snakemake -n`)
 validates every baseline before any job runs, with the same code the attacks use."""
+
 from __future__ import annotations
 
 import math
@@ -28,8 +29,7 @@ class Settings:
         unknown = sorted(set(settings) - set(self.defaults))
         if unknown:
             raise ConfigError(
-                f"attack '{self.name}': unknown setting(s) {unknown}; "
-                f"expected one of {sorted(self.defaults)}"
+                f"attack '{self.name}': unknown setting(s) {unknown}; expected one of {sorted(self.defaults)}"
             )
         merged = {**self.defaults, **settings}
         self.settings: dict[str, Any] = self._validate(merged)
@@ -105,8 +105,11 @@ class SparseFoolSettings(Settings):
         the class gradients, a prediction), the boundary normal (a graph forward and a backward) and a
         prediction; one prediction first."""
         s = self.settings
-        per_step = {"fwd": s["deepfool_steps"] + 1, "graph_fwd": s["deepfool_steps"] + 1,
-                    "bwd": s["deepfool_steps"] * (n_classes - 1) + 1}
+        per_step = {
+            "fwd": s["deepfool_steps"] + 1,
+            "graph_fwd": s["deepfool_steps"] + 1,
+            "bwd": s["deepfool_steps"] * (n_classes - 1) + 1,
+        }
         return {k: 1 * (k == "fwd") + s["steps"] * v for k, v in per_step.items()}
 
 
@@ -135,9 +138,11 @@ class OnePixelSettings(Settings):
             raise self._err("recombination", rec, "a number in [0, 1]")
         mutation = settings["mutation"]
         if isinstance(mutation, (list, tuple)):
-            ok = len(mutation) == 2 and all(
-                isinstance(m, (int, float)) and not isinstance(m, bool) and 0 <= m <= 2 for m in mutation
-            ) and mutation[0] <= mutation[1]
+            ok = (
+                len(mutation) == 2
+                and all(isinstance(m, (int, float)) and not isinstance(m, bool) and 0 <= m <= 2 for m in mutation)
+                and mutation[0] <= mutation[1]
+            )
             if not ok:
                 raise self._err("mutation", mutation, "a number in (0, 2] or a pair (lo, hi) with 0 <= lo <= hi <= 2")
             mutation = (float(mutation[0]), float(mutation[1]))

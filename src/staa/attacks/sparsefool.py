@@ -15,6 +15,7 @@ The per-coordinate box of the solver is [max(-1, x0 - eps), min(1, x0 + eps)]: t
 code's ``lb, ub = valid_bounds(x0, delta)``, with the image range [0, 255] replaced by the
 audio range [-1, 1]. So |x_adv - x| <= eps holds throughout, not by a final clip alone.
 """
+
 from __future__ import annotations
 
 
@@ -36,7 +37,6 @@ class SparseFool(SparseFoolSettings, Attack):
     on the final perturbation, as in the reference code), ``deepfool_steps`` (50), ``eps``
     (per-sample bound on |x_adv - x|, 0.1; a value >= 2 leaves only the [-1, 1] range).
     """
-
 
     def _attack(self, model: nn.Module, x: Tensor, y: Tensor, generator: torch.Generator | None) -> Tensor:
         out = x.clone()

@@ -1,4 +1,5 @@
 """Audio I/O: decode, down-mix, resample and fix the length of utterances (docs/design.md §2)."""
+
 from __future__ import annotations
 
 from pathlib import Path

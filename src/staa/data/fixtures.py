@@ -7,6 +7,7 @@ written as real recordings come: 44.1, 22.05 and 16 kHz, some stereo, 16-bit PCM
 once per settings (a stamp file records them): rerunning with the same settings touches nothing, so a
 workflow that depends on the folder does not rerun.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,16 @@ from staa.errors import ConfigError
 from staa.utils import atomic_path, write_json
 
 # The synthetic emotion each corpus code is voiced with (guilt has no voice of its own: sad's).
-_DEMOS_VOICE = {"col": "sad", "dis": "disgust", "gio": "happy", "pau": "fear", "rab": "angry", "sor": "surprise",
-                "tri": "sad", "neu": "neutral"}
+_DEMOS_VOICE = {
+    "col": "sad",
+    "dis": "disgust",
+    "gio": "happy",
+    "pau": "fear",
+    "rab": "angry",
+    "sor": "surprise",
+    "tri": "sad",
+    "neu": "neutral",
+}
 _IEMOCAP_VOICE = {"ang": "angry", "hap": "happy", "exc": "happy", "sad": "sad", "neu": "neutral", "fru": "angry"}
 # Rates and channel counts cycled through the files, as in corpora assembled from several recordings.
 _FORMATS = ((44100, 1), (22050, 2), (16000, 1), (44100, 2))
@@ -63,8 +72,13 @@ def make_demos(root: str | Path, n_speakers: int = 6, utterances_per_class: int 
     return n
 
 
-def make_iemocap(root: str | Path, utterances_per_class: int = 1, seed: int = 0, dialogs: int = 2,
-                 codes: tuple[str, ...] = ("ang", "hap", "exc", "sad", "neu", "fru")) -> int:
+def make_iemocap(
+    root: str | Path,
+    utterances_per_class: int = 1,
+    seed: int = 0,
+    dialogs: int = 2,
+    codes: tuple[str, ...] = ("ang", "hap", "exc", "sad", "neu", "fru"),
+) -> int:
     """`root/Session{1..5}/sentences/wav/<dialog>/<turn>.wav` with the labels in
     `root/Session{n}/dialog/EmoEvaluation/<dialog>.txt` (`dialogs` of: one improvised, one scripted
     per session, both speakers talking in each); `fru` is written but not one of the 4 kept classes."""

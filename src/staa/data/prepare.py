@@ -2,6 +2,7 @@
 
 Training never decodes WAV files: each split is one memory-mappable `.npy` of shape (N, L).
 """
+
 from __future__ import annotations
 
 import sys
@@ -62,9 +63,11 @@ def prepare_dataset(name: str, params: dict[str, Any], out_dir: str | Path, log=
         try:
             audio, orig_sr = load_audio(r.path, sr)
             if audio.shape[0] < min_samples:
-                raise DataError(f"{r.path}: {1000 * audio.shape[0] / sr:.1f} ms of audio, shorter than the "
-                                f"{MIN_CLIP_MS:g} ms floor (it would be tiled into a {length / sr:g} s clip of "
-                                "repeats); remove it or set on_bad_audio: skip")
+                raise DataError(
+                    f"{r.path}: {1000 * audio.shape[0] / sr:.1f} ms of audio, shorter than the "
+                    f"{MIN_CLIP_MS:g} ms floor (it would be tiled into a {length / sr:g} s clip of "
+                    "repeats); remove it or set on_bad_audio: skip"
+                )
         except DataError as exc:
             if on_bad == "skip":
                 skipped.append({"path": r.path, "reason": str(exc)})
@@ -74,22 +77,33 @@ def prepare_dataset(name: str, params: dict[str, Any], out_dir: str | Path, log=
             silent.append(r.path)
         dur = audio.shape[0] / sr
         per_split[r.split].append(fix_length(audio, length))
-        rows[r.split].append({
-            "utt_id": r.utt_id, "label": r.label, "label_idx": class_idx[r.label], "speaker": r.speaker,
-            "gender": r.gender, "duration_s": round(dur, 4), "orig_sr": orig_sr, "path": r.path,
-        })
+        rows[r.split].append(
+            {
+                "utt_id": r.utt_id,
+                "label": r.label,
+                "label_idx": class_idx[r.label],
+                "speaker": r.speaker,
+                "gender": r.gender,
+                "duration_s": round(dur, 4),
+                "orig_sr": orig_sr,
+                "path": r.path,
+            }
+        )
         if (i + 1) % 500 == 0 or i + 1 == total:
             print(f"[data {name}] decoded {i + 1}/{total} files", file=log, flush=True)
 
     kept = sum(len(v) for v in rows.values())
     if kept and len(silent) == kept:
-        raise DataError(f"dataset {name!r}: all {kept} clips under {params['root']} are silent (every sample is 0); "
-                        "expected speech")
+        raise DataError(
+            f"dataset {name!r}: all {kept} clips under {params['root']} are silent (every sample is 0); expected speech"
+        )
     if silent:
         warnings.append(f"{len(silent)} of {kept} clips are silent (every sample is 0), e.g. {silent[0]}")
     for s in SPLITS:
         if not rows[s]:
-            raise DataError(f"dataset {name!r}: split {s!r} is empty after reading {params['root']}; check the split settings")
+            raise DataError(
+                f"dataset {name!r}: split {s!r} is empty after reading {params['root']}; check the split settings"
+            )
     warnings += class_coverage(name, rows, classes)
     for w in warnings:
         print(f"[data {name}] WARNING: {w}", file=log, flush=True)
@@ -100,13 +114,19 @@ def prepare_dataset(name: str, params: dict[str, Any], out_dir: str | Path, log=
                 np.save(fh, arr)
         write_csv(out_dir / f"{s}.csv", pd.DataFrame(rows[s]))
     info = {
-        "dataset": name, "classes": classes, "sample_rate": sr, "length": length,
-        "n": {s: len(rows[s]) for s in SPLITS}, "n_skipped": len(skipped), "n_silent": len(silent),
+        "dataset": name,
+        "classes": classes,
+        "sample_rate": sr,
+        "length": length,
+        "n": {s: len(rows[s]) for s in SPLITS},
+        "n_skipped": len(skipped),
+        "n_silent": len(silent),
         "warnings": warnings,
     }
     write_json(out_dir / "classes.json", info)
-    write_text(out_dir / "card.md", dataset_card(name, params, rows, classes, skipped, len(silent), length, sr,
-                                                 warnings))
+    write_text(
+        out_dir / "card.md", dataset_card(name, params, rows, classes, skipped, len(silent), length, sr, warnings)
+    )
     return info
 
 
@@ -117,8 +137,10 @@ def class_coverage(name: str, rows: dict[str, list[dict[str, Any]]], classes: li
     for s, why in (("train", "it cannot be learnt"), ("test", "its recall, UA and ASR are undefined")):
         missing = [c for c in classes if count[s].get(c, 0) == 0]
         if missing:
-            raise DataError(f"dataset {name!r}: class(es) {missing} have no {s} utterances, so {why}; "
-                            "give them more speakers, or drop or merge them in the reader options")
+            raise DataError(
+                f"dataset {name!r}: class(es) {missing} have no {s} utterances, so {why}; "
+                "give them more speakers, or drop or merge them in the reader options"
+            )
     out = []
     no_dev = [c for c in classes if count["dev"].get(c, 0) == 0]
     if no_dev:
@@ -174,8 +196,9 @@ def load_split(data_dir: str | Path, split: str, mmap: bool = True) -> tuple[np.
     for p in (npy, csv):
         if not p.is_file():
             raise DataError(f"{p}: missing; run the data stage for this dataset first")
-    table = read_table(csv, ("utt_id", "label", "label_idx"), f"{split} split",
-                       dtype={"utt_id": str, "speaker": str, "label": str})
+    table = read_table(
+        csv, ("utt_id", "label", "label_idx"), f"{split} split", dtype={"utt_id": str, "speaker": str, "label": str}
+    )
     classes = data_dir / "classes.json"
     length = int(load_classes(data_dir)["length"]) if classes.is_file() else None
     check_array(npy, (len(table), length), f"{npy.with_suffix('.csv').name} and classes.json", _RERUN)
@@ -193,20 +216,27 @@ def check_array(npy: Path, shape: tuple[int | None, ...], source: str, fix: str)
     try:
         with open(npy, "rb") as fh:
             version = np.lib.format.read_magic(fh)
-            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            read_header = (
+                np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            )
             found, _, dtype = read_header(fh)
             offset = fh.tell()
     except (ValueError, OSError, EOFError) as exc:
         raise DataError(f"{npy}: not a readable .npy array ({exc}); {fix}") from None
     if dtype != np.float32 or len(found) != len(shape):
-        raise DataError(f"{npy}: holds a {dtype} array of shape {found}; expected a {len(shape)}-D float32 array. {fix}")
+        raise DataError(
+            f"{npy}: holds a {dtype} array of shape {found}; expected a {len(shape)}-D float32 array. {fix}"
+        )
     expected = offset + int(np.prod(found)) * dtype.itemsize
     size = npy.stat().st_size
     if size != expected:
-        raise DataError(f"{npy}: {size} bytes, expected {expected} for a {found} float32 array "
-                        f"(truncated or overwritten); {fix}")
+        raise DataError(
+            f"{npy}: {size} bytes, expected {expected} for a {found} float32 array (truncated or overwritten); {fix}"
+        )
     if any(want is not None and got != want for got, want in zip(found, shape)):
-        raise DataError(f"{npy}: shape {found}, but {source} call for {tuple('*' if w is None else w for w in shape)}; {fix}")
+        raise DataError(
+            f"{npy}: shape {found}, but {source} call for {tuple('*' if w is None else w for w in shape)}; {fix}"
+        )
 
 
 def make_subset(data_dir: str | Path, size: int, seed: int, out: str | Path) -> pd.DataFrame:
@@ -226,9 +256,13 @@ def load_subset(data_dir: str | Path, subset_csv: str | Path) -> tuple[np.ndarra
     x, table = load_split(data_dir, "test")
     sub = read_table(subset_csv, ("utt_id", "index"), "test subset", dtype={"utt_id": str})
     idx = sub["index"].to_numpy()
-    if (not set(sub["utt_id"]).issubset(set(table["utt_id"].astype(str)))
-            or not np.issubdtype(idx.dtype, np.integer) or (idx < 0).any() or (idx >= len(table)).any()
-            or list(table["utt_id"].astype(str).iloc[idx]) != list(sub["utt_id"])):
+    if (
+        not set(sub["utt_id"]).issubset(set(table["utt_id"].astype(str)))
+        or not np.issubdtype(idx.dtype, np.integer)
+        or (idx < 0).any()
+        or (idx >= len(table)).any()
+        or list(table["utt_id"].astype(str).iloc[idx]) != list(sub["utt_id"])
+    ):
         raise DataError(f"{subset_csv}: lists utterances that are not in the test split; rerun the subset rule")
     return np.asarray(x[idx], dtype=np.float32), table.iloc[idx].reset_index(drop=True)
 

@@ -5,6 +5,7 @@ setting for DEMoS). Speakers are sorted before shuffling with ``numpy.random.def
 so the result depends only on the set of speakers (and their genders) and the seed, never on
 row order.
 """
+
 from __future__ import annotations
 
 import math
@@ -65,9 +66,7 @@ def speaker_independent_split(
     dev = _check_fraction("dev_fraction", dev_fraction)
     test = _check_fraction("test_fraction", test_fraction)
     if dev + test >= 1.0:
-        raise ConfigError(
-            f"dev_fraction + test_fraction = {dev + test:g}: expected < 1 so that train is non-empty"
-        )
+        raise ConfigError(f"dev_fraction + test_fraction = {dev + test:g}: expected < 1 so that train is non-empty")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise ConfigError(f"split seed={seed!r}: expected an integer")
     needed = ["speaker"] + (["gender"] if balance_gender else [])
@@ -145,10 +144,15 @@ def complete_split(
     speakers = df["speaker"].astype(str)
     assigned = split != ""
     if speaker_independent:
-        check_speaker_disjoint(pd.DataFrame({"speaker": speakers[assigned], "split": split[assigned]}),
-                               "the corpus' own split (reader or manifest `split` column)")
-    placed = (pd.DataFrame({"speaker": speakers[assigned], "split": split[assigned]})
-              .drop_duplicates("speaker").set_index("speaker")["split"])
+        check_speaker_disjoint(
+            pd.DataFrame({"speaker": speakers[assigned], "split": split[assigned]}),
+            "the corpus' own split (reader or manifest `split` column)",
+        )
+    placed = (
+        pd.DataFrame({"speaker": speakers[assigned], "split": split[assigned]})
+        .drop_duplicates("speaker")
+        .set_index("speaker")["split"]
+    )
     inherit = ~assigned & speakers.isin(placed.index)
     split[inherit] = speakers[inherit].map(placed)
     rest = split == ""
@@ -157,7 +161,8 @@ def complete_split(
         if n_rest < 3:
             raise DataError(
                 f"{n_rest} speaker(s) {sorted(speakers[rest].unique())} have no split and none of their rows "
-                "is assigned; the speaker split needs at least 3 such speakers: assign them in the `split` column")
+                "is assigned; the speaker split needs at least 3 such speakers: assign them in the `split` column"
+            )
         split[rest] = speaker_independent_split(df[rest], dev_fraction, test_fraction, seed, balance_gender).values
     if speaker_independent:
         check_speaker_disjoint(pd.DataFrame({"speaker": speakers, "split": split}), "the final split")
@@ -173,4 +178,5 @@ def check_speaker_disjoint(df: pd.DataFrame, what: str) -> None:
         more = f" (and {len(shared) - 5} more)" if len(shared) > 5 else ""
         raise DataError(
             f"{what} puts {len(shared)} speaker(s) in more than one split: {shown}{more}; expected "
-            "speaker-independent splits (set split.speaker_independent: false to accept speaker-dependent ones)")
+            "speaker-independent splits (set split.speaker_independent: false to accept speaker-dependent ones)"
+        )

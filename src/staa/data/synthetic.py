@@ -12,6 +12,7 @@ Every cue is drawn per utterance around the emotion's mean with a spread set by 
 classes overlap (learnable, not trivial). The output is a corpus on disk, WAV files plus a
 `metadata.csv` manifest, read by the same code path as any real corpus.
 """
+
 from __future__ import annotations
 
 import math
@@ -78,8 +79,9 @@ def make_speakers(n: int, rng: np.random.Generator) -> list[Speaker]:
         f0 = rng.normal(205.0, 18.0) if gender == "f" else rng.normal(115.0, 12.0)
         fs = rng.normal(1.16, 0.04) if gender == "f" else rng.normal(1.0, 0.04)
         speakers.append(
-            Speaker(f"spk{i:02d}", gender, float(f0), float(fs), float(rng.normal(1.0, 0.08)),
-                    float(rng.normal(0.0, 0.04)))
+            Speaker(
+                f"spk{i:02d}", gender, float(f0), float(fs), float(rng.normal(1.0, 0.08)), float(rng.normal(0.0, 0.04))
+            )
         )
     return speakers
 
@@ -192,7 +194,9 @@ def generate_corpus(
     if len(set(emotions)) < 2:
         raise ConfigError(f"synthetic corpus: need at least 2 distinct emotions, got {list(emotions)}")
     if n_speakers < 3:
-        raise ConfigError(f"synthetic corpus: n_speakers must be >= 3 (for a speaker-independent split), got {n_speakers}")
+        raise ConfigError(
+            f"synthetic corpus: n_speakers must be >= 3 (for a speaker-independent split), got {n_speakers}"
+        )
     if utterances_per_emotion < 1:
         raise ConfigError(f"synthetic corpus: utterances_per_emotion must be >= 1, got {utterances_per_emotion}")
     if sample_rate < 8000:

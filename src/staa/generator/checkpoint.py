@@ -1,5 +1,6 @@
 """Generator checkpoints: build a STAA-Net generator from its settings, save it, and rebuild it from
 a file (a safe `weights_only=True` load)."""
+
 from __future__ import annotations
 
 import json
@@ -14,15 +15,18 @@ from staa.generator.staa_net import STAANet
 from staa.utils import atomic_path
 
 
-def build_generator(arch: dict[str, Any], length: int, factorised: bool, frame_length: int,
-                    loc_bias_init: float = 0.0) -> STAANet:
-    return STAANet(length, factorised=factorised, frame_length=int(frame_length), loc_bias_init=loc_bias_init,
-                   **arch)
+def build_generator(
+    arch: dict[str, Any], length: int, factorised: bool, frame_length: int, loc_bias_init: float = 0.0
+) -> STAANet:
+    return STAANet(length, factorised=factorised, frame_length=int(frame_length), loc_bias_init=loc_bias_init, **arch)
 
 
 def save_generator(model: STAANet, path: Path, meta: dict[str, Any]) -> None:
-    payload = {"format_version": CHECKPOINT_FORMAT, "meta_json": json.dumps(meta, sort_keys=True),
-               "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
+    payload = {
+        "format_version": CHECKPOINT_FORMAT,
+        "meta_json": json.dumps(meta, sort_keys=True),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+    }
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
 

@@ -4,6 +4,7 @@ One decoder predicts *where* to perturb (location mask m), the other *how much* 
 bounded by eps through tanh). Factorising the two lets a sparsity penalty act on m alone while v
 keeps a smooth, bounded parameterisation.
 """
+
 from __future__ import annotations
 
 import math
@@ -49,22 +50,45 @@ def reflect_indices(length: int, left: int, right: int) -> Tensor:
 class STAANet(nn.Module):
     """Generator for fixed-length clips of ``length`` samples (see module docstring)."""
 
-    def __init__(self, length: int, channels: Sequence[int], kernel_size: int = 5, stride: int = 4,
-                 conv_depth: int = 1, norm: str = "group", group_size: int = 8, resample: str = "learned",
-                 factorised: bool = True, frame_length: int = 1, loc_bias_init: float = 0.0) -> None:
+    def __init__(
+        self,
+        length: int,
+        channels: Sequence[int],
+        kernel_size: int = 5,
+        stride: int = 4,
+        conv_depth: int = 1,
+        norm: str = "group",
+        group_size: int = 8,
+        resample: str = "learned",
+        factorised: bool = True,
+        frame_length: int = 1,
+        loc_bias_init: float = 0.0,
+    ) -> None:
         super().__init__()
         if isinstance(length, bool) or not isinstance(length, numbers.Integral) or length < 1:
             raise ConfigError(f"length={length!r}: expected a positive integer number of samples")
-        if (isinstance(frame_length, bool) or not isinstance(frame_length, numbers.Integral)
-                or not 1 <= frame_length <= length):
+        if (
+            isinstance(frame_length, bool)
+            or not isinstance(frame_length, numbers.Integral)
+            or not 1 <= frame_length <= length
+        ):
             raise ConfigError(f"frame_length={frame_length!r}: expected an integer in [1, length={length}]")
         length, frame_length = int(length), int(frame_length)
         self.length, self.factorised, self.frame_length = length, bool(factorised), frame_length
         # Factorised: decoder 0 -> location logits z1, decoder 1 -> magnitude logits z2 (paper order).
         # Not factorised: a single decoder -> magnitude logits.
-        self.backbone = WaveUNet(channels, kernel_size=kernel_size, stride=stride, conv_depth=conv_depth,
-                                 norm=norm, group_size=group_size, resample=resample,
-                                 n_decoders=2 if self.factorised else 1, in_channels=1, out_channels=1)
+        self.backbone = WaveUNet(
+            channels,
+            kernel_size=kernel_size,
+            stride=stride,
+            conv_depth=conv_depth,
+            norm=norm,
+            group_size=group_size,
+            resample=resample,
+            n_decoders=2 if self.factorised else 1,
+            in_channels=1,
+            out_channels=1,
+        )
         if self.factorised and loc_bias_init:
             # ours: start dense (m_soft = (tanh(b)+1)/2 > 0.5 everywhere) and let the sparsity loss
             # prune. From an undecided mask (b = 0) the noisy, Adam-normalised location gradients
@@ -79,8 +103,7 @@ class STAANet(nn.Module):
         # of the padded input, shifting it by `off` samples against x: a bug we do not reproduce.)
         self.pad_left = (self.input_length - self.backbone_output_length) // 2
         self.pad_right = self.input_length - length - self.pad_left
-        self.register_buffer("pad_index", reflect_indices(length, self.pad_left, self.pad_right),
-                             persistent=False)
+        self.register_buffer("pad_index", reflect_indices(length, self.pad_left, self.pad_right), persistent=False)
 
     def count_parameters(self) -> int:
         """Number of trainable parameters (fixed resampling filters are buffers, not counted)."""

@@ -8,6 +8,7 @@ than the output and only some input lengths divide evenly through the strides. S
 encoder between its location and magnitude decoders, so the encoder (including the bottleneck) is
 computed once and fed to ``n_decoders`` decoders.
 """
+
 from __future__ import annotations
 
 import math
@@ -61,8 +62,9 @@ class _ConvLayer(nn.Module):
     ((n - k) % s == 0) so that no input is silently dropped and the context stays symmetric.
     """
 
-    def __init__(self, cin: int, cout: int, kernel_size: int, stride: int, norm: str, group_size: int,
-                 transpose: bool = False) -> None:
+    def __init__(
+        self, cin: int, cout: int, kernel_size: int, stride: int, norm: str, group_size: int, transpose: bool = False
+    ) -> None:
         super().__init__()
         self.kernel_size, self.stride, self.transpose = kernel_size, stride, transpose
         if transpose:
@@ -155,8 +157,18 @@ def _chain_out(layers: Sequence[nn.Module], n: Optional[int]) -> Optional[int]:
 
 
 class _DownBlock(nn.Module):
-    def __init__(self, cin: int, c_short: int, cout: int, kernel_size: int, stride: int, depth: int,
-                 norm: str, group_size: int, resample: str) -> None:
+    def __init__(
+        self,
+        cin: int,
+        c_short: int,
+        cout: int,
+        kernel_size: int,
+        stride: int,
+        depth: int,
+        norm: str,
+        group_size: int,
+        resample: str,
+    ) -> None:
         super().__init__()
         conv = lambda a, b: _ConvLayer(a, b, kernel_size, 1, norm, group_size)  # noqa: E731
         self.pre = nn.ModuleList([conv(cin, c_short)] + [conv(c_short, c_short) for _ in range(depth - 1)])
@@ -176,8 +188,18 @@ class _DownBlock(nn.Module):
 
 
 class _UpBlock(nn.Module):
-    def __init__(self, cin: int, c_short: int, cout: int, kernel_size: int, stride: int, depth: int,
-                 norm: str, group_size: int, resample: str) -> None:
+    def __init__(
+        self,
+        cin: int,
+        c_short: int,
+        cout: int,
+        kernel_size: int,
+        stride: int,
+        depth: int,
+        norm: str,
+        group_size: int,
+        resample: str,
+    ) -> None:
         super().__init__()
         conv = lambda a, b: _ConvLayer(a, b, kernel_size, 1, norm, group_size)  # noqa: E731
         if resample == "fixed":
@@ -218,9 +240,19 @@ class WaveUNet(nn.Module):
     ``stride``, plus ``conv_depth`` bottleneck convs at ``channels[-1]`` (part of the shared encoder).
     """
 
-    def __init__(self, channels: Sequence[int], kernel_size: int = 5, stride: int = 4, conv_depth: int = 1,
-                 norm: str = "group", group_size: int = 8, resample: str = "learned",
-                 n_decoders: int = 2, in_channels: int = 1, out_channels: int = 1) -> None:
+    def __init__(
+        self,
+        channels: Sequence[int],
+        kernel_size: int = 5,
+        stride: int = 4,
+        conv_depth: int = 1,
+        norm: str = "group",
+        group_size: int = 8,
+        resample: str = "learned",
+        n_decoders: int = 2,
+        in_channels: int = 1,
+        out_channels: int = 1,
+    ) -> None:
         super().__init__()
         try:
             ch_list = [] if isinstance(channels, (str, bytes)) else list(channels)
@@ -231,8 +263,10 @@ class WaveUNet(nn.Module):
         channels = [_check_int(f"channels[{i}]", c, 1) for i, c in enumerate(ch_list)]
         kernel_size = _check_int("kernel_size", kernel_size, 1)
         if kernel_size % 2 == 0:
-            raise ConfigError(f"kernel_size={kernel_size}: expected an odd integer (valid convs must eat "
-                              f"equal context on both sides to keep outputs aligned with inputs)")
+            raise ConfigError(
+                f"kernel_size={kernel_size}: expected an odd integer (valid convs must eat "
+                f"equal context on both sides to keep outputs aligned with inputs)"
+            )
         stride = _check_int("stride", stride, 2)
         conv_depth = _check_int("conv_depth", conv_depth, 1)
         group_size = _check_int("group_size", group_size, 1)
@@ -259,8 +293,11 @@ class WaveUNet(nn.Module):
             for d in range(conv_depth)
         )
         self.decoders = nn.ModuleList(
-            _Decoder([_UpBlock(channels[-1 - i], channels[-2 - i], channels[-2 - i], *args)
-                      for i in range(levels - 1)], channels[0], out_channels)
+            _Decoder(
+                [_UpBlock(channels[-1 - i], channels[-2 - i], channels[-2 - i], *args) for i in range(levels - 1)],
+                channels[0],
+                out_channels,
+            )
             for _ in range(n_decoders)
         )
 
@@ -329,7 +366,8 @@ class WaveUNet(nn.Module):
                 if tries_past_target > 64:
                     raise ConfigError(
                         f"no valid input length for output_length={output_length} with kernel_size="
-                        f"{self.kernel_size}, stride={self.stride}: skip crops never become symmetric")
+                        f"{self.kernel_size}, stride={self.stride}: skip crops never become symmetric"
+                    )
             b += 1
 
     # ---------------------------------------------------------------- forward

@@ -1,4 +1,5 @@
 """Victim and threat models: a registry of families and checkpoint (de)serialisation."""
+
 from __future__ import annotations
 
 import json
@@ -29,20 +30,25 @@ DEFAULT_SAMPLE_RATE = 16000
 def check_trainable(family: str, epochs: int, name: str | None = None) -> None:
     """Refuse training an evaluate-only family (call before building the optimizer)."""
     if family in EVAL_ONLY_FAMILIES and int(epochs) > 0:
-        raise ConfigError(f"victims.{name or family}.epochs: {epochs}, but a {family!r} victim is evaluated as given; "
-                          "expected epochs: 0")
+        raise ConfigError(
+            f"victims.{name or family}.epochs: {epochs}, but a {family!r} victim is evaluated as given; "
+            "expected epochs: 0"
+        )
 
 
-def _foreign_context(family: str, num_classes: int, arch: dict[str, Any], classes: Sequence[str] | None,
-                     sample_rate: int | None) -> tuple[list[str], int]:
+def _foreign_context(
+    family: str, num_classes: int, arch: dict[str, Any], classes: Sequence[str] | None, sample_rate: int | None
+) -> tuple[list[str], int]:
     """Dataset class names and sample rate: recorded in a rebuilt arch, else from the caller."""
     recorded = arch.get("dataset_classes")
     if recorded is not None and classes is not None and list(recorded) != list(classes):
         raise ConfigError(f"{family}: victim built for classes {list(recorded)}, used with {list(classes)}")
     names = list(recorded if recorded is not None else classes if classes is not None else [])
     if not names:
-        raise ConfigError(f"{family}: the dataset's class names are needed to map the model's labels; "
-                          "expected build_victim(..., classes=[...])")
+        raise ConfigError(
+            f"{family}: the dataset's class names are needed to map the model's labels; "
+            "expected build_victim(..., classes=[...])"
+        )
     if len(names) != num_classes:
         raise ConfigError(f"{family}: {len(names)} dataset classes {names} for {num_classes} outputs")
     rate = arch.get("data_sample_rate")
@@ -51,8 +57,15 @@ def _foreign_context(family: str, num_classes: int, arch: dict[str, Any], classe
     return names, int(rate or sample_rate or DEFAULT_SAMPLE_RATE)
 
 
-def build_victim(family: str, num_classes: int, length: int, arch: dict[str, Any] | None = None, *,
-                 classes: Sequence[str] | None = None, sample_rate: int | None = None) -> Victim:
+def build_victim(
+    family: str,
+    num_classes: int,
+    length: int,
+    arch: dict[str, Any] | None = None,
+    *,
+    classes: Sequence[str] | None = None,
+    sample_rate: int | None = None,
+) -> Victim:
     """Build a victim of `family` (emo18, zhao19, wav2vec2, wavlm, hf, exported) for C classes and clips
     of `length` samples. `classes` (dataset class names, in label order) and `sample_rate` (Hz, default
     16000) are needed by the foreign families hf and exported, which map their labels onto them."""
@@ -61,8 +74,9 @@ def build_victim(family: str, num_classes: int, length: int, arch: dict[str, Any
         raise ConfigError(f"unknown model family {family!r}; expected one of {list(FAMILIES)}")
     unknown = set(arch) - _ARCH_KEYS[family]
     if unknown:
-        raise ConfigError(f"{family}: unknown architecture option(s) {sorted(unknown)}; "
-                          f"expected some of {sorted(_ARCH_KEYS[family])}")
+        raise ConfigError(
+            f"{family}: unknown architecture option(s) {sorted(unknown)}; expected some of {sorted(_ARCH_KEYS[family])}"
+        )
     if family in FOREIGN_ARCH_KEYS:
         names, rate = _foreign_context(family, num_classes, arch, classes, sample_rate)
         if family == "hf":
@@ -94,7 +108,9 @@ def save_victim(model: Victim, path: str | Path, extra: dict[str, Any] | None = 
 
     payload = {
         "format_version": CHECKPOINT_FORMAT,
-        "family": model.family, "num_classes": model.num_classes, "length": model.length,
+        "family": model.family,
+        "num_classes": model.num_classes,
+        "length": model.length,
         "arch_json": json.dumps(model.arch, sort_keys=True),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "extra_json": json.dumps(extra or {}, sort_keys=True),
@@ -110,11 +126,16 @@ def load_victim(path: str | Path, map_location: str | torch.device = "cpu") -> V
     from staa.checkpoint import safe_load
 
     path = Path(path)
-    payload = safe_load(path, "victim checkpoint", required=("family", "num_classes", "length", "arch_json",
-                                                               "state_dict"), map_location=map_location)
+    payload = safe_load(
+        path,
+        "victim checkpoint",
+        required=("family", "num_classes", "length", "arch_json", "state_dict"),
+        map_location=map_location,
+    )
     try:
-        model = build_victim(payload["family"], int(payload["num_classes"]), int(payload["length"]),
-                             json.loads(payload["arch_json"]))
+        model = build_victim(
+            payload["family"], int(payload["num_classes"]), int(payload["length"]), json.loads(payload["arch_json"])
+        )
         model.load_state_dict(payload["state_dict"])
     except (KeyError, RuntimeError, EOFError, ValueError) as exc:
         raise DataError(f"{path}: not a valid victim checkpoint ({exc})") from None
@@ -123,15 +144,20 @@ def load_victim(path: str | Path, map_location: str | torch.device = "cpu") -> V
 
 
 @torch.no_grad()
-def predict(model: torch.nn.Module, x: "np.ndarray | torch.Tensor", device: torch.device | str,
-            batch_size: int = 64) -> np.ndarray:
+def predict(
+    model: torch.nn.Module, x: "np.ndarray | torch.Tensor", device: torch.device | str, batch_size: int = 64
+) -> np.ndarray:
     """Class predictions (argmax of the logits) of `model` for an (N, L) array or tensor of waveforms,
     `batch_size` at a time, without autograd. Puts `model` in eval mode (a model in training, such as
     a victim scored on dev between epochs, is switched back by its training loop)."""
     model.eval()
     out = []
     for i in range(0, x.shape[0], batch_size):
-        xb = x[i:i + batch_size]
-        xb = xb.to(device) if isinstance(xb, torch.Tensor) else torch.from_numpy(np.array(xb, dtype=np.float32)).to(device)
+        xb = x[i : i + batch_size]
+        xb = (
+            xb.to(device)
+            if isinstance(xb, torch.Tensor)
+            else torch.from_numpy(np.array(xb, dtype=np.float32)).to(device)
+        )
         out.append(model(xb).argmax(dim=1).cpu().numpy())
     return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)

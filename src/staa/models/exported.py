@@ -15,6 +15,7 @@ that changed since. Only configure .pt2 files you trust.
 The model's class names come from arch `classes` or a sidecar `<program stem>.classes.json`
 (a list, or {"classes": [...]}) and are mapped onto the dataset's classes by `class_map`.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -55,33 +56,42 @@ def check_archive(path: Path) -> None:
         with zipfile.ZipFile(path) as zf:
             names = zf.namelist()
             if not any("/models/" in f"/{n}" and n.endswith(".json") for n in names):
-                raise DataError(f"{path}: not a torch.export program archive (no models/*.json; old or foreign "
-                                "format); expected a file written by torch.export.save")
+                raise DataError(
+                    f"{path}: not a torch.export program archive (no models/*.json; old or foreign "
+                    "format); expected a file written by torch.export.save"
+                )
             for name in names:
                 if name.endswith(("_weights_config.json", "_constants_config.json")):
                     entries = json.loads(zf.read(name)).get("config", {})
                     for fqn, meta in entries.items():
                         path_name = str(meta.get("path_name", ""))
                         if meta.get("use_pickle") or path_name.startswith(("custom_obj", "opaque_obj")):
-                            raise DataError(f"{path}: refused: entry {fqn!r} of {name} is stored as a pickle, "
-                                            "which would run code when loaded; export a program with plain tensors")
+                            raise DataError(
+                                f"{path}: refused: entry {fqn!r} of {name} is stored as a pickle, "
+                                "which would run code when loaded; export a program with plain tensors"
+                            )
                 elif "/sample_inputs/" in f"/{name}":
                     try:
                         torch.load(io.BytesIO(zf.read(name)), weights_only=True)
                     except Exception:  # noqa: BLE001 -- UnpicklingError, RuntimeError, ...: any means unsafe
-                        raise DataError(f"{path}: refused: its sample inputs ({name}) only load as an arbitrary "
-                                        "pickle; export with plain tensor example inputs") from None
+                        raise DataError(
+                            f"{path}: refused: its sample inputs ({name}) only load as an arbitrary "
+                            "pickle; export with plain tensor example inputs"
+                        ) from None
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise DataError(f"{path}: not a readable torch.export program ({exc}); expected a .pt2 file written by "
-                        "torch.export.save") from None
+        raise DataError(
+            f"{path}: not a readable torch.export program ({exc}); expected a .pt2 file written by torch.export.save"
+        ) from None
 
 
 def _model_classes(program: Path, classes: Any) -> list[str]:
     if classes is None:
         side = sidecar_path(program)
         if not side.is_file():
-            raise ConfigError(f"exported: the program's class names are unknown; expected arch.classes or a "
-                              f"sidecar {side} holding a JSON list of names")
+            raise ConfigError(
+                f"exported: the program's class names are unknown; expected arch.classes or a "
+                f"sidecar {side} holding a JSON list of names"
+            )
         try:
             data = json.loads(side.read_text())
         except (OSError, ValueError) as exc:
@@ -90,8 +100,12 @@ def _model_classes(program: Path, classes: Any) -> list[str]:
         where = str(side)
     else:
         where = "exported.classes"
-    if not (isinstance(classes, list) and classes and all(isinstance(c, str) for c in classes)
-            and len(set(classes)) == len(classes)):
+    if not (
+        isinstance(classes, list)
+        and classes
+        and all(isinstance(c, str) for c in classes)
+        and len(set(classes)) == len(classes)
+    ):
         raise ConfigError(f"{where}: expected a non-empty list of distinct class names, got {classes!r}")
     return list(classes)
 
@@ -103,8 +117,15 @@ class ExportedClassifier(nn.Module):
     weights live in the .pt2 (not in the victim checkpoint), and it is frozen (evaluate-only);
     `_apply` still moves it with the victim (.to(device))."""
 
-    def __init__(self, program: nn.Module, model_classes: Sequence[str], dataset_classes: Sequence[str],
-                 class_map: dict[str, str] | None, model_rate: int, data_rate: int):
+    def __init__(
+        self,
+        program: nn.Module,
+        model_classes: Sequence[str],
+        dataset_classes: Sequence[str],
+        class_map: dict[str, str] | None,
+        model_rate: int,
+        data_rate: int,
+    ):
         super().__init__()
         for p in program.parameters():
             p.requires_grad_(False)
@@ -122,25 +143,30 @@ class ExportedClassifier(nn.Module):
         logits = self.__dict__["program"](self.resample(x))
         if not (isinstance(logits, torch.Tensor) and logits.dim() == 2 and logits.shape[1] == len(self.model_labels)):
             shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
-            raise DataError(f"exported program: returned {shape}; expected logits (B, {len(self.model_labels)}) "
-                            "for its classes")
+            raise DataError(
+                f"exported program: returned {shape}; expected logits (B, {len(self.model_labels)}) for its classes"
+            )
         return logits.index_select(1, self.label_index)
 
 
-def build_exported(num_classes: int, length: int, arch: dict[str, Any], classes: Sequence[str], data_rate: int
-                   ) -> tuple[ExportedClassifier, dict[str, Any]]:
+def build_exported(
+    num_classes: int, length: int, arch: dict[str, Any], classes: Sequence[str], data_rate: int
+) -> tuple[ExportedClassifier, dict[str, Any]]:
     """Load and check the program; the realised arch pins its sha256 and the class mapping."""
     if not arch.get("program") or not isinstance(arch["program"], str):
-        raise ConfigError("exported: arch.program is required; expected the path of a .pt2 file written by "
-                          "torch.export.save")
+        raise ConfigError(
+            "exported: arch.program is required; expected the path of a .pt2 file written by torch.export.save"
+        )
     path = Path(arch["program"]).expanduser()
     if not path.is_file():
         raise DataError(f"{path}: exported program not found; expected a .pt2 file written by torch.export.save")
     digest = sha256_file(path)
     rebuilding = "sha256" in arch
     if rebuilding and arch["sha256"] != digest:
-        raise DataError(f"{path}: the exported program changed since this victim was built (sha256 {digest[:12]}..., "
-                        f"recorded {str(arch['sha256'])[:12]}...); rerun the victim step to rebuild it")
+        raise DataError(
+            f"{path}: the exported program changed since this victim was built (sha256 {digest[:12]}..., "
+            f"recorded {str(arch['sha256'])[:12]}...); rerun the victim step to rebuild it"
+        )
     model_classes = _model_classes(path, arch.get("classes"))
     rate = arch.get("sampling_rate", data_rate)
     if not (isinstance(rate, int) and rate > 0):
@@ -150,8 +176,10 @@ def build_exported(num_classes: int, length: int, arch: dict[str, Any], classes:
         program = torch.export.load(path).module()
     except Exception as exc:  # noqa: BLE001 -- torch raises assorted types for a damaged or foreign archive
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"{path}: cannot load the exported program ({first}); expected a .pt2 from "
-                        "torch.export.save by a compatible torch version") from None
+        raise DataError(
+            f"{path}: cannot load the exported program ({first}); expected a .pt2 from "
+            "torch.export.save by a compatible torch version"
+        ) from None
     net = ExportedClassifier(program, model_classes, classes, arch.get("class_map"), rate, data_rate)
     if not rebuilding:  # fail at configuration time, not in the middle of an attack
         try:
@@ -161,10 +189,17 @@ def build_exported(num_classes: int, length: int, arch: dict[str, Any], classes:
             raise
         except Exception as exc:  # noqa: BLE001 -- whatever the user's program raises
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ConfigError(f"{path}: the exported program fails on a (2, {length}) waveform batch ({first}); "
-                              "expected waveform (B, L) -> logits (B, C), exported with a dynamic batch "
-                              "dimension (torch.export.Dim) and the clip length used here") from None
+            raise ConfigError(
+                f"{path}: the exported program fails on a (2, {length}) waveform batch ({first}); "
+                "expected waveform (B, L) -> logits (B, C), exported with a dynamic batch "
+                "dimension (torch.export.Dim) and the clip length used here"
+            ) from None
     realised = {k: arch[k] for k in EXPORTED_USER_KEYS if k in arch}
-    realised.update(program=str(arch["program"]), classes=model_classes, sha256=digest,
-                    dataset_classes=list(classes), data_sample_rate=int(data_rate))
+    realised.update(
+        program=str(arch["program"]),
+        classes=model_classes,
+        sha256=digest,
+        dataset_classes=list(classes),
+        data_sample_rate=int(data_rate),
+    )
     return net, realised

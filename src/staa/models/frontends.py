@@ -7,6 +7,7 @@ the numerics of transformers' extractor it names (tests/test_hf_victims.py check
 Their constant tensors (windows, filter banks) are non-persistent buffers: a victim checkpoint
 holds model weights only and rebuilds these from the saved extractor config.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -60,8 +61,16 @@ class KaldiFbankFrontEnd(nn.Module):
     from 20 Hz to Nyquist, log with float32-eps floor), zero-padded or cut to `max_length` frames,
     then (x - mean) / (2 std). Batched here (kaldi.fbank takes one utterance at a time)."""
 
-    def __init__(self, num_mel_bins: int, max_length: int, do_normalize: bool, mean: float, std: float,
-                 model_rate: int, data_rate: int):
+    def __init__(
+        self,
+        num_mel_bins: int,
+        max_length: int,
+        do_normalize: bool,
+        mean: float,
+        std: float,
+        model_rate: int,
+        data_rate: int,
+    ):
         super().__init__()
         from torchaudio.compliance.kaldi import get_mel_banks
 
@@ -94,7 +103,7 @@ class KaldiFbankFrontEnd(nn.Module):
         if n < self.max_length:
             feats = F.pad(feats, (0, 0, 0, self.max_length - n))
         else:
-            feats = feats[:, :self.max_length]
+            feats = feats[:, : self.max_length]
         if self.do_normalize:
             feats = (feats - self.mean) / (self.std * 2)
         return feats  # (B, max_length, num_mel_bins)
@@ -105,19 +114,19 @@ class WhisperLogMelFrontEnd(nn.Module):
     centred STFT with a periodic Hann window, power, Slaney mel bank, log10 with a 1e-10 floor,
     clamp to (max - 8) per utterance, then (x + 4) / 4; the last STFT frame is dropped."""
 
-    def __init__(self, mel_filters: Any, n_fft: int, hop_length: int, n_samples: int, model_rate: int,
-                 data_rate: int):
+    def __init__(self, mel_filters: Any, n_fft: int, hop_length: int, n_samples: int, model_rate: int, data_rate: int):
         super().__init__()
         self.resample = Resample(data_rate, model_rate)
         self.n_fft, self.hop_length, self.n_samples = int(n_fft), int(hop_length), int(n_samples)
-        self.register_buffer("mel_filters", torch.as_tensor(mel_filters, dtype=torch.float32).T.contiguous(),
-                             persistent=False)  # (n_mels, n_freq)
+        self.register_buffer(
+            "mel_filters", torch.as_tensor(mel_filters, dtype=torch.float32).T.contiguous(), persistent=False
+        )  # (n_mels, n_freq)
         self.register_buffer("window", torch.hann_window(self.n_fft), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.resample(x)
         n = x.shape[-1]
-        x = F.pad(x, (0, self.n_samples - n)) if n < self.n_samples else x[:, :self.n_samples]
+        x = F.pad(x, (0, self.n_samples - n)) if n < self.n_samples else x[:, : self.n_samples]
         stft = torch.stft(x, self.n_fft, self.hop_length, window=self.window, return_complex=True)
         magnitudes = stft[..., :-1].abs() ** 2
         log_spec = torch.clamp(self.mel_filters @ magnitudes, min=1e-10).log10()
@@ -138,8 +147,12 @@ def build_frontend(feature_extractor: Any, data_rate: int) -> nn.Module:
     if kind == "WhisperFeatureExtractor":
         fe = feature_extractor
         if getattr(fe, "dither", 0.0):
-            raise ConfigError(f"WhisperFeatureExtractor: dither={fe.dither} adds random noise to every input; "
-                              "expected dither 0.0 (deterministic features) in preprocessor_config.json")
+            raise ConfigError(
+                f"WhisperFeatureExtractor: dither={fe.dither} adds random noise to every input; "
+                "expected dither 0.0 (deterministic features) in preprocessor_config.json"
+            )
         return WhisperLogMelFrontEnd(fe.mel_filters, fe.n_fft, fe.hop_length, fe.n_samples, rate, data_rate)
-    raise ConfigError(f"feature extractor {kind} has no differentiable torch front-end; expected "
-                      "Wav2Vec2FeatureExtractor, ASTFeatureExtractor or WhisperFeatureExtractor")
+    raise ConfigError(
+        f"feature extractor {kind} has no differentiable torch front-end; expected "
+        "Wav2Vec2FeatureExtractor, ASTFeatureExtractor or WhisperFeatureExtractor"
+    )

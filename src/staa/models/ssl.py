@@ -4,6 +4,7 @@ With `pretrained` (a hub name or a local directory) the weights are loaded and t
 encoder frozen (the paper's recipe). Without it the same class is built from a small config and
 trained from scratch (our embedded default). Nothing is downloaded unless a hub name is configured.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,9 +32,15 @@ def _classes(family: str):
 class SSLClassifier(nn.Module):
     """Wraps a `*ForSequenceClassification` model: (B, L) normalised waveform -> logits (B, C)."""
 
-    def __init__(self, family: str, num_classes: int, pretrained: str | None = None,
-                 small_config: dict[str, Any] | None = None, freeze_feature_encoder: bool = True,
-                 hf_config_json: str | None = None):
+    def __init__(
+        self,
+        family: str,
+        num_classes: int,
+        pretrained: str | None = None,
+        small_config: dict[str, Any] | None = None,
+        freeze_feature_encoder: bool = True,
+        hf_config_json: str | None = None,
+    ):
         super().__init__()
         if family not in FAMILIES:
             raise ConfigError(f"unknown SSL family {family!r}; expected one of {sorted(FAMILIES)}")
@@ -45,15 +52,18 @@ class SSLClassifier(nn.Module):
             local = Path(pretrained).expanduser()
             # a hub name is never absolute nor starts with '.' or '~': such a value is a directory
             if not local.is_dir() and (local.is_absolute() or pretrained.startswith((".", "~"))):
-                raise ConfigError(f"{family}: pretrained directory {pretrained!r} does not exist; expected a local "
-                                  "directory with config.json and weights, or a hub name like facebook/wav2vec2-base")
+                raise ConfigError(
+                    f"{family}: pretrained directory {pretrained!r} does not exist; expected a local "
+                    "directory with config.json and weights, or a hub name like facebook/wav2vec2-base"
+                )
             try:
                 source = str(local) if local.is_dir() else pretrained
                 self.model = model_cls.from_pretrained(source, num_labels=num_classes)
             except (OSError, ValueError) as exc:
                 raise ConfigError(
                     f"{family}: cannot load pretrained weights {pretrained!r} ({exc}); expected a local "
-                    "directory with config.json and weights, or a hub name present in the local cache") from None
+                    "directory with config.json and weights, or a hub name present in the local cache"
+                ) from None
         else:
             options = dict(small_config or {})
             options["num_labels"] = num_classes

@@ -5,6 +5,7 @@ the reference code does (docs/design.md §2). Silence (std = 0) is guarded by an
 Victims that bring their own preprocessing (Hugging Face checkpoints, exported programs) skip it:
 their network starts from the raw waveform (`znorm_input=False`).
 """
+
 from __future__ import annotations
 
 import torch
@@ -23,8 +24,9 @@ def znorm(x: torch.Tensor, eps: float = NORM_EPS) -> torch.Tensor:
 class Victim(nn.Module):
     """A speech emotion classifier on raw waveforms; `family` and `arch` rebuild it from a checkpoint."""
 
-    def __init__(self, net: nn.Module, family: str, num_classes: int, length: int, arch: dict,
-                 znorm_input: bool = True):
+    def __init__(
+        self, net: nn.Module, family: str, num_classes: int, length: int, arch: dict, znorm_input: bool = True
+    ):
         super().__init__()
         self.net = net
         self.family = family

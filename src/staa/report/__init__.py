@@ -6,6 +6,7 @@ Public entry points:
 - :func:`build_figures` -> PNG/PDF figures (see :mod:`staa.report.figures`)
 - :func:`write_summary` -> Markdown summary against the paper's claim bands
 """
+
 from staa.report.collect import (
     load_attack_metrics,
     load_example,

@@ -4,6 +4,7 @@ Every loader takes an explicit list of files (the pipeline never globs a results
 missing file, unreadable content, a missing required key/column or a value of the wrong type
 raises :class:`staa.errors.DataError` naming the file and what was expected.
 """
+
 from __future__ import annotations
 
 import math
@@ -95,10 +96,25 @@ TIMING_COLUMNS: tuple[str, ...] = (
     "batch_size",
 )
 VICTIM_LOG_COLUMNS: tuple[str, ...] = (
-    "epoch", "train_loss", "train_acc", "dev_wa", "dev_ua", "lr", "seconds",
+    "epoch",
+    "train_loss",
+    "train_acc",
+    "dev_wa",
+    "dev_ua",
+    "lr",
+    "seconds",
 )
 GENERATOR_LOG_COLUMNS: tuple[str, ...] = (
-    "epoch", "loss", "adv", "mag", "qua", "spa", "fooling_rate", "mask_density", "eps", "lr",
+    "epoch",
+    "loss",
+    "adv",
+    "mag",
+    "qua",
+    "spa",
+    "fooling_rate",
+    "mask_density",
+    "eps",
+    "lr",
     "seconds",
 )
 EXAMPLE_ARRAYS: tuple[str, ...] = ("x", "x_adv", "mask")
@@ -114,8 +130,7 @@ def read_json(path: PathLike) -> dict[str, Any]:
     return utils.read_json(path, "metrics JSON file")
 
 
-def _check_type(path: Path, key: str, value: Any, expected: type | tuple[type, ...],
-                nullable: bool = False) -> None:
+def _check_type(path: Path, key: str, value: Any, expected: type | tuple[type, ...], nullable: bool = False) -> None:
     if value is None:
         if nullable:
             return
@@ -126,21 +141,19 @@ def _check_type(path: Path, key: str, value: Any, expected: type | tuple[type, .
         ok = isinstance(value, bool)
     elif exp == (int,):
         ok = not isinstance(value, bool) and (
-            isinstance(value, int) or (isinstance(value, float) and value.is_integer()))
+            isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+        )
     else:
         ok = isinstance(value, exp) and not isinstance(value, bool)
     if not ok:
-        raise DataError(
-            f"{path}: key '{key}' has type {type(value).__name__}, expected {_type_name(expected)}"
-        )
+        raise DataError(f"{path}: key '{key}' has type {type(value).__name__}, expected {_type_name(expected)}")
     if isinstance(value, float) and not math.isfinite(value):
         raise DataError(f"{path}: key '{key}' is {value}, expected a finite number")
 
 
 def _type_name(expected: type | tuple[type, ...]) -> str:
     exp = expected if isinstance(expected, tuple) else (expected,)
-    names = {"int": "number", "float": "number", "str": "string", "bool": "boolean",
-             "dict": "object", "list": "list"}
+    names = {"int": "number", "float": "number", "str": "string", "bool": "boolean", "dict": "object", "list": "list"}
     return " or ".join(sorted({names.get(t.__name__, t.__name__) for t in exp}))
 
 
@@ -195,16 +208,43 @@ def load_victim_metrics(paths: Sequence[PathLike]) -> pd.DataFrame:
                 f"{path}: key 'confusion' has shape {conf.shape}, expected "
                 f"({len(classes)}, {len(classes)}) to match 'classes'"
             )
-        rows.append({
-            "dataset": obj["dataset"], "victim": obj["victim"], "family": obj["family"],
-            "wa": float(obj["wa"]), "ua": float(obj["ua"]), "n_test": obj["n_test"],
-            "n_params": obj["n_params"], "epochs": obj["epochs"], "n_classes": len(classes),
-            "classes": list(classes), "per_class_recall": dict(obj["per_class_recall"]),
-            "confusion": conf.tolist(), "seed": _seed(path, obj), "path": str(path),
-        })
-    df = pd.DataFrame(rows, columns=[
-        "dataset", "victim", "family", "wa", "ua", "n_test", "n_params", "epochs", "n_classes",
-        "classes", "per_class_recall", "confusion", "seed", "path"])
+        rows.append(
+            {
+                "dataset": obj["dataset"],
+                "victim": obj["victim"],
+                "family": obj["family"],
+                "wa": float(obj["wa"]),
+                "ua": float(obj["ua"]),
+                "n_test": obj["n_test"],
+                "n_params": obj["n_params"],
+                "epochs": obj["epochs"],
+                "n_classes": len(classes),
+                "classes": list(classes),
+                "per_class_recall": dict(obj["per_class_recall"]),
+                "confusion": conf.tolist(),
+                "seed": _seed(path, obj),
+                "path": str(path),
+            }
+        )
+    df = pd.DataFrame(
+        rows,
+        columns=[
+            "dataset",
+            "victim",
+            "family",
+            "wa",
+            "ua",
+            "n_test",
+            "n_params",
+            "epochs",
+            "n_classes",
+            "classes",
+            "per_class_recall",
+            "confusion",
+            "seed",
+            "path",
+        ],
+    )
     _no_duplicates(df, ["dataset", "victim", "seed"], "victim metrics")
     return df
 
@@ -261,9 +301,13 @@ def load_attack_metrics(paths: Sequence[PathLike]) -> pd.DataFrame:
                 f"'{obj['victim']}' {'==' if wb_expected else '!='} threat '{obj['threat']}'"
             )
         row: dict[str, Any] = {
-            "dataset": obj["dataset"], "attack": obj["attack"],
-            "method_family": obj["method_family"], "threat": obj["threat"],
-            "variant": variant or "", "victim": obj["victim"], "white_box": obj["white_box"],
+            "dataset": obj["dataset"],
+            "attack": obj["attack"],
+            "method_family": obj["method_family"],
+            "threat": obj["threat"],
+            "variant": variant or "",
+            "victim": obj["victim"],
+            "white_box": obj["white_box"],
         }
         for k in ("asr", "success_vs_truth", "seconds_per_utterance"):
             row[k] = float(obj[k])
@@ -282,16 +326,33 @@ def load_attack_metrics(paths: Sequence[PathLike]) -> pd.DataFrame:
             if sub:
                 if k not in sub:
                     raise DataError(f"{path}: missing key 'subset_metrics.{k}'")
-                _check_type(path, f"subset_metrics.{k}", sub[k], (int, float),
-                            nullable=k.startswith(("snr", "l0")))
+                _check_type(path, f"subset_metrics.{k}", sub[k], (int, float), nullable=k.startswith(("snr", "l0")))
             row[f"subset_{k}"] = _float_or_nan(sub.get(k)) if sub else float("nan")
         row["per_class"] = _per_class(path, obj.get("per_class"))
         row["path"] = str(path)
         rows.append(row)
-    cols = ["dataset", "attack", "method_family", "threat", "variant", "victim", "white_box",
-            "asr", "success_vs_truth", "seconds_per_utterance",
-            *ATTACK_NULLABLE, *ATTACK_OPTIONAL, "seed", "n_utterances", "n_success", "subset",
-            "has_subset_metrics", *[f"subset_{k}" for k in SUBSET_KEYS], "per_class", "path"]
+    cols = [
+        "dataset",
+        "attack",
+        "method_family",
+        "threat",
+        "variant",
+        "victim",
+        "white_box",
+        "asr",
+        "success_vs_truth",
+        "seconds_per_utterance",
+        *ATTACK_NULLABLE,
+        *ATTACK_OPTIONAL,
+        "seed",
+        "n_utterances",
+        "n_success",
+        "subset",
+        "has_subset_metrics",
+        *[f"subset_{k}" for k in SUBSET_KEYS],
+        "per_class",
+        "path",
+    ]
     df = pd.DataFrame(rows, columns=cols)
     df["white_box"] = df["white_box"].astype(bool)
     df["has_subset_metrics"] = df["has_subset_metrics"].astype(bool)
@@ -320,8 +381,11 @@ def load_timing(paths: Sequence[PathLike]) -> pd.DataFrame:
     frames = []
     for path in _unique_paths(paths):
         df = _read_csv(path, TIMING_COLUMNS, "timing")
-        _numeric(path, df, ["seconds_per_utterance", "seconds_p25", "seconds_p75", "n",
-                            "speedup_vs_staa", "threads", "batch_size"])
+        _numeric(
+            path,
+            df,
+            ["seconds_per_utterance", "seconds_p25", "seconds_p75", "n", "speedup_vs_staa", "threads", "batch_size"],
+        )
         df["path"] = str(path)
         frames.append(df)
     if not frames:
@@ -397,8 +461,7 @@ def load_example(path: PathLike) -> dict[str, Any]:
             raise DataError(f"{path}: array '{k}' has shape {data[k].shape}, expected 1-D")
         out[k] = a
     if out["x"].shape != out["x_adv"].shape:
-        raise DataError(f"{path}: 'x' {out['x'].shape} and 'x_adv' {out['x_adv'].shape} "
-                        "differ in shape")
+        raise DataError(f"{path}: 'x' {out['x'].shape} and 'x_adv' {out['x_adv'].shape} differ in shape")
     try:
         out["sample_rate"] = int(np.asarray(data["sample_rate"]).item())
     except (TypeError, ValueError) as exc:

@@ -19,6 +19,7 @@ entries of one family (``onepixel_k1``/``onepixel_k5``, STAA-Net variants, ``sta
 get shades of the family colour. The mapping is built once per call so a method has the same
 colour in every figure. A figure whose inputs are missing is skipped (logged), never an error.
 """
+
 from __future__ import annotations
 
 import colorsys
@@ -66,8 +67,7 @@ THREAT_MARKERS: tuple[str, ...] = ("o", "s", "^", "D", "v", "P", "X", "*")
 LINESTYLES: tuple[str, ...] = ("-", "--", ":", "-.")
 _SHADE_FACTORS: tuple[float, ...] = (1.0, 0.62, 1.45, 0.8, 1.25, 0.48, 1.6)
 
-DEFAULT_STYLE: dict[str, Any] = {"dpi": 150, "context": "paper", "palette": None,
-                                 "formats": ["png", "pdf"]}
+DEFAULT_STYLE: dict[str, Any] = {"dpi": 150, "context": "paper", "palette": None, "formats": ["png", "pdf"]}
 
 
 # --------------------------------------------------------------------------------------------
@@ -91,14 +91,15 @@ class MethodColours:
     method or family name to a colour and wins over the default.
     """
 
-    def __init__(self, methods: Iterable[tuple[str, str]],
-                 overrides: Mapping[str, str] | None = None, reference: str = "full") -> None:
+    def __init__(
+        self, methods: Iterable[tuple[str, str]], overrides: Mapping[str, str] | None = None, reference: str = "full"
+    ) -> None:
         self.overrides = dict(overrides or {})
         self.reference = reference
         members: dict[str, list[str]] = {}
-        for name, fam in sorted(set(methods), key=lambda m: (family_rank(m[1]), m[1],
-                                                             m[0] not in (m[1], reference),
-                                                             m[0])):
+        for name, fam in sorted(
+            set(methods), key=lambda m: (family_rank(m[1]), m[1], m[0] not in (m[1], reference), m[0])
+        ):
             members.setdefault(fam, [])
             if name not in members[fam]:
                 members[fam].append(name)
@@ -151,15 +152,15 @@ def _save(fig: Figure, out_dir: Path, name: str, style: Mapping[str, Any]) -> li
 def _rc(style: Mapping[str, Any]) -> dict[str, Any]:
     rc: dict[str, Any] = dict(sns.axes_style("whitegrid"))
     rc.update(sns.plotting_context(style["context"]))
-    rc.update({"savefig.facecolor": "white", "figure.facecolor": "white",
-               "axes.titleweight": "bold", "pdf.fonttype": 42})
+    rc.update(
+        {"savefig.facecolor": "white", "figure.facecolor": "white", "axes.titleweight": "bold", "pdf.fonttype": 42}
+    )
     return rc
 
 
 # --------------------------------------------------------------------------------------------
 # (a) white-box trade-off
-def fig_whitebox_tradeoff(attacks: pd.DataFrame, dataset: str, colours: MethodColours,
-                          reference: str) -> Figure | None:
+def fig_whitebox_tradeoff(attacks: pd.DataFrame, dataset: str, colours: MethodColours, reference: str) -> Figure | None:
     """White-box ASR vs perturbed fraction and vs peak SNR, one point per (attack, threat)."""
     wb = attacks[(attacks["dataset"] == dataset) & attacks["white_box"]]
     wb = wb[(wb["method_family"] != STAA) | (wb["variant"] == reference)]
@@ -178,13 +179,11 @@ def fig_whitebox_tradeoff(attacks: pd.DataFrame, dataset: str, colours: MethodCo
             methods.append((name, c))
         pts = [(r["l0_percent"], r["snr_peak_db"], r["asr"], c, "full")]
         if r["method_family"] == STAA and r["has_subset_metrics"]:
-            pts.append((r["subset_l0_percent"], r["subset_snr_peak_db"], r["subset_asr"], c,
-                        "none"))
+            pts.append((r["subset_l0_percent"], r["subset_snr_peak_db"], r["subset_asr"], c, "none"))
             has_subset = True
         for l0p, snr, asr, col, face in pts:
             fc = col if face == "full" else "none"
-            kw = dict(marker=marker[r["threat"]], s=70, edgecolor=col, facecolor=fc,
-                      linewidth=1.5, zorder=3)
+            kw = dict(marker=marker[r["threat"]], s=70, edgecolor=col, facecolor=fc, linewidth=1.5, zorder=3)
             axes[0].scatter([l0p], [100 * asr], **kw)
             if face == "full":  # the stored intervals belong to the full evaluation
                 _errorbar(axes[0], r, "l0_percent", 1, "asr", 100, col)
@@ -192,30 +191,40 @@ def fig_whitebox_tradeoff(attacks: pd.DataFrame, dataset: str, colours: MethodCo
                 axes[1].scatter([snr], [100 * asr], **kw)
                 if face == "full":
                     _errorbar(axes[1], r, "snr_peak_db", 1, "asr", 100, col)
-    axes[0].set(xlabel="perturbed fraction $\\ell_0$ (% of samples)",
-                ylabel="attack success rate (%)", title="ASR vs sparsity")
+    axes[0].set(
+        xlabel="perturbed fraction $\\ell_0$ (% of samples)", ylabel="attack success rate (%)", title="ASR vs sparsity"
+    )
     axes[1].set(xlabel="SNR (peak, dB)  — higher is less audible", title="ASR vs SNR")
     for ax in axes:
         ax.set_ylim(-3, 103)
         ax.margins(x=0.12)
-    handles = [Line2D([], [], marker="o", ls="", color=c, markersize=8, label=n)
-               for n, c in methods]
+    handles = [Line2D([], [], marker="o", ls="", color=c, markersize=8, label=n) for n, c in methods]
     handles += [Line2D([], [], ls="", label="")]
-    handles += [Line2D([], [], marker=marker[t], ls="", color="0.3", markersize=8,
-                       label=f"threat: {t}") for t in threats]
+    handles += [
+        Line2D([], [], marker=marker[t], ls="", color="0.3", markersize=8, label=f"threat: {t}") for t in threats
+    ]
     if has_subset:
-        handles.append(Line2D([], [], marker="o", ls="", markerfacecolor="none",
-                              markeredgecolor=colours(STAA, STAA), markersize=8,
-                              label="staa on baseline subset"))
-    fig.legend(handles=handles, loc="outside right center", frameon=False,
-               title="method (colour) / threat (marker)")
+        handles.append(
+            Line2D(
+                [],
+                [],
+                marker="o",
+                ls="",
+                markerfacecolor="none",
+                markeredgecolor=colours(STAA, STAA),
+                markersize=8,
+                label="staa on baseline subset",
+            )
+        )
+    fig.legend(handles=handles, loc="outside right center", frameon=False, title="method (colour) / threat (marker)")
     fig.suptitle(f"White-box attacks on {dataset} (one point per attack and threat model)")
     return fig
 
 
 # (b) transfer heat map
-def fig_transfer_heatmap(attacks: pd.DataFrame, dataset: str, colours: MethodColours,
-                         reference: str, victims_order: Sequence[str] = ()) -> Figure | None:
+def fig_transfer_heatmap(
+    attacks: pd.DataFrame, dataset: str, colours: MethodColours, reference: str, victims_order: Sequence[str] = ()
+) -> Figure | None:
     """ASR (%) of every attack/threat (rows) on every victim (columns); white-box boxed."""
     d = attacks[attacks["dataset"] == dataset]
     if d.empty:
@@ -224,25 +233,38 @@ def fig_transfer_heatmap(attacks: pd.DataFrame, dataset: str, colours: MethodCol
     victims += sorted(set(d["victim"]) - set(victims))
     d = d.assign(label=[attack_label(a, v, reference) for a, v in zip(d["attack"], d["variant"])])
     rows = d[["label", "attack", "method_family", "variant", "threat"]].drop_duplicates()
-    rows = rows.assign(_k=[(family_rank(f), a, _variant_key(v, reference), t) for a, f, v, t in
-                           zip(rows["attack"], rows["method_family"], rows["variant"],
-                               rows["threat"])]).sort_values("_k")
+    rows = rows.assign(
+        _k=[
+            (family_rank(f), a, _variant_key(v, reference), t)
+            for a, f, v, t in zip(rows["attack"], rows["method_family"], rows["variant"], rows["threat"])
+        ]
+    ).sort_values("_k")
     mat = np.full((len(rows), len(victims)), np.nan)
     for i, (_, r) in enumerate(rows.iterrows()):
         sel = d[(d["label"] == r["label"]) & (d["threat"] == r["threat"])]
         for _, s in sel.iterrows():
             mat[i, victims.index(s["victim"])] = 100 * s["asr"]
     ylabels = [f"{r['label']}  |  threat: {r['threat']}" for _, r in rows.iterrows()]
-    fig = Figure(figsize=(1.6 + 1.0 * len(victims) + 2.2, 1.4 + 0.36 * len(rows)),
-                 layout="constrained")
+    fig = Figure(figsize=(1.6 + 1.0 * len(victims) + 2.2, 1.4 + 0.36 * len(rows)), layout="constrained")
     ax = fig.subplots()
-    sns.heatmap(pd.DataFrame(mat, index=ylabels, columns=victims), ax=ax, vmin=0, vmax=100,
-                cmap="mako_r", annot=True, fmt=".0f", linewidths=0.5, linecolor="white",
-                cbar_kws={"label": "attack success rate (%)"}, annot_kws={"fontsize": 8})
+    sns.heatmap(
+        pd.DataFrame(mat, index=ylabels, columns=victims),
+        ax=ax,
+        vmin=0,
+        vmax=100,
+        cmap="mako_r",
+        annot=True,
+        fmt=".0f",
+        linewidths=0.5,
+        linecolor="white",
+        cbar_kws={"label": "attack success rate (%)"},
+        annot_kws={"fontsize": 8},
+    )
     for i, (_, r) in enumerate(rows.iterrows()):
         if r["threat"] in victims:
-            ax.add_patch(Rectangle((victims.index(r["threat"]), i), 1, 1, fill=False,
-                                   edgecolor="black", lw=2.0, zorder=5))
+            ax.add_patch(
+                Rectangle((victims.index(r["threat"]), i), 1, 1, fill=False, edgecolor="black", lw=2.0, zorder=5)
+            )
     for tick, (_, r) in zip(ax.get_yticklabels(), rows.iterrows()):
         tick.set_color(colours.run(r["attack"], r["method_family"], r["variant"]))
     ax.set(xlabel="victim model", ylabel="attack  |  threat model (generator trained on)")
@@ -257,17 +279,26 @@ def fig_timing(timing: pd.DataFrame, dataset: str, colours: MethodColours) -> Fi
     t = timing[timing["dataset"] == dataset]
     if t.empty:
         return None
-    t = t.assign(label=[m if (pd.isna(b) or b <= 1 or m == STAA) else f"{m} (batch {int(b)})"
-                        for m, b in zip(t["method"], t["batch_size"])])
-    methods = (t[["label", "method", "method_family"]].drop_duplicates()
-               .assign(_k=lambda x: [(family_rank(f), m != f, lab) for lab, m, f in
-                                     zip(x["label"], x["method"], x["method_family"])])
-               .sort_values("_k"))
+    t = t.assign(
+        label=[
+            m if (pd.isna(b) or b <= 1 or m == STAA) else f"{m} (batch {int(b)})"
+            for m, b in zip(t["method"], t["batch_size"])
+        ]
+    )
+    methods = (
+        t[["label", "method", "method_family"]]
+        .drop_duplicates()
+        .assign(
+            _k=lambda x: [
+                (family_rank(f), m != f, lab) for lab, m, f in zip(x["label"], x["method"], x["method_family"])
+            ]
+        )
+        .sort_values("_k")
+    )
     threats = sorted(t["threat"].unique())
     n = len(methods)
     width = 0.8 / max(n, 1)
-    fig = Figure(figsize=(max(5.5, 1.2 + 0.55 * n * len(threats) + 2.5), 4.2),
-                 layout="constrained")
+    fig = Figure(figsize=(max(5.5, 1.2 + 0.55 * n * len(threats) + 2.5), 4.2), layout="constrained")
     ax = fig.subplots()
     ymax = 0.0
     for j, (_, m) in enumerate(methods.iterrows()):
@@ -279,32 +310,40 @@ def fig_timing(timing: pd.DataFrame, dataset: str, colours: MethodColours) -> Fi
             r = row.iloc[0]
             x = i - 0.4 + width * (j + 0.5)
             y = float(r["seconds_per_utterance"])
-            ax.bar(x, y, width=width * 0.92, color=c, label=m["label"] if i == 0 else None,
-                   zorder=2)
+            ax.bar(x, y, width=width * 0.92, color=c, label=m["label"] if i == 0 else None, zorder=2)
             lo, hi = r["seconds_p25"], r["seconds_p75"]
             if np.isfinite(lo) and np.isfinite(hi):
-                ax.errorbar(x, y, yerr=[[max(y - lo, 0)], [max(hi - y, 0)]], color="0.15",
-                            capsize=2, lw=1, zorder=3)
+                ax.errorbar(x, y, yerr=[[max(y - lo, 0)], [max(hi - y, 0)]], color="0.15", capsize=2, lw=1, zorder=3)
                 ymax = max(ymax, hi)
             ymax = max(ymax, y)
             sp = r["speedup_vs_staa"]
             if np.isfinite(sp):
                 txt = f"{sp:.0f}×" if sp >= 10 else f"{sp:.1f}×"
                 top = hi if np.isfinite(hi) else y
-                ax.text(x, top * 1.15, txt, ha="center", va="bottom", fontsize=7,
-                        rotation=90 if n > 3 else 0, zorder=4)
+                ax.text(x, top * 1.15, txt, ha="center", va="bottom", fontsize=7, rotation=90 if n > 3 else 0, zorder=4)
     ax.set_yscale("log")
-    ymin = float(np.nanmin(np.concatenate([t["seconds_per_utterance"].to_numpy(float),
-                                           t["seconds_p25"].to_numpy(float)])))
+    ymin = float(
+        np.nanmin(np.concatenate([t["seconds_per_utterance"].to_numpy(float), t["seconds_p25"].to_numpy(float)]))
+    )
     bottom = 10 ** np.floor(np.log10(ymin * 0.9)) if ymin > 0 else None
     ax.set_ylim(bottom=bottom, top=ymax * (12 if n > 3 else 5))
     ax.set_xticks(range(len(threats)), [f"threat: {x}" for x in threats])
     ax.set_ylabel("time per utterance (s, log scale)")
-    dev = ", ".join(sorted({f"{d} / {int(th)} thread{'s' if th != 1 else ''}"
-                            for d, th in zip(t["device"], t["threads"]) if pd.notna(th)}))
-    ax.set_title(f"Generation time per utterance on {dataset} ({dev})\n"
-                 "bar labels: speed-up of STAA-Net over the method (speedup_vs_staa); "
-                 "whiskers: 25th–75th percentile", fontsize="medium")
+    dev = ", ".join(
+        sorted(
+            {
+                f"{d} / {int(th)} thread{'s' if th != 1 else ''}"
+                for d, th in zip(t["device"], t["threads"])
+                if pd.notna(th)
+            }
+        )
+    )
+    ax.set_title(
+        f"Generation time per utterance on {dataset} ({dev})\n"
+        "bar labels: speed-up of STAA-Net over the method (speedup_vs_staa); "
+        "whiskers: 25th–75th percentile",
+        fontsize="medium",
+    )
     ax.legend(title="method", loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     ax.grid(axis="x", visible=False)
     return fig
@@ -312,6 +351,7 @@ def fig_timing(timing: pd.DataFrame, dataset: str, colours: MethodColours) -> Fi
 
 def _errorbar(ax, r: Any, xcol: str | None, xscale: float, ycol: str, yscale: float, colour: str) -> None:
     """Draw the stored 95 % interval of row `r` around its point (nothing where a bound is missing)."""
+
     def err(col: str | None, scale: float) -> Any:
         if col is None:
             return None
@@ -319,17 +359,29 @@ def _errorbar(ax, r: Any, xcol: str | None, xscale: float, ycol: str, yscale: fl
         if not all(np.isfinite([v, lo, hi])):
             return None
         return [[max(v - lo, 0) * scale], [max(hi - v, 0) * scale]]
+
     xerr, yerr = err(xcol, xscale), err(ycol, yscale)
     if xerr is None and yerr is None:
         return
     x = float(r[xcol]) * xscale if xcol else 0.0
-    ax.errorbar([x], [float(r[ycol]) * yscale], xerr=xerr, yerr=yerr, fmt="none", ecolor=colour,
-                elinewidth=1, capsize=2, alpha=0.8, zorder=2)
+    ax.errorbar(
+        [x],
+        [float(r[ycol]) * yscale],
+        xerr=xerr,
+        yerr=yerr,
+        fmt="none",
+        ecolor=colour,
+        elinewidth=1,
+        capsize=2,
+        alpha=0.8,
+        zorder=2,
+    )
 
 
 # (d) ablation
-def fig_ablation(summary: pd.DataFrame, dataset: str, colours: MethodColours,
-                 reference: str, variants: Sequence[str] | None = None) -> Figure | None:
+def fig_ablation(
+    summary: pd.DataFrame, dataset: str, colours: MethodColours, reference: str, variants: Sequence[str] | None = None
+) -> Figure | None:
     """Per STAA-Net variant: white-box ASR, perturbed fraction and mean transfer ASR, with 95 %
     intervals (`summary`: tables.variant_summary)."""
     st = summary[summary["dataset"] == dataset]
@@ -339,8 +391,10 @@ def fig_ablation(summary: pd.DataFrame, dataset: str, colours: MethodColours,
         return None
     variants = sorted(st["variant"].unique(), key=lambda v: _variant_key(v, reference))
     threats = sorted(st["threat"].unique())
-    panels = [("white-box ASR", "ASR (%)", "asr", 100),
-              ("perturbed fraction (white-box)", "perturbed samples (%)", "l0_percent", 1)]
+    panels = [
+        ("white-box ASR", "ASR (%)", "asr", 100),
+        ("perturbed fraction (white-box)", "perturbed samples (%)", "l0_percent", 1),
+    ]
     if st["transfer_asr_mean"].notna().any():
         panels.append(("transfer ASR (mean over other victims)", "ASR (%)", "transfer_asr_mean", 100))
     fig = Figure(figsize=(3.3 * len(panels) + 1.8, 3.6), layout="constrained")
@@ -355,10 +409,17 @@ def fig_ablation(summary: pd.DataFrame, dataset: str, colours: MethodColours,
             lo = [max(y - float(r[f"{col}_ci_low"].iloc[0]) * scale, 0) if len(r) else 0 for y, r in zip(ys, rows)]
             hi = [max(float(r[f"{col}_ci_high"].iloc[0]) * scale - y, 0) if len(r) else 0 for y, r in zip(ys, rows)]
             yerr = np.nan_to_num(np.array([lo, hi], dtype=float))
-            bars = ax.bar(xs, ys, width=width * 0.92, color=c, label=v, zorder=2, yerr=yerr,
-                          error_kw={"elinewidth": 0.8, "capsize": 2, "ecolor": "0.25"})
-            ax.bar_label(bars, fmt="%.0f" if "ASR" in ylabel else "%.1f", fontsize=7,
-                         padding=1)
+            bars = ax.bar(
+                xs,
+                ys,
+                width=width * 0.92,
+                color=c,
+                label=v,
+                zorder=2,
+                yerr=yerr,
+                error_kw={"elinewidth": 0.8, "capsize": 2, "ecolor": "0.25"},
+            )
+            ax.bar_label(bars, fmt="%.0f" if "ASR" in ylabel else "%.1f", fontsize=7, padding=1)
         ax.set_xticks(range(len(threats)), threats)
         ax.set_xlabel("threat model")
         ax.set_ylabel(ylabel)
@@ -367,15 +428,22 @@ def fig_ablation(summary: pd.DataFrame, dataset: str, colours: MethodColours,
         ax.grid(axis="x", visible=False)
         if "ASR" in ylabel:
             ax.set_ylim(0, 112)
-    fig.legend(*axes[0].get_legend_handles_labels(), title="STAA-Net variant",
-               loc="outside right center", frameon=False)
+    fig.legend(
+        *axes[0].get_legend_handles_labels(), title="STAA-Net variant", loc="outside right center", frameon=False
+    )
     fig.suptitle(f"STAA-Net ablation on {dataset} (reference variant: {reference})")
     return fig
 
 
 # (d') a config sweep: the sparsity trade-off curve
-def fig_sweep(summary: pd.DataFrame, attacks: pd.DataFrame, dataset: str, name: str, sweep: Mapping[str, Any],
-              colours: MethodColours) -> Figure | None:
+def fig_sweep(
+    summary: pd.DataFrame,
+    attacks: pd.DataFrame,
+    dataset: str,
+    name: str,
+    sweep: Mapping[str, Any],
+    colours: MethodColours,
+) -> Figure | None:
     """White-box and mean transfer ASR against the white-box perturbed share, one point per sweep
     value (joined in value order), per threat model; the baselines' white-box points on the same
     axes. Error bars: 95 % intervals on both axes."""
@@ -388,8 +456,10 @@ def fig_sweep(summary: pd.DataFrame, attacks: pd.DataFrame, dataset: str, name: 
     axes = np.atleast_1d(fig.subplots(1, len(threats), sharey=True))
     c_wb = colours(STAA, STAA)
     c_tr = shade(c_wb, 1)
-    handles = [Line2D([], [], marker="o", color=c_wb, label="STAA-Net, white-box ASR"),
-               Line2D([], [], marker="s", ls="--", color=c_tr, label="STAA-Net, mean transfer ASR")]
+    handles = [
+        Line2D([], [], marker="o", color=c_wb, label="STAA-Net, white-box ASR"),
+        Line2D([], [], marker="s", ls="--", color=c_tr, label="STAA-Net, mean transfer ASR"),
+    ]
     seen: set[str] = set()
     for ax, thr in zip(axes, threats):
         rows = []
@@ -404,17 +474,33 @@ def fig_sweep(summary: pd.DataFrame, attacks: pd.DataFrame, dataset: str, name: 
                 ax.plot(*zip(*line), marker=marker, ls=ls, color=c, zorder=3)
             for v, r in rows:
                 if v is None:
-                    ax.plot([float(r["l0_all_percent"])], [100 * float(r[col])], marker=marker, ls="",
-                            color=c, markerfacecolor="white", zorder=3)
+                    ax.plot(
+                        [float(r["l0_all_percent"])],
+                        [100 * float(r[col])],
+                        marker=marker,
+                        ls="",
+                        color=c,
+                        markerfacecolor="white",
+                        zorder=3,
+                    )
             for _, r in rows:
                 _errorbar(ax, r, "l0_all_percent", 1, col, 100, c)
         for i, (value, r) in enumerate(rows):
             label = "none" if value is None else f"{value:g}" if isinstance(value, (int, float)) else str(value)
-            ax.annotate(f"{sweep.get('key', name)}={label}" if i == 0 else label,
-                        (float(r["l0_all_percent"]), 100 * float(r["asr"])), textcoords="offset points",
-                        xytext=(4, 5 + 9 * (i % 2)), fontsize=7, color="0.2")
-        base = attacks[(attacks["dataset"] == dataset) & (attacks["threat"] == thr) & attacks["white_box"]
-                       & (attacks["method_family"] != STAA)]
+            ax.annotate(
+                f"{sweep.get('key', name)}={label}" if i == 0 else label,
+                (float(r["l0_all_percent"]), 100 * float(r["asr"])),
+                textcoords="offset points",
+                xytext=(4, 5 + 9 * (i % 2)),
+                fontsize=7,
+                color="0.2",
+            )
+        base = attacks[
+            (attacks["dataset"] == dataset)
+            & (attacks["threat"] == thr)
+            & attacks["white_box"]
+            & (attacks["method_family"] != STAA)
+        ]
         for _, b in base.iterrows():
             c = colours.run(b["attack"], b["method_family"], "")
             ax.scatter([b["l0_all_percent"]], [100 * b["asr"]], marker="D", s=45, color=c, zorder=3)
@@ -431,8 +517,7 @@ def fig_sweep(summary: pd.DataFrame, attacks: pd.DataFrame, dataset: str, name: 
 
 
 # (e) example utterance
-def spectrogram(x: np.ndarray, sr: int, n_fft: int = 512,
-                hop: int = 128) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def spectrogram(x: np.ndarray, sr: int, n_fft: int = 512, hop: int = 128) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Magnitude STFT in dB (Hann window): times (s), frequencies (Hz), S[f, t]."""
     n_fft = int(min(n_fft, max(16, 2 ** int(np.floor(np.log2(max(len(x), 16)))))))
     hop = max(1, min(hop, n_fft // 4))
@@ -461,24 +546,36 @@ def fig_example(ex: Mapping[str, Any], colours: MethodColours) -> Figure:
     dur = len(x) / sr
     dens = _mask_density(mask)
     cmap = mcolors.LinearSegmentedColormap.from_list("mask", ["#FFFFFF", c_st])
-    ax.imshow(dens[None, :], extent=(0, dur, -1.1 * peak, 1.6 * peak), aspect="auto",
-              cmap=cmap, vmin=0, vmax=1, alpha=0.35, interpolation="nearest", zorder=0)
-    ax.add_patch(Rectangle((0, 0), 0, 0, color=c_st, alpha=0.35,
-                           label="mask (shade: share of samples perturbed)"))
+    ax.imshow(
+        dens[None, :],
+        extent=(0, dur, -1.1 * peak, 1.6 * peak),
+        aspect="auto",
+        cmap=cmap,
+        vmin=0,
+        vmax=1,
+        alpha=0.35,
+        interpolation="nearest",
+        zorder=0,
+    )
+    ax.add_patch(Rectangle((0, 0), 0, 0, color=c_st, alpha=0.35, label="mask (shade: share of samples perturbed)"))
     ax.plot(t, x, color="0.45", lw=0.6, label="clean waveform")
     ax.plot(t, delta, color=c_st, lw=0.7, label="perturbation δ = x_adv − x")
     ax.set(xlim=(0, dur), ylim=(-1.1 * peak, 1.6 * peak), ylabel="amplitude")
     ax.tick_params(labelbottom=False)
-    e_x, e_d = float(np.sum(x ** 2)), float(np.sum(delta ** 2))
+    e_x, e_d = float(np.sum(x**2)), float(np.sum(delta**2))
     snr = f"{10 * np.log10(e_x / e_d):.1f} dB" if e_d > 0 and e_x > 0 else "n/a"
-    ax.set_title(f"utterance {ex['utt_id']}: true '{ex['label']}', clean prediction "
-                 f"'{ex['clean_pred']}' → adversarial prediction '{ex['adv_pred']}'\n"
-                 f"perturbed {100 * float(np.mean(mask > 0.5)):.1f}% of positions, "
-                 f"energy SNR {snr}", fontsize="medium")
+    ax.set_title(
+        f"utterance {ex['utt_id']}: true '{ex['label']}', clean prediction "
+        f"'{ex['clean_pred']}' → adversarial prediction '{ex['adv_pred']}'\n"
+        f"perturbed {100 * float(np.mean(mask > 0.5)):.1f}% of positions, "
+        f"energy SNR {snr}",
+        fontsize="medium",
+    )
     ax.legend(loc="upper right", fontsize="small", framealpha=0.9, ncols=3)
     strip = fig.add_subplot(gs[1, :], sharex=ax)
-    strip.imshow(dens[None, :], extent=(0, dur, 0, 1), aspect="auto", cmap=cmap, vmin=0,
-                 vmax=1, interpolation="nearest")
+    strip.imshow(
+        dens[None, :], extent=(0, dur, 0, 1), aspect="auto", cmap=cmap, vmin=0, vmax=1, interpolation="nearest"
+    )
     strip.set(ylim=(0, 1), yticks=[], xlabel="time (s)")
     strip.set_ylabel("mask", rotation=0, ha="right", va="center")
     strip.grid(False)
@@ -489,8 +586,7 @@ def fig_example(ex: Mapping[str, Any], colours: MethodColours) -> Figure:
     im = None
     for k, ((tt, ff, s), title) in enumerate(zip(specs, titles)):
         a = fig.add_subplot(gs[2, k])
-        im = a.pcolormesh(tt, ff / 1000, s, shading="auto", cmap="magma", vmin=vmin,
-                          vmax=vmax, rasterized=True)
+        im = a.pcolormesh(tt, ff / 1000, s, shading="auto", cmap="magma", vmin=vmin, vmax=vmax, rasterized=True)
         a.set(title=f"{title} spectrogram", xlabel="time (s)", xlim=(0, dur))
         a.set_ylabel("frequency (kHz)" if k == 0 else "")
         a.grid(False)
@@ -520,29 +616,37 @@ def fig_victim_training(logs: pd.DataFrame, dataset: str) -> Figure | None:
     a1, a2 = fig.subplots(1, 2)
     for i, v in enumerate(victims):
         g = d[d["victim"] == v].sort_values("epoch")
-        kw = dict(color=greys[i], marker=THREAT_MARKERS[i % len(THREAT_MARKERS)], ms=4,
-                  ls=LINESTYLES[i % len(LINESTYLES)], label=v)
+        kw = dict(
+            color=greys[i],
+            marker=THREAT_MARKERS[i % len(THREAT_MARKERS)],
+            ms=4,
+            ls=LINESTYLES[i % len(LINESTYLES)],
+            label=v,
+        )
         a1.plot(g["epoch"], g["train_loss"], **kw)
         a2.plot(g["epoch"], 100 * g["dev_ua"], **kw)
     a1.set(xlabel="epoch", ylabel="training loss (cross-entropy)", title="training loss")
     a2.set(xlabel="epoch", ylabel="dev UA (%)", title="dev unweighted accuracy")
     for a in (a1, a2):
         a.xaxis.get_major_locator().set_params(integer=True)
-    fig.legend(*a1.get_legend_handles_labels(), title="victim", loc="outside right center",
-               frameon=False)
+    fig.legend(*a1.get_legend_handles_labels(), title="victim", loc="outside right center", frameon=False)
     fig.suptitle(f"Victim training on {dataset}")
     return fig
 
 
-def fig_generator_training(logs: pd.DataFrame, dataset: str, colours: MethodColours,
-                           reference: str) -> Figure | None:
+def fig_generator_training(logs: pd.DataFrame, dataset: str, colours: MethodColours, reference: str) -> Figure | None:
     d = logs[logs["dataset"] == dataset]
     if d.empty:
         return None
-    panels = [("loss", "total loss", 1), ("adv", "adversarial loss $L_{adv}$", 1),
-              ("mag", "magnitude loss $L_{mag}$", 1), ("qua", "quantisation loss $L_{qua}$", 1),
-              ("spa", "sparsity loss $L_{spa}$", 1), ("fooling_rate", "fooling rate (%)", 100),
-              ("mask_density", "mask density (% of samples)", 100)]
+    panels = [
+        ("loss", "total loss", 1),
+        ("adv", "adversarial loss $L_{adv}$", 1),
+        ("mag", "magnitude loss $L_{mag}$", 1),
+        ("qua", "quantisation loss $L_{qua}$", 1),
+        ("spa", "sparsity loss $L_{spa}$", 1),
+        ("fooling_rate", "fooling rate (%)", 100),
+        ("mask_density", "mask density (% of samples)", 100),
+    ]
     threats = sorted(d["threat"].unique())
     variants = sorted(d["variant"].unique(), key=lambda v: _variant_key(v, reference))
     fig = Figure(figsize=(12, 5.6), layout="constrained")
@@ -554,30 +658,42 @@ def fig_generator_training(logs: pd.DataFrame, dataset: str, colours: MethodColo
                 g = d[(d["threat"] == thr) & (d["variant"] == v)].sort_values("epoch")
                 if g.empty:
                     continue
-                ax.plot(g["epoch"], scale * g[col], color=c,
-                        ls=LINESTYLES[i % len(LINESTYLES)],
-                        marker=None if i < len(LINESTYLES) else ".", lw=1.4)
+                ax.plot(
+                    g["epoch"],
+                    scale * g[col],
+                    color=c,
+                    ls=LINESTYLES[i % len(LINESTYLES)],
+                    marker=None if i < len(LINESTYLES) else ".",
+                    lw=1.4,
+                )
         ax.set(xlabel="epoch", ylabel=title.split(" $")[0], title=title)
         ax.xaxis.get_major_locator().set_params(integer=True)
     leg_ax = axes[-1]
     leg_ax.axis("off")
-    handles = [Patch(color=colours.run(STAA, STAA, v), label=f"variant: {v}")
-               for v in variants]
-    handles += [Line2D([], [], color="0.3", ls=LINESTYLES[i % len(LINESTYLES)],
-                       label=f"threat: {t}") for i, t in enumerate(threats)]
+    handles = [Patch(color=colours.run(STAA, STAA, v), label=f"variant: {v}") for v in variants]
+    handles += [
+        Line2D([], [], color="0.3", ls=LINESTYLES[i % len(LINESTYLES)], label=f"threat: {t}")
+        for i, t in enumerate(threats)
+    ]
     leg_ax.legend(handles=handles, loc="center", frameon=False, title="generator run")
     fig.suptitle(f"STAA-Net generator training on {dataset}")
     return fig
 
 
 # --------------------------------------------------------------------------------------------
-def build_figures(attack_metrics: Sequence[PathLike], timing: Sequence[PathLike],
-                  victim_logs: Sequence[PathLike], generator_logs: Sequence[PathLike],
-                  example_npz: Sequence[PathLike], out_dir: Path,
-                  style: Mapping[str, Any] | None = None,
-                  ablation_reference: str = "full",
-                  victims_order: Sequence[str] = (), ablation_variants: Sequence[str] | None = None,
-                  sweeps: Mapping[str, Any] | None = None) -> list[Path]:
+def build_figures(
+    attack_metrics: Sequence[PathLike],
+    timing: Sequence[PathLike],
+    victim_logs: Sequence[PathLike],
+    generator_logs: Sequence[PathLike],
+    example_npz: Sequence[PathLike],
+    out_dir: Path,
+    style: Mapping[str, Any] | None = None,
+    ablation_reference: str = "full",
+    victims_order: Sequence[str] = (),
+    ablation_variants: Sequence[str] | None = None,
+    sweeps: Mapping[str, Any] | None = None,
+) -> list[Path]:
     """Render every figure its inputs allow into `out_dir`; return the written files.
 
     `style`: ``dpi`` (150), ``context`` (seaborn, "paper"), ``palette`` (method or family ->
@@ -605,27 +721,28 @@ def build_figures(attack_metrics: Sequence[PathLike], timing: Sequence[PathLike]
     methods += [(STAA, STAA)]
     colours = MethodColours(methods, st.get("palette"), ablation_reference)
 
-    datasets = list(dict.fromkeys([*attacks["dataset"], *tim["dataset"], *vlogs["dataset"],
-                                   *glogs["dataset"]]))
+    datasets = list(dict.fromkeys([*attacks["dataset"], *tim["dataset"], *vlogs["dataset"], *glogs["dataset"]]))
     jobs: list[tuple[str, Any]] = []
     for ds in datasets:
         s = _safe(ds)
         jobs += [
-            (f"whitebox_tradeoff_{s}",
-             lambda ds=ds: fig_whitebox_tradeoff(attacks, ds, colours, ablation_reference)),
-            (f"transfer_heatmap_{s}",
-             lambda ds=ds: fig_transfer_heatmap(attacks, ds, colours, ablation_reference,
-                                                victims_order)),
+            (f"whitebox_tradeoff_{s}", lambda ds=ds: fig_whitebox_tradeoff(attacks, ds, colours, ablation_reference)),
+            (
+                f"transfer_heatmap_{s}",
+                lambda ds=ds: fig_transfer_heatmap(attacks, ds, colours, ablation_reference, victims_order),
+            ),
             (f"timing_{s}", lambda ds=ds: fig_timing(tim, ds, colours)),
-            (f"ablation_{s}",
-             lambda ds=ds: fig_ablation(summary, ds, colours, ablation_reference, ablation_variants)),
+            (f"ablation_{s}", lambda ds=ds: fig_ablation(summary, ds, colours, ablation_reference, ablation_variants)),
             (f"training_victims_{s}", lambda ds=ds: fig_victim_training(vlogs, ds)),
-            (f"training_generators_{s}",
-             lambda ds=ds: fig_generator_training(glogs, ds, colours, ablation_reference)),
+            (f"training_generators_{s}", lambda ds=ds: fig_generator_training(glogs, ds, colours, ablation_reference)),
         ]
         for name, sweep in (sweeps or {}).items():
-            jobs.append((f"sweep_{_safe(name)}_{s}",
-                         lambda ds=ds, name=name, sweep=sweep: fig_sweep(summary, attacks, ds, name, sweep, colours)))
+            jobs.append(
+                (
+                    f"sweep_{_safe(name)}_{s}",
+                    lambda ds=ds, name=name, sweep=sweep: fig_sweep(summary, attacks, ds, name, sweep, colours),
+                )
+            )
     if example is not None:
         jobs.append(("example_utterance", lambda: fig_example(example, colours)))
 

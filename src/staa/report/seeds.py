@@ -6,6 +6,7 @@ means (`mean ± t(0.975, n-1) · sd / sqrt(n)`), which is what the reproducibili
 clipped to the metric's range (a rate to [0, 1], a share to [0, 100] %).
 The `interval` column says which one a row carries, and tables and captions print it.
 """
+
 from __future__ import annotations
 
 import math
@@ -17,8 +18,7 @@ import pandas as pd
 
 # metrics that carry an interval (`{key}_ci_low`, `{key}_ci_high`)
 INTERVAL_KEYS: tuple[str, ...] = ("asr", "l0_percent", "l0_all_percent", "snr_peak_db", "snr_energy_db", "si_sdr_db")
-RUN_KEYS: tuple[str, ...] = ("dataset", "attack", "method_family", "threat", "variant", "victim", "white_box",
-                             "subset")
+RUN_KEYS: tuple[str, ...] = ("dataset", "attack", "method_family", "threat", "variant", "victim", "white_box", "subset")
 BOOTSTRAP = "bootstrap over utterances"
 
 
@@ -38,14 +38,22 @@ def t_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, flo
 
 
 # a rate or share cannot leave its range: a t-interval over a few seeds is clipped to it
-RANGES: dict[str, tuple[float, float]] = {"asr": (0.0, 1.0), "subset_asr": (0.0, 1.0), "transfer_asr_mean": (0.0, 1.0),
-                                          "l0_percent": (0.0, 100.0), "l0_all_percent": (0.0, 100.0),
-                                          "subset_l0_percent": (0.0, 100.0)}
+RANGES: dict[str, tuple[float, float]] = {
+    "asr": (0.0, 1.0),
+    "subset_asr": (0.0, 1.0),
+    "transfer_asr_mean": (0.0, 1.0),
+    "l0_percent": (0.0, 100.0),
+    "l0_all_percent": (0.0, 100.0),
+    "subset_l0_percent": (0.0, 100.0),
+}
 
 
 def clipped(key: str, low: float, high: float) -> tuple[float, float]:
     lo, hi = RANGES.get(key, (-math.inf, math.inf))
-    return (min(max(low, lo), hi) if math.isfinite(low) else low, max(min(high, hi), lo) if math.isfinite(high) else high)
+    return (
+        min(max(low, lo), hi) if math.isfinite(low) else low,
+        max(min(high, hi), lo) if math.isfinite(high) else high,
+    )
 
 
 def interval_label(n_seeds: int) -> str:
@@ -65,8 +73,14 @@ def over_seeds(attacks: pd.DataFrame) -> pd.DataFrame:
             out[c] = pd.Series(dtype=dtype)
         return out
     df = attacks.sort_values("seed", kind="stable") if "seed" in attacks else attacks.assign(seed=0)
-    numeric = [c for c in df.columns if pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
-               and c not in ("seed",) and c not in RUN_KEYS]
+    numeric = [
+        c
+        for c in df.columns
+        if pd.api.types.is_numeric_dtype(df[c])
+        and not pd.api.types.is_bool_dtype(df[c])
+        and c not in ("seed",)
+        and c not in RUN_KEYS
+    ]
     rows = []
     for _, g in df.groupby(list(RUN_KEYS), sort=False, dropna=False):
         row = g.iloc[0].to_dict()
@@ -83,8 +97,9 @@ def over_seeds(attacks: pd.DataFrame) -> pd.DataFrame:
         for c in ("n_utterances", "n_success"):
             if c in row and np.isfinite(row[c]):
                 row[c] = int(round(row[c]))
-        row.update(n_seeds=n, seeds=",".join(str(int(s)) for s in g["seed"]), interval=interval_label(n),
-                   paths=list(g["path"]))
+        row.update(
+            n_seeds=n, seeds=",".join(str(int(s)) for s in g["seed"]), interval=interval_label(n), paths=list(g["path"])
+        )
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -143,8 +158,15 @@ def mean_transfer(raw: pd.DataFrame) -> pd.DataFrame:
     from staa.stats import bootstrap_ci
 
     keys = [k for k in RUN_KEYS if k not in ("victim", "white_box")]
-    cols = [*keys, "transfer_asr_mean", "transfer_asr_mean_ci_low", "transfer_asr_mean_ci_high",
-            "n_transfer_victims", "n_seeds", "interval"]
+    cols = [
+        *keys,
+        "transfer_asr_mean",
+        "transfer_asr_mean_ci_low",
+        "transfer_asr_mean_ci_high",
+        "n_transfer_victims",
+        "n_seeds",
+        "interval",
+    ]
     tr = raw[~raw["white_box"]] if len(raw) else raw
     if tr.empty:
         return pd.DataFrame(columns=cols)

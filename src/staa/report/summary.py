@@ -7,6 +7,7 @@ its interval (the ASR's bootstrap interval; the range over runs elsewhere) lies 
 ABOVE when it lies wholly outside, OVERLAPS when it straddles an edge, NO DATA when there is nothing
 to compare.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,12 +23,9 @@ PathLike = str | Path
 
 #: Claim bands published by Chang et al. (2024), STAA-Net (IEEE Trans. Affective Computing).
 PAPER_CLAIMS: dict[str, dict[str, Any]] = {
-    "perturbed_fraction": {"band": (6.0, 25.0), "unit": "%",
-                           "text": "STAA-Net perturbs 6–25 % of the samples"},
-    "asr": {"band": (53.0, 99.0), "unit": "%",
-            "text": "STAA-Net attack success rate 53–99 %"},
-    "speedup": {"band": (57.0, 418.0), "unit": "×",
-                "text": "STAA-Net is 57–418× faster than the iterative baselines"},
+    "perturbed_fraction": {"band": (6.0, 25.0), "unit": "%", "text": "STAA-Net perturbs 6–25 % of the samples"},
+    "asr": {"band": (53.0, 99.0), "unit": "%", "text": "STAA-Net attack success rate 53–99 %"},
+    "speedup": {"band": (57.0, 418.0), "unit": "×", "text": "STAA-Net is 57–418× faster than the iterative baselines"},
 }
 
 INSIDE, BELOW, ABOVE, OVERLAPS, NO_DATA = "INSIDE", "BELOW", "ABOVE", "OVERLAPS", "NO DATA"
@@ -68,16 +66,17 @@ def _is_synthetic(info: Any) -> bool:
     if isinstance(info, Mapping):
         if info.get("synthetic") is True:
             return True
-        return any("synth" in str(info.get(k, "")).lower()
-                   for k in ("kind", "type", "source", "name", "reader", "description"))
+        return any(
+            "synth" in str(info.get(k, "")).lower() for k in ("kind", "type", "source", "name", "reader", "description")
+        )
     return "synth" in str(info).lower()
 
 
 def _md_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     def esc(x: Any) -> str:
         return str(x).replace("|", "\\|").replace("\n", " ")
-    lines = ["| " + " | ".join(esc(h) for h in header) + " |",
-             "|" + "|".join("---" for _ in header) + "|"]
+
+    lines = ["| " + " | ".join(esc(h) for h in header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(esc(c) for c in r) + " |" for r in rows]
     return "\n".join(lines)
 
@@ -87,9 +86,15 @@ def _list(xs: Sequence[Any]) -> str:
     return ", ".join(xs) if xs else "–"
 
 
-def build_summary(victims: pd.DataFrame, attacks: pd.DataFrame, timing: pd.DataFrame,
-                  config_name: str, datasets_info: Mapping[str, Any],
-                  reference: str = "full", sweeps: Mapping[str, Any] | None = None) -> str:
+def build_summary(
+    victims: pd.DataFrame,
+    attacks: pd.DataFrame,
+    timing: pd.DataFrame,
+    config_name: str,
+    datasets_info: Mapping[str, Any],
+    reference: str = "full",
+    sweeps: Mapping[str, Any] | None = None,
+) -> str:
     """The summary Markdown text from already loaded DataFrames (attack rows per seed, as loaded:
     the paired tests run per seed, everything else on the means over seeds)."""
     from staa.report.seeds import interval_label, mean_transfer, over_seeds
@@ -104,14 +109,17 @@ def build_summary(victims: pd.DataFrame, attacks: pd.DataFrame, timing: pd.DataF
     st = attacks[(attacks["method_family"] == STAA) & (attacks["variant"] == reference)]
     st_wb, st_tr = st[st["white_box"]], st[~st["white_box"]]
     base_t = timing[timing["method_family"] != STAA] if len(timing) else timing
-    datasets = list(dict.fromkeys([*datasets_info.keys(), *victims["dataset"],
-                                   *attacks["dataset"], *timing["dataset"]]))
+    datasets = list(
+        dict.fromkeys([*datasets_info.keys(), *victims["dataset"], *attacks["dataset"], *timing["dataset"]])
+    )
 
     out: list[str] = [f"# STAA-Net reproduction summary — config `{config_name}`", ""]
-    out.append(f"Generated from {len(victims)} victim metrics file(s), {len(raw)} attack "
-               f"metrics file(s) ({len(seeds)} seed(s): {_list(seeds)}) and {len(timing)} timing row(s). STAA-Net figures use the "
-               f"`{reference}` variant. Paper: Chang et al., *STAA-Net: A Sparse and "
-               "Transferable Adversarial Attack for Speech Emotion Recognition*, 2024.")
+    out.append(
+        f"Generated from {len(victims)} victim metrics file(s), {len(raw)} attack "
+        f"metrics file(s) ({len(seeds)} seed(s): {_list(seeds)}) and {len(timing)} timing row(s). STAA-Net figures use the "
+        f"`{reference}` variant. Paper: Chang et al., *STAA-Net: A Sparse and "
+        "Transferable Adversarial Attack for Speech Emotion Recognition*, 2024."
+    )
     out.append("")
 
     # datasets
@@ -120,8 +128,7 @@ def build_summary(victims: pd.DataFrame, attacks: pd.DataFrame, timing: pd.DataF
     for ds in datasets:
         info = datasets_info.get(ds, {})
         if isinstance(info, Mapping):
-            desc = "; ".join(f"{k}: {v}" for k, v in info.items()
-                             if isinstance(v, (str, int, float, bool)))
+            desc = "; ".join(f"{k}: {v}" for k, v in info.items() if isinstance(v, (str, int, float, bool)))
         else:
             desc = str(info)
         info_rows.append([f"`{ds}`", "yes" if _is_synthetic(info) else "no", desc or "–"])
@@ -137,8 +144,9 @@ def build_summary(victims: pd.DataFrame, attacks: pd.DataFrame, timing: pd.DataF
         ds = list(dict.fromkeys(df["dataset"]))
         n_seeds = int(df["n_seeds"].max()) if "n_seeds" in df and len(df) else 1
         seeds = f" × {n_seeds} seeds" if n_seeds > 1 else ""
-        return (f"config `{config_name}`; dataset{'s' if len(ds) > 1 else ''} {_list(ds)}; "
-                f"{len(df)} {unit}{seeds}{extra}")
+        return (
+            f"config `{config_name}`; dataset{'s' if len(ds) > 1 else ''} {_list(ds)}; {len(df)} {unit}{seeds}{extra}"
+        )
 
     # per threat model: white-box ASR (with its bootstrap interval) and the perturbed share
     for r in st_wb.sort_values(["dataset", "threat"]).itertuples():
@@ -146,9 +154,19 @@ def build_summary(victims: pd.DataFrame, attacks: pd.DataFrame, timing: pd.DataF
         ci = (100 * r.asr_ci_low, 100 * r.asr_ci_high) if np.isfinite(getattr(r, "asr_ci_low", np.nan)) else None
         m, q = verdict(ci or (100 * r.asr, 100 * r.asr), c["band"])
         ours = f"{100 * r.asr:.1f} %" + (f" (95 % CI {ci[0]:.1f}–{ci[1]:.1f} %, {r.interval})" if ci else "")
-        claims.append([f"white-box ASR against {r.threat} (STAA-Net)", _fmt_range(c["band"], "%", 0), ours,
-                       where(st_wb[(st_wb["dataset"] == r.dataset) & (st_wb["threat"] == r.threat)],
-                             f"; {r.n_utterances} utterances", "run"), f"**{m}** ({q})"])
+        claims.append(
+            [
+                f"white-box ASR against {r.threat} (STAA-Net)",
+                _fmt_range(c["band"], "%", 0),
+                ours,
+                where(
+                    st_wb[(st_wb["dataset"] == r.dataset) & (st_wb["threat"] == r.threat)],
+                    f"; {r.n_utterances} utterances",
+                    "run",
+                ),
+                f"**{m}** ({q})",
+            ]
+        )
         if m != INSIDE:
             notes.append(f"White-box ASR against {r.threat} on {r.dataset}: {ours}, {q}.")
         c = PAPER_CLAIMS["perturbed_fraction"]
@@ -156,95 +174,160 @@ def build_summary(victims: pd.DataFrame, attacks: pd.DataFrame, timing: pd.DataF
         lo, hi = float(getattr(r, "l0_percent_ci_low", np.nan)), float(getattr(r, "l0_percent_ci_high", np.nan))
         share = (lo, hi) if np.isfinite(lo) and np.isfinite(hi) else (val, val)
         m, q = verdict(share if np.isfinite(val) else None, c["band"])
-        claims.append([f"perturbed share against {r.threat} (STAA-Net, % of samples)",
-                       _fmt_range(c["band"], "%", 0),
-                       (f"{val:.1f} % (95 % CI {lo:.1f}–{hi:.1f} %, {r.interval})" if share != (val, val)
-                        else _fmt_range((val, val), "%")) if np.isfinite(val) else "–",
-                       where(st_wb[(st_wb["dataset"] == r.dataset) & (st_wb["threat"] == r.threat)], "", "run"),
-                       f"**{m}** ({q})"])
+        claims.append(
+            [
+                f"perturbed share against {r.threat} (STAA-Net, % of samples)",
+                _fmt_range(c["band"], "%", 0),
+                (
+                    f"{val:.1f} % (95 % CI {lo:.1f}–{hi:.1f} %, {r.interval})"
+                    if share != (val, val)
+                    else _fmt_range((val, val), "%")
+                )
+                if np.isfinite(val)
+                else "–",
+                where(st_wb[(st_wb["dataset"] == r.dataset) & (st_wb["threat"] == r.threat)], "", "run"),
+                f"**{m}** ({q})",
+            ]
+        )
     if st_wb.empty:
-        claims.append(["white-box ASR and perturbed share (STAA-Net)", "6–25 %; 53–99 %", "–", "–",
-                       f"**{NO_DATA}** (no white-box runs)"])
+        claims.append(
+            [
+                "white-box ASR and perturbed share (STAA-Net)",
+                "6–25 %; 53–99 %",
+                "–",
+                "–",
+                f"**{NO_DATA}** (no white-box runs)",
+            ]
+        )
 
     # transfer ASR, for reference: the paper's band is stated over all its attack results
     c = PAPER_CLAIMS["asr"]
     r = _range(100 * st_tr["asr"]) if len(st_tr) else None
     m, q = verdict(r, c["band"])
-    claims.append(["transfer ASR (STAA-Net, range over victims)", _fmt_range(c["band"], "%", 0), _fmt_range(r, "%"),
-                   where(st_tr), f"**{m}** ({q})"])
+    claims.append(
+        [
+            "transfer ASR (STAA-Net, range over victims)",
+            _fmt_range(c["band"], "%", 0),
+            _fmt_range(r, "%"),
+            where(st_tr),
+            f"**{m}** ({q})",
+        ]
+    )
 
     # speed-up per baseline (range over threat models and datasets)
     c = PAPER_CLAIMS["speedup"]
-    devices = _list(f"{d} ({int(t)} thread{'s' if t != 1 else ''})"
-                    for d, t in zip(timing["device"], timing["threads"])) if len(timing) else ""
-    for meth, g in (base_t.groupby("method", sort=False) if len(base_t) else []):
+    devices = (
+        _list(f"{d} ({int(t)} thread{'s' if t != 1 else ''})" for d, t in zip(timing["device"], timing["threads"]))
+        if len(timing)
+        else ""
+    )
+    for meth, g in base_t.groupby("method", sort=False) if len(base_t) else []:
         r = _range(g["speedup_vs_staa"])
         m, q = verdict(r, c["band"])
-        claims.append([f"speed-up over {meth} (median time)", _fmt_range(c["band"], "×", 0), _fmt_range(r, "×"),
-                       where(g, f"; threats {_list(g['threat'])}; device {devices}", "timing row(s)"),
-                       f"**{m}** ({q})"])
+        claims.append(
+            [
+                f"speed-up over {meth} (median time)",
+                _fmt_range(c["band"], "×", 0),
+                _fmt_range(r, "×"),
+                where(g, f"; threats {_list(g['threat'])}; device {devices}", "timing row(s)"),
+                f"**{m}** ({q})",
+            ]
+        )
     if len(base_t) and not (base_t["speedup_vs_staa"] >= c["band"][0]).all():
-        notes.append("Speed-ups below the paper's band depend on the device, the baselines' iteration "
-                     "budgets and the utterance length (docs/paper-scale.md).")
+        notes.append(
+            "Speed-ups below the paper's band depend on the device, the baselines' iteration "
+            "budgets and the utterance length (docs/paper-scale.md)."
+        )
     if not len(base_t):
-        claims.append(["speed-up over the iterative baselines", _fmt_range(c["band"], "×", 0), "–", "–",
-                       f"**{NO_DATA}** (no timing rows)"])
+        claims.append(
+            [
+                "speed-up over the iterative baselines",
+                _fmt_range(c["band"], "×", 0),
+                "–",
+                "–",
+                f"**{NO_DATA}** (no timing rows)",
+            ]
+        )
 
     # victims
     if len(victims):
         chance = 1.0 / victims["n_classes"].astype(float)
         above = victims["ua"] > chance
         m = "ABOVE CHANCE" if bool(above.all()) else "AT CHANCE"
-        q = ("every victim's UA is above chance (1 / number of classes)" if bool(above.all()) else
-             f"{int((~above).sum())} victim(s) at or below chance: "
-             f"{_list(victims.loc[~above, 'victim'])}")
-        claims.append(["victims' clean accuracy (UA; WA)",
-                       "victims trained to well above chance (per-victim values: paper's "
-                       "tables)",
-                       f"UA {_fmt_range(_range(100 * victims['ua']), '%')}; "
-                       f"WA {_fmt_range(_range(100 * victims['wa']), '%')}",
-                       where(victims, f"; victims {_list(victims['victim'])}", "victim(s)"),
-                       f"**{m}** ({q})"])
+        q = (
+            "every victim's UA is above chance (1 / number of classes)"
+            if bool(above.all())
+            else f"{int((~above).sum())} victim(s) at or below chance: {_list(victims.loc[~above, 'victim'])}"
+        )
+        claims.append(
+            [
+                "victims' clean accuracy (UA; WA)",
+                "victims trained to well above chance (per-victim values: paper's tables)",
+                f"UA {_fmt_range(_range(100 * victims['ua']), '%')}; WA {_fmt_range(_range(100 * victims['wa']), '%')}",
+                where(victims, f"; victims {_list(victims['victim'])}", "victim(s)"),
+                f"**{m}** ({q})",
+            ]
+        )
         if not bool(above.all()):
-            notes.append(f"Some victims did not learn ({q}); attacks on them are not "
-                         "meaningful.")
+            notes.append(f"Some victims did not learn ({q}); attacks on them are not meaningful.")
     else:
-        claims.append(["victims' clean accuracy (UA; WA)", "per-victim values: paper's tables",
-                       "–", "–", f"**{NO_DATA}** (no victim metrics)"])
+        claims.append(
+            [
+                "victims' clean accuracy (UA; WA)",
+                "per-victim values: paper's tables",
+                "–",
+                "–",
+                f"**{NO_DATA}** (no victim metrics)",
+            ]
+        )
 
-    out += ["## Headline claims", "",
-            "Paper bands are the paper's published claims. Like is compared with like: white-box ASR "
-            "and perturbed share per threat model, speed-up per baseline. INSIDE: our interval (for ASR and "
-            "perturbed share the 95 % interval: bootstrap over utterances with one seed, t over seed means "
-            "with several; elsewhere the range over the runs named in *source*) lies in the band; BELOW / "
-            "ABOVE: wholly outside it; OVERLAPS: it straddles an edge.", ""]
+    out += [
+        "## Headline claims",
+        "",
+        "Paper bands are the paper's published claims. Like is compared with like: white-box ASR "
+        "and perturbed share per threat model, speed-up per baseline. INSIDE: our interval (for ASR and "
+        "perturbed share the 95 % interval: bootstrap over utterances with one seed, t over seed means "
+        "with several; elsewhere the range over the runs named in *source*) lies in the band; BELOW / "
+        "ABOVE: wholly outside it; OVERLAPS: it straddles an edge.",
+        "",
+    ]
     out += [_md_table(["claim", "paper", "ours", "source", "verdict"], claims), ""]
 
     # general notes on comparability
     synth = [ds for ds in datasets if _is_synthetic(datasets_info.get(ds, {}))]
     if synth:
-        notes.append(f"Dataset(s) {_list(synth)} are synthetic stand-ins, not DEMoS/IEMOCAP: "
-                     "absolute accuracies and attack rates are not comparable with the paper, "
-                     "only the trends are.")
+        notes.append(
+            f"Dataset(s) {_list(synth)} are synthetic stand-ins, not DEMoS/IEMOCAP: "
+            "absolute accuracies and attack rates are not comparable with the paper, "
+            "only the trends are."
+        )
     if len(victims):
         mx = int(victims["n_params"].max())
         if mx < 1_000_000:
             mn = int(victims["n_params"].min())
             size = f"{mx:,}" if mn == mx else f"{mn:,}–{mx:,}"
-            notes.append(f"Victim models are small ({size} parameters), far smaller than the "
-                         "paper's; small models can be easier or harder to fool and transfer "
-                         "to.")
+            notes.append(
+                f"Victim models are small ({size} parameters), far smaller than the "
+                "paper's; small models can be easier or harder to fool and transfer "
+                "to."
+            )
         ep = _range(victims["epochs"])
-        notes.append(f"Victims trained for {_fmt_range(ep, 'epochs', 0)}; test sets of "
-                     f"{_fmt_range(_range(victims['n_test']), 'utterances', 0)}.")
+        notes.append(
+            f"Victims trained for {_fmt_range(ep, 'epochs', 0)}; test sets of "
+            f"{_fmt_range(_range(victims['n_test']), 'utterances', 0)}."
+        )
     if len(timing) and any("cpu" in str(d).lower() for d in timing["device"]):
-        notes.append(f"Timing was measured on {devices}; the paper timed on GPU, so "
-                     "absolute seconds differ and the speed-up depends on the device.")
+        notes.append(
+            f"Timing was measured on {devices}; the paper timed on GPU, so "
+            "absolute seconds differ and the speed-up depends on the device."
+        )
     sub = attacks[attacks["subset"] == "subset"] if len(attacks) else attacks
     if len(sub):
         n = _range(sub["n_utterances"])
-        notes.append(f"Baselines (and 'staa (subset)' rows) were evaluated on a subset of "
-                     f"{_fmt_range(n, 'utterances', 0)} to bound their run time.")
+        notes.append(
+            f"Baselines (and 'staa (subset)' rows) were evaluated on a subset of "
+            f"{_fmt_range(n, 'utterances', 0)} to bound their run time."
+        )
     if len(attacks):
         n = _range(st["n_utterances"]) if len(st) else None
         if n is not None:
@@ -255,48 +338,122 @@ def build_summary(victims: pd.DataFrame, attacks: pd.DataFrame, timing: pd.DataF
 
     pairs = paired_comparisons(raw, reference)
     if len(pairs):
-        out += ["## STAA-Net against each baseline, on the same utterances", "",
-                "Each row compares which of the baselines' subset utterances STAA-Net and the baseline fool "
-                "on one victim (white-box when the victim is the threat model), within one seed (the same "
-                "generator, subset and baseline run). *p* is the exact McNemar test on the utterances only "
-                "one of them fools, Holm-corrected over every row of this table; the verdict is STAA-Net's. "
-                + ("With several seeds, a claim holds across seeds only where every seed's row says so."
-                   if len(seeds) > 1 else "One seed: the test covers utterances, not training runs."), ""]
-        out += [_md_table(["dataset", "threat", "victim", "seed", "baseline", "utterances", "STAA-Net ASR",
-                           "baseline ASR", "only STAA-Net / only baseline", "p (Holm)", "STAA-Net is"],
-                          [[r.dataset, r.threat, r.victim + (" (white-box)" if r.white_box else ""), r.seed,
-                            r.baseline, r.n, f"{r.staa_asr:.2f}", f"{r.baseline_asr:.2f}",
-                            f"{r.staa_only} / {r.baseline_only}", f"{r.p_holm:.2g}", r.verdict]
-                           for r in pairs.itertuples()]), ""]
+        out += [
+            "## STAA-Net against each baseline, on the same utterances",
+            "",
+            "Each row compares which of the baselines' subset utterances STAA-Net and the baseline fool "
+            "on one victim (white-box when the victim is the threat model), within one seed (the same "
+            "generator, subset and baseline run). *p* is the exact McNemar test on the utterances only "
+            "one of them fools, Holm-corrected over every row of this table; the verdict is STAA-Net's. "
+            + (
+                "With several seeds, a claim holds across seeds only where every seed's row says so."
+                if len(seeds) > 1
+                else "One seed: the test covers utterances, not training runs."
+            ),
+            "",
+        ]
+        out += [
+            _md_table(
+                [
+                    "dataset",
+                    "threat",
+                    "victim",
+                    "seed",
+                    "baseline",
+                    "utterances",
+                    "STAA-Net ASR",
+                    "baseline ASR",
+                    "only STAA-Net / only baseline",
+                    "p (Holm)",
+                    "STAA-Net is",
+                ],
+                [
+                    [
+                        r.dataset,
+                        r.threat,
+                        r.victim + (" (white-box)" if r.white_box else ""),
+                        r.seed,
+                        r.baseline,
+                        r.n,
+                        f"{r.staa_asr:.2f}",
+                        f"{r.baseline_asr:.2f}",
+                        f"{r.staa_only} / {r.baseline_only}",
+                        f"{r.p_holm:.2g}",
+                        r.verdict,
+                    ]
+                    for r in pairs.itertuples()
+                ],
+            ),
+            "",
+        ]
         if len(seeds) > 1:
             agree = []
             for key, g in pairs.groupby(["dataset", "threat", "victim", "baseline"], sort=False):
                 words = {v.split(" (")[0] for v in g["verdict"]}
-                agree.append([*key, len(g), words.pop() if len(words) == 1 else "mixed: " + ", ".join(
-                    sorted(v.split(" (")[0] for v in g["verdict"]))])
-            out += ["Across seeds:", "", _md_table(["dataset", "threat", "victim", "baseline", "seeds",
-                                                      "STAA-Net is (in every seed)"], agree), ""]
+                agree.append(
+                    [
+                        *key,
+                        len(g),
+                        words.pop()
+                        if len(words) == 1
+                        else "mixed: " + ", ".join(sorted(v.split(" (")[0] for v in g["verdict"])),
+                    ]
+                )
+            out += [
+                "Across seeds:",
+                "",
+                _md_table(["dataset", "threat", "victim", "baseline", "seeds", "STAA-Net is (in every seed)"], agree),
+                "",
+            ]
 
     summary = variant_summary(attacks, mean_transfer(raw))
     for name, sweep in (sweeps or {}).items():
         rows = []
         for pt in sweep.get("points", []):
             for r in summary[summary["variant"] == pt["variant"]].itertuples():
+
                 def ci(col: str, scale: float = 100, digits: int = 1, r: Any = r) -> str:
                     v, lo, hi = (float(getattr(r, c)) for c in (col, f"{col}_ci_low", f"{col}_ci_high"))
                     if not np.isfinite(v):
                         return "–"
-                    return (f"{scale * v:.{digits}f} [{scale * lo:.{digits}f}, {scale * hi:.{digits}f}]"
-                            if np.isfinite(lo) and np.isfinite(hi) else f"{scale * v:.{digits}f}")
-                rows.append([r.dataset, r.threat, "none" if pt["value"] is None else pt["value"], f"`{r.variant}`",
-                             ci("asr"), ci("transfer_asr_mean"), ci("l0_all_percent", 1)])
+                    return (
+                        f"{scale * v:.{digits}f} [{scale * lo:.{digits}f}, {scale * hi:.{digits}f}]"
+                        if np.isfinite(lo) and np.isfinite(hi)
+                        else f"{scale * v:.{digits}f}"
+                    )
+
+                rows.append(
+                    [
+                        r.dataset,
+                        r.threat,
+                        "none" if pt["value"] is None else pt["value"],
+                        f"`{r.variant}`",
+                        ci("asr"),
+                        ci("transfer_asr_mean"),
+                        ci("l0_all_percent", 1),
+                    ]
+                )
         if rows:
-            out += [f"## Sweep `{name}`: {sweep.get('key', name)} against success", "",
-                    f"Each row is STAA-Net trained with one value of `{sweep.get('key', name)}` (figure "
-                    f"`sweep_{name}_<dataset>`); 95 % intervals in brackets ({interval_label(len(seeds))}).", "",
-                    _md_table(["dataset", "threat", sweep.get("key", name), "variant", "white-box ASR (%)",
-                               "mean transfer ASR (%)", "perturbed share (% of samples, all test utterances)"],
-                              rows), ""]
+            out += [
+                f"## Sweep `{name}`: {sweep.get('key', name)} against success",
+                "",
+                f"Each row is STAA-Net trained with one value of `{sweep.get('key', name)}` (figure "
+                f"`sweep_{name}_<dataset>`); 95 % intervals in brackets ({interval_label(len(seeds))}).",
+                "",
+                _md_table(
+                    [
+                        "dataset",
+                        "threat",
+                        sweep.get("key", name),
+                        "variant",
+                        "white-box ASR (%)",
+                        "mean transfer ASR (%)",
+                        "perturbed share (% of samples, all test utterances)",
+                    ],
+                    rows,
+                ),
+                "",
+            ]
 
     # per-dataset detail
     out += ["## Per-dataset detail", ""]
@@ -304,31 +461,68 @@ def build_summary(victims: pd.DataFrame, attacks: pd.DataFrame, timing: pd.DataF
         out += [f"### `{ds}`", ""]
         v = victims[victims["dataset"] == ds]
         if len(v):
-            out += [_md_table(["victim", "family", "WA (%)", "UA (%)", "test utterances",
-                               "parameters"],
-                              [[r.victim, r.family, f"{100 * r.wa:.1f}", f"{100 * r.ua:.1f}",
-                                r.n_test, f"{r.n_params:,}"] for r in v.itertuples()]), ""]
+            out += [
+                _md_table(
+                    ["victim", "family", "WA (%)", "UA (%)", "test utterances", "parameters"],
+                    [
+                        [r.victim, r.family, f"{100 * r.wa:.1f}", f"{100 * r.ua:.1f}", r.n_test, f"{r.n_params:,}"]
+                        for r in v.itertuples()
+                    ],
+                ),
+                "",
+            ]
         a = attacks[(attacks["dataset"] == ds) & attacks["white_box"]]
         a = a[(a["method_family"] != STAA) | (a["variant"] == reference)]
         if len(a):
             rows = []
             for r in a.itertuples():
-                tr = attacks[(attacks["dataset"] == ds) & (attacks["attack"] == r.attack)
-                             & (attacks["variant"] == r.variant) & (attacks["threat"] == r.threat)
-                             & ~attacks["white_box"]]
-                rows.append([r.attack, r.threat, f"{100 * r.asr:.1f}",
-                             _fmt_range(_range(100 * tr["asr"]), "", 1) if len(tr) else "–",
-                             f"{r.l0_percent:.2f}",
-                             "–" if np.isnan(r.snr_peak_db) else f"{r.snr_peak_db:.1f}",
-                             f"{r.seconds_per_utterance:.3g}", r.subset])
-            out += [_md_table(["attack", "threat", "white-box ASR (%)",
-                               "transfer ASR range (%)", "perturbed (%)", "peak SNR (dB)",
-                               "s / utterance", "evaluated on"], rows), ""]
+                tr = attacks[
+                    (attacks["dataset"] == ds)
+                    & (attacks["attack"] == r.attack)
+                    & (attacks["variant"] == r.variant)
+                    & (attacks["threat"] == r.threat)
+                    & ~attacks["white_box"]
+                ]
+                rows.append(
+                    [
+                        r.attack,
+                        r.threat,
+                        f"{100 * r.asr:.1f}",
+                        _fmt_range(_range(100 * tr["asr"]), "", 1) if len(tr) else "–",
+                        f"{r.l0_percent:.2f}",
+                        "–" if np.isnan(r.snr_peak_db) else f"{r.snr_peak_db:.1f}",
+                        f"{r.seconds_per_utterance:.3g}",
+                        r.subset,
+                    ]
+                )
+            out += [
+                _md_table(
+                    [
+                        "attack",
+                        "threat",
+                        "white-box ASR (%)",
+                        "transfer ASR range (%)",
+                        "perturbed (%)",
+                        "peak SNR (dB)",
+                        "s / utterance",
+                        "evaluated on",
+                    ],
+                    rows,
+                ),
+                "",
+            ]
         t = base_t[base_t["dataset"] == ds] if len(base_t) else base_t
         if len(t):
-            out += [_md_table(["method", "threat", "median s / utterance", "speed-up"],
-                              [[r.method, r.threat, f"{r.seconds_per_utterance:.3g}",
-                                f"{r.speedup_vs_staa:.1f}×"] for r in t.itertuples()]), ""]
+            out += [
+                _md_table(
+                    ["method", "threat", "median s / utterance", "speed-up"],
+                    [
+                        [r.method, r.threat, f"{r.seconds_per_utterance:.3g}", f"{r.speedup_vs_staa:.1f}×"]
+                        for r in t.itertuples()
+                    ],
+                ),
+                "",
+            ]
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -339,10 +533,12 @@ def provenance_section(config_name: str, config_sha256: str | None) -> str:
     code = code_version()
     dirty = " (with uncommitted changes)" if code.get("git_dirty") else ""
     packages = ", ".join(f"{k} {v}" for k, v in package_versions().items())
-    return ("\n## Provenance\n\n"
-            f"- config `{config_name}`, sha256 {config_sha256 or 'not given'}\n"
-            f"- code: git commit {code['git_commit']}{dirty}\n- packages: {packages}\n"
-            "- every metrics.json records its own commit, packages, device and settings hash under `provenance`\n")
+    return (
+        "\n## Provenance\n\n"
+        f"- config `{config_name}`, sha256 {config_sha256 or 'not given'}\n"
+        f"- code: git commit {code['git_commit']}{dirty}\n- packages: {packages}\n"
+        "- every metrics.json records its own commit, packages, device and settings hash under `provenance`\n"
+    )
 
 
 def paired_comparisons(attacks: pd.DataFrame, reference: str = "full") -> pd.DataFrame:
@@ -353,16 +549,34 @@ def paired_comparisons(attacks: pd.DataFrame, reference: str = "full") -> pd.Dat
     from staa.report.seeds import fooled
     from staa.stats import holm, mcnemar, paired_verdict
 
-    cols = ["dataset", "threat", "victim", "white_box", "seed", "baseline", "n", "staa_asr", "baseline_asr",
-            "staa_only", "baseline_only", "p", "p_holm", "verdict"]
+    cols = [
+        "dataset",
+        "threat",
+        "victim",
+        "white_box",
+        "seed",
+        "baseline",
+        "n",
+        "staa_asr",
+        "baseline_asr",
+        "staa_only",
+        "baseline_only",
+        "p",
+        "p_holm",
+        "verdict",
+    ]
     if attacks.empty or "path" not in attacks:
         return pd.DataFrame(columns=cols)
     st = attacks[(attacks["method_family"] == STAA) & (attacks["variant"] == reference)]
     base = attacks[attacks["method_family"] != STAA]
     rows = []
     for b in base.itertuples():
-        match = st[(st["dataset"] == b.dataset) & (st["threat"] == b.threat) & (st["victim"] == b.victim)
-                   & (st["seed"] == getattr(b, "seed", 0) if "seed" in st else True)]
+        match = st[
+            (st["dataset"] == b.dataset)
+            & (st["threat"] == b.threat)
+            & (st["victim"] == b.victim)
+            & (st["seed"] == getattr(b, "seed", 0) if "seed" in st else True)
+        ]
         if match.empty:
             continue
         flags = [fooled(path) for path in (match["path"].iloc[0], b.path)]
@@ -372,22 +586,49 @@ def paired_comparisons(attacks: pd.DataFrame, reference: str = "full") -> pd.Dat
         if joined.empty:
             continue
         n10, n01, p = mcnemar(joined["staa"], joined["base"])
-        rows.append([b.dataset, b.threat, b.victim, bool(b.white_box), int(getattr(b, "seed", 0)), b.attack, len(joined),
-                     joined["staa"].mean(), joined["base"].mean(), n10, n01, p])
+        rows.append(
+            [
+                b.dataset,
+                b.threat,
+                b.victim,
+                bool(b.white_box),
+                int(getattr(b, "seed", 0)),
+                b.attack,
+                len(joined),
+                joined["staa"].mean(),
+                joined["base"].mean(),
+                n10,
+                n01,
+                p,
+            ]
+        )
     df = pd.DataFrame(rows, columns=cols[:-2])
     df["p_holm"] = holm(df["p"]) if len(df) else []
     df["verdict"] = [paired_verdict(p, a - b) for p, a, b in zip(df["p_holm"], df["staa_asr"], df["baseline_asr"])]
     return df
 
 
-def write_summary(victim_metrics: Sequence[PathLike], attack_metrics: Sequence[PathLike],
-                  timing: Sequence[PathLike], out_path: Path, config_name: str,
-                  datasets_info: Mapping[str, Any], reference: str = "full", config_sha256: str | None = None,
-                  sweeps: Mapping[str, Any] | None = None) -> Path:
+def write_summary(
+    victim_metrics: Sequence[PathLike],
+    attack_metrics: Sequence[PathLike],
+    timing: Sequence[PathLike],
+    out_path: Path,
+    config_name: str,
+    datasets_info: Mapping[str, Any],
+    reference: str = "full",
+    config_sha256: str | None = None,
+    sweeps: Mapping[str, Any] | None = None,
+) -> Path:
     """Load the given result files and write the Markdown reproduction summary atomically."""
-    text = build_summary(load_victim_metrics(victim_metrics),
-                         load_attack_metrics(attack_metrics), load_timing(timing),
-                         config_name, datasets_info, reference, sweeps)
+    text = build_summary(
+        load_victim_metrics(victim_metrics),
+        load_attack_metrics(attack_metrics),
+        load_timing(timing),
+        config_name,
+        datasets_info,
+        reference,
+        sweeps,
+    )
     text += provenance_section(config_name, config_sha256)
     out_path = Path(out_path)
     write_text(out_path, text)

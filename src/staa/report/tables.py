@@ -4,6 +4,7 @@ CSV files carry the input values unchanged; only the Markdown/LaTeX renderings a
 Every table is always written (header only when there is no data) so the pipeline can declare
 its outputs up front.
 """
+
 from __future__ import annotations
 
 import math
@@ -67,8 +68,13 @@ def _sort_runs(df: pd.DataFrame, reference: str, attack_col: str = "attack") -> 
     if df.empty:
         return df
     key = df.apply(
-        lambda r: (r["dataset"], family_rank(r.get("method_family", "")), r[attack_col],
-                   _variant_rank(r.get("variant", "") or "", reference), r.get("threat", "")),
+        lambda r: (
+            r["dataset"],
+            family_rank(r.get("method_family", "")),
+            r[attack_col],
+            _variant_rank(r.get("variant", "") or "", reference),
+            r.get("threat", ""),
+        ),
         axis=1,
     )
     return df.loc[sorted(df.index, key=lambda i: key[i])].reset_index(drop=True)
@@ -85,25 +91,67 @@ def victim_order(victims: pd.DataFrame, attacks: pd.DataFrame) -> list[str]:
 # table builders (pure: DataFrames in, Table out)
 def victims_table(victims: pd.DataFrame) -> Table:
     victims = victims_over_seeds(victims)
-    cols = ["dataset", "victim", "family", "wa", "wa_ci_low", "wa_ci_high", "ua", "ua_ci_low", "ua_ci_high",
-            "n_test", "n_params", "epochs", "n_seeds"]
+    cols = [
+        "dataset",
+        "victim",
+        "family",
+        "wa",
+        "wa_ci_low",
+        "wa_ci_high",
+        "ua",
+        "ua_ci_low",
+        "ua_ci_high",
+        "n_test",
+        "n_params",
+        "epochs",
+        "n_seeds",
+    ]
     df = victims[cols].sort_values(["dataset"], kind="stable").reset_index(drop=True)
     df["interval"] = ["" if n < 2 else interval_label(n) for n in df["n_seeds"]]
-    return Table("victims", df, "Clean accuracy of the victim models on the test split "
-                 "(WA: weighted accuracy, UA: unweighted accuracy, fractions 0-1; with victims trained once "
-                 "per seed, the mean ± the 95 % t-interval over seeds).", intervals=_ci("wa", "ua"))
+    return Table(
+        "victims",
+        df,
+        "Clean accuracy of the victim models on the test split "
+        "(WA: weighted accuracy, UA: unweighted accuracy, fractions 0-1; with victims trained once "
+        "per seed, the mean ± the 95 % t-interval over seeds).",
+        intervals=_ci("wa", "ua"),
+    )
 
 
-WHITEBOX_COLS = ["dataset", "threat", "attack", "variant", "method_family", "evaluated_on",
-                 "n_utterances", "asr", "asr_ci_low", "asr_ci_high", "success_vs_truth",
-                 "snr_peak_db", "snr_peak_db_ci_low", "snr_peak_db_ci_high", "snr_energy_db",
-                 "si_sdr_db", "si_sdr_db_ci_low", "si_sdr_db_ci_high", "stoi",
-                 "l0", "l0_percent", "l0_percent_ci_low", "l0_percent_ci_high", "seconds_per_utterance",
-                 "n_seeds", "interval"]
-INTERVAL_CAPTION = ("Intervals are 95 %: with one seed, the percentile bootstrap over utterances "
-                    "(2000 resamples), printed [low, high]; with several seeds, the t-interval of the mean over "
-                    "the seed means, printed mean ± half-width, or [low, high] where it was clipped to the "
-                    "metric's range (column `interval` says which).")
+WHITEBOX_COLS = [
+    "dataset",
+    "threat",
+    "attack",
+    "variant",
+    "method_family",
+    "evaluated_on",
+    "n_utterances",
+    "asr",
+    "asr_ci_low",
+    "asr_ci_high",
+    "success_vs_truth",
+    "snr_peak_db",
+    "snr_peak_db_ci_low",
+    "snr_peak_db_ci_high",
+    "snr_energy_db",
+    "si_sdr_db",
+    "si_sdr_db_ci_low",
+    "si_sdr_db_ci_high",
+    "stoi",
+    "l0",
+    "l0_percent",
+    "l0_percent_ci_low",
+    "l0_percent_ci_high",
+    "seconds_per_utterance",
+    "n_seeds",
+    "interval",
+]
+INTERVAL_CAPTION = (
+    "Intervals are 95 %: with one seed, the percentile bootstrap over utterances "
+    "(2000 resamples), printed [low, high]; with several seeds, the t-interval of the mean over "
+    "the seed means, printed mean ± half-width, or [low, high] where it was clipped to the "
+    "metric's range (column `interval` says which)."
+)
 
 
 def reference_whitebox(attacks: pd.DataFrame, reference: str) -> pd.DataFrame:
@@ -125,8 +173,7 @@ def whitebox_table(attacks: pd.DataFrame, reference: str = "full") -> Table:
             sub = dict(base)
             sub["attack"] = f"{r['attack']}{SUBSET_SUFFIX}"
             sub["evaluated_on"] = "subset"
-            for k in ("asr", "success_vs_truth", "snr_peak_db", "snr_energy_db", "l0",
-                      "l0_percent", "n_utterances"):
+            for k in ("asr", "success_vs_truth", "snr_peak_db", "snr_energy_db", "l0", "l0_percent", "n_utterances"):
                 sub[k] = r[f"subset_{k}"]
             for k in ("asr", "l0_percent", "snr_peak_db", "si_sdr_db"):
                 # a seed's subset intervals are not stored; across seeds, the t-interval of the subset means
@@ -140,12 +187,18 @@ def whitebox_table(attacks: pd.DataFrame, reference: str = "full") -> Table:
     if len(df):
         df["_base"] = df["attack"].str.replace(SUBSET_SUFFIX, "", regex=False)
         df["_sub"] = df["evaluated_on"].eq("subset") & df["method_family"].eq(STAA)
-        df = df.sort_values(
-            by=["dataset", "threat", "method_family", "_base", "_sub"],
-            key=lambda s: s.map(family_rank) if s.name == "method_family" else s,
-            kind="stable").drop(columns=["_base", "_sub"]).reset_index(drop=True)
+        df = (
+            df.sort_values(
+                by=["dataset", "threat", "method_family", "_base", "_sub"],
+                key=lambda s: s.map(family_rank) if s.name == "method_family" else s,
+                kind="stable",
+            )
+            .drop(columns=["_base", "_sub"])
+            .reset_index(drop=True)
+        )
     return Table(
-        "whitebox", df,
+        "whitebox",
+        df,
         f"White-box attacks (victim = threat model). STAA-Net variant '{reference}'; "
         "'(subset)' rows evaluate STAA-Net on the baselines' utterance subset. ASR and "
         "success_vs_truth are fractions; SNR and SI-SDR in dB (over successful utterances); STOI "
@@ -155,8 +208,7 @@ def whitebox_table(attacks: pd.DataFrame, reference: str = "full") -> Table:
     )
 
 
-def transfer_table(attacks: pd.DataFrame, victims_order: Sequence[str],
-                   reference: str = "full") -> Table:
+def transfer_table(attacks: pd.DataFrame, victims_order: Sequence[str], reference: str = "full") -> Table:
     """ASR of every (dataset, attack, variant, threat) on every victim; white-box cells (victim
     == threat) are named in column ``white_box_victim`` and bold in Markdown/LaTeX."""
     keys = ["dataset", "attack", "method_family", "variant", "threat"]
@@ -165,8 +217,7 @@ def transfer_table(attacks: pd.DataFrame, victims_order: Sequence[str],
     if attacks.empty:
         df = pd.DataFrame(columns=id_cols + vcols + ["mean_transfer_asr"])
         return Table("transfer", df, _TRANSFER_CAPTION, _TRANSFER_NOTE)
-    piv = attacks.pivot_table(index=keys, columns="victim", values="asr", aggfunc="first",
-                              dropna=False)
+    piv = attacks.pivot_table(index=keys, columns="victim", values="asr", aggfunc="first", dropna=False)
     piv = piv.dropna(how="all").reset_index()
     piv.columns.name = None
     for v in vcols:
@@ -176,16 +227,18 @@ def transfer_table(attacks: pd.DataFrame, victims_order: Sequence[str],
     for suffix in ("_ci_low", "_ci_high"):
         if f"asr{suffix}" not in attacks or not attacks[f"asr{suffix}"].notna().any():
             continue
-        ci = attacks.pivot_table(index=keys, columns="victim", values=f"asr{suffix}", aggfunc="first",
-                                 dropna=False)
+        ci = attacks.pivot_table(index=keys, columns="victim", values=f"asr{suffix}", aggfunc="first", dropna=False)
         ci.columns = [f"{c}{suffix}" for c in ci.columns]
         piv = piv.merge(ci.reset_index(), on=keys, how="left")
     for v in vcols:
         for suffix in ("_ci_low", "_ci_high"):
             if f"{v}{suffix}" not in piv.columns:
                 piv[f"{v}{suffix}"] = np.nan
-    n_seeds = attacks.groupby(keys, dropna=False)["n_seeds"].max().rename("n_seeds").reset_index() \
-        if "n_seeds" in attacks else None
+    n_seeds = (
+        attacks.groupby(keys, dropna=False)["n_seeds"].max().rename("n_seeds").reset_index()
+        if "n_seeds" in attacks
+        else None
+    )
     if n_seeds is not None:
         piv = piv.merge(n_seeds, on=keys, how="left")
     else:
@@ -207,15 +260,28 @@ def transfer_table(attacks: pd.DataFrame, victims_order: Sequence[str],
     return Table("transfer", df, _TRANSFER_CAPTION, _TRANSFER_NOTE, bold, intervals)
 
 
-_TRANSFER_CAPTION = ("Attack success rate (fooling rate, 0-1) of adversarial examples crafted "
-                     "against the threat model, measured on every victim. Bold: white-box cell "
-                     "(victim = threat). mean_transfer_asr averages the non-threat victims (its interval: "
-                     "the ablation table). ")
+_TRANSFER_CAPTION = (
+    "Attack success rate (fooling rate, 0-1) of adversarial examples crafted "
+    "against the threat model, measured on every victim. Bold: white-box cell "
+    "(victim = threat). mean_transfer_asr averages the non-threat victims (its interval: "
+    "the ablation table). "
+)
 _TRANSFER_NOTE = "Bold cells are white-box (victim = threat model); all others are transfer."
 
-TIMING_COLS = ["dataset", "threat", "method", "method_family", "batch_size",
-               "seconds_per_utterance", "seconds_p25", "seconds_p75", "n", "speedup_vs_staa",
-               "device", "threads"]
+TIMING_COLS = [
+    "dataset",
+    "threat",
+    "method",
+    "method_family",
+    "batch_size",
+    "seconds_per_utterance",
+    "seconds_p25",
+    "seconds_p75",
+    "n",
+    "speedup_vs_staa",
+    "device",
+    "threads",
+]
 
 
 def timing_table(timing: pd.DataFrame) -> Table:
@@ -224,16 +290,36 @@ def timing_table(timing: pd.DataFrame) -> Table:
         df = df.sort_values(
             by=["dataset", "threat", "method_family", "batch_size", "method"],
             key=lambda s: s.map(family_rank) if s.name == "method_family" else s,
-            kind="stable").reset_index(drop=True)
-    return Table("timing", df,
-                 "Generation time per utterance (median, with 25th/75th percentiles, s) and "
-                 "speed-up relative to STAA-Net (baseline time / STAA-Net time).")
+            kind="stable",
+        ).reset_index(drop=True)
+    return Table(
+        "timing",
+        df,
+        "Generation time per utterance (median, with 25th/75th percentiles, s) and "
+        "speed-up relative to STAA-Net (baseline time / STAA-Net time).",
+    )
 
 
-ABLATION_COLS = ["dataset", "threat", "variant", "asr", "asr_ci_low", "asr_ci_high", "snr_peak_db",
-                 "snr_peak_db_ci_low", "snr_peak_db_ci_high", "l0_percent", "l0_percent_ci_low", "l0_percent_ci_high",
-                 "transfer_asr_mean", "transfer_asr_mean_ci_low", "transfer_asr_mean_ci_high", "n_transfer_victims",
-                 "n_seeds", "interval"]
+ABLATION_COLS = [
+    "dataset",
+    "threat",
+    "variant",
+    "asr",
+    "asr_ci_low",
+    "asr_ci_high",
+    "snr_peak_db",
+    "snr_peak_db_ci_low",
+    "snr_peak_db_ci_high",
+    "l0_percent",
+    "l0_percent_ci_low",
+    "l0_percent_ci_high",
+    "transfer_asr_mean",
+    "transfer_asr_mean_ci_low",
+    "transfer_asr_mean_ci_high",
+    "n_transfer_victims",
+    "n_seeds",
+    "interval",
+]
 
 
 def variant_summary(attacks: pd.DataFrame, transfer: pd.DataFrame) -> pd.DataFrame:
@@ -247,20 +333,40 @@ def variant_summary(attacks: pd.DataFrame, transfer: pd.DataFrame) -> pd.DataFra
         for k in ("asr", "snr_peak_db", "l0_percent", "l0_all_percent"):
             for c in (k, f"{k}_ci_low", f"{k}_ci_high"):
                 row[c] = wb[c].iloc[0] if len(wb) and c in wb else np.nan
-        tr = transfer[(transfer["dataset"] == ds) & (transfer["threat"] == thr) & (transfer["variant"] == var)
-                      & (transfer["attack"] == STAA)] if len(transfer) else transfer
+        tr = (
+            transfer[
+                (transfer["dataset"] == ds)
+                & (transfer["threat"] == thr)
+                & (transfer["variant"] == var)
+                & (transfer["attack"] == STAA)
+            ]
+            if len(transfer)
+            else transfer
+        )
         for c in ("transfer_asr_mean", "transfer_asr_mean_ci_low", "transfer_asr_mean_ci_high"):
             row[c] = tr[c].iloc[0] if len(tr) else np.nan
         row["n_transfer_victims"] = int(tr["n_transfer_victims"].iloc[0]) if len(tr) else 0
         row["n_seeds"] = int(g["n_seeds"].max()) if "n_seeds" in g else 1
         row["interval"] = interval_label(row["n_seeds"])
         rows.append(row)
-    return pd.DataFrame(rows, columns=[*ABLATION_COLS[:12], "l0_all_percent", "l0_all_percent_ci_low",
-                                       "l0_all_percent_ci_high", *ABLATION_COLS[12:]])
+    return pd.DataFrame(
+        rows,
+        columns=[
+            *ABLATION_COLS[:12],
+            "l0_all_percent",
+            "l0_all_percent_ci_low",
+            "l0_all_percent_ci_high",
+            *ABLATION_COLS[12:],
+        ],
+    )
 
 
-def ablation_table(attacks: pd.DataFrame, reference: str = "full", transfer: pd.DataFrame | None = None,
-                   variants: Sequence[str] | None = None) -> Table:
+def ablation_table(
+    attacks: pd.DataFrame,
+    reference: str = "full",
+    transfer: pd.DataFrame | None = None,
+    variants: Sequence[str] | None = None,
+) -> Table:
     """STAA-Net variants side by side per dataset and threat: white-box ASR, SNR and perturbed
     fraction, and the ASR averaged over the non-threat victims. `variants` keeps the declared
     ablations (a sweep's generated points have their own figure)."""
@@ -271,13 +377,17 @@ def ablation_table(attacks: pd.DataFrame, reference: str = "full", transfer: pd.
     if len(df):
         df = df.sort_values(
             by=["dataset", "threat", "variant"],
-            key=lambda s: s.map(lambda v: f"{int(v != reference)}{v}") if s.name == "variant"
-            else s, kind="stable").reset_index(drop=True)
-    return Table("ablation", df,
-                 f"STAA-Net ablation (reference variant '{reference}'): white-box ASR (0-1), "
-                 "peak SNR (dB), perturbed fraction (% of samples) and mean transfer ASR over "
-                 "the non-threat victims. " + INTERVAL_CAPTION,
-                 intervals=_ci("asr", "snr_peak_db", "l0_percent", "transfer_asr_mean"))
+            key=lambda s: s.map(lambda v: f"{int(v != reference)}{v}") if s.name == "variant" else s,
+            kind="stable",
+        ).reset_index(drop=True)
+    return Table(
+        "ablation",
+        df,
+        f"STAA-Net ablation (reference variant '{reference}'): white-box ASR (0-1), "
+        "peak SNR (dB), perturbed fraction (% of samples) and mean transfer ASR over "
+        "the non-threat victims. " + INTERVAL_CAPTION,
+        intervals=_ci("asr", "snr_peak_db", "l0_percent", "transfer_asr_mean"),
+    )
 
 
 def per_class_table(attacks: pd.DataFrame, reference: str = "full") -> Table:
@@ -292,26 +402,46 @@ def per_class_table(attacks: pd.DataFrame, reference: str = "full") -> Table:
         pc = r.get("per_class")
         if not isinstance(pc, dict):
             continue
-        row: dict[str, Any] = {"dataset": r["dataset"], "threat": r["threat"], "attack": r["attack"],
-                               "method_family": r["method_family"], "evaluated_on": r["subset"],
-                               "n_utterances": int(r["n_utterances"]), "asr": r["asr"]}
+        row: dict[str, Any] = {
+            "dataset": r["dataset"],
+            "threat": r["threat"],
+            "attack": r["attack"],
+            "method_family": r["method_family"],
+            "evaluated_on": r["subset"],
+            "n_utterances": int(r["n_utterances"]),
+            "asr": r["asr"],
+        }
         for cls, d in pc.items():
             if cls not in classes:
                 classes.append(cls)
             row[f"asr_{cls}"] = d["asr"]
             row[f"l0_all_percent_{cls}"] = d["l0_all_percent"]
         rows.append(row)
-    cols = ["dataset", "threat", "attack", "method_family", "evaluated_on", "n_utterances", "asr",
-            *[f"asr_{c}" for c in classes], *[f"l0_all_percent_{c}" for c in classes]]
+    cols = [
+        "dataset",
+        "threat",
+        "attack",
+        "method_family",
+        "evaluated_on",
+        "n_utterances",
+        "asr",
+        *[f"asr_{c}" for c in classes],
+        *[f"l0_all_percent_{c}" for c in classes],
+    ]
     df = pd.DataFrame(rows, columns=cols)
     if len(df):
-        df = df.sort_values(by=["dataset", "threat", "method_family", "attack"],
-                            key=lambda s: s.map(family_rank) if s.name == "method_family" else s,
-                            kind="stable").reset_index(drop=True)
-    return Table("per_class", df,
-                 f"White-box attacks per true emotion (STAA-Net variant '{reference}' on the test split, "
-                 "baselines on their subset): fooling rate (asr_*) and % of samples perturbed over all "
-                 "utterances of the class (l0_all_percent_*).")
+        df = df.sort_values(
+            by=["dataset", "threat", "method_family", "attack"],
+            key=lambda s: s.map(family_rank) if s.name == "method_family" else s,
+            kind="stable",
+        ).reset_index(drop=True)
+    return Table(
+        "per_class",
+        df,
+        f"White-box attacks per true emotion (STAA-Net variant '{reference}' on the test split, "
+        "baselines on their subset): fooling rate (asr_*) and % of samples perturbed over all "
+        "utterances of the class (l0_all_percent_*).",
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -326,8 +456,16 @@ def format_value(col: str, v: Any) -> str:
         return str(int(v))
     if isinstance(v, (float, np.floating)):
         v = float(v)
-        if v.is_integer() and col in ("n", "threads", "batch_size", "n_test", "n_params",
-                                      "epochs", "n_utterances", "n_transfer_victims"):
+        if v.is_integer() and col in (
+            "n",
+            "threads",
+            "batch_size",
+            "n_test",
+            "n_params",
+            "epochs",
+            "n_utterances",
+            "n_transfer_victims",
+        ):
             return str(int(v))
         if "seconds" in col:
             return f"{v:.3g}"
@@ -339,9 +477,18 @@ def format_value(col: str, v: Any) -> str:
     return str(v)
 
 
-_TEX_ESC = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
-            "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
-            "^": r"\textasciicircum{}"}
+_TEX_ESC = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
 
 
 def tex_escape(s: str) -> str:
@@ -370,8 +517,14 @@ def _text_cells(table: Table) -> list[list[str]]:
     for i in range(len(table.df)):
         r = table.df.iloc[i]
         symmetric = str(r.get("interval", "")).startswith("t over")
-        rows.append([format_interval(c, r[c], r[table.intervals[c][0]], r[table.intervals[c][1]], symmetric)
-                     if c in table.intervals else format_value(c, r[c]) for c in cols])
+        rows.append(
+            [
+                format_interval(c, r[c], r[table.intervals[c][0]], r[table.intervals[c][1]], symmetric)
+                if c in table.intervals
+                else format_value(c, r[c])
+                for c in cols
+            ]
+        )
     return rows
 
 
@@ -385,8 +538,7 @@ def to_markdown(table: Table) -> str:
                     row[j] = f"**{row[j]}**"
     lines = [f"**{table.name}** — {table.caption}", ""]
     if cells:
-        body = pd.DataFrame(cells, columns=header).to_markdown(index=False,
-                                                              disable_numparse=True)
+        body = pd.DataFrame(cells, columns=header).to_markdown(index=False, disable_numparse=True)
     else:
         body = "| " + " | ".join(header) + " |\n|" + "|".join("---" for _ in header) + "|"
         body += "\n\n_No data._"
@@ -398,8 +550,7 @@ def to_markdown(table: Table) -> str:
 
 def to_latex(table: Table) -> str:
     df = table.df[shown_columns(table)]
-    numeric = [pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])
-               for c in df.columns]
+    numeric = [pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c]) for c in df.columns]
     align = "".join("r" if n else "l" for n in numeric)
     cells = _text_cells(table)
     out = [
@@ -439,8 +590,13 @@ def write_table(table: Table, out_dir: Path) -> list[Path]:
 
 
 # --------------------------------------------------------------------------------------------
-def make_tables(victims: pd.DataFrame, attacks: pd.DataFrame, timing: pd.DataFrame,
-                ablation_reference: str = "full", ablation_variants: Sequence[str] | None = None) -> dict[str, Table]:
+def make_tables(
+    victims: pd.DataFrame,
+    attacks: pd.DataFrame,
+    timing: pd.DataFrame,
+    ablation_reference: str = "full",
+    ablation_variants: Sequence[str] | None = None,
+) -> dict[str, Table]:
     """All tables from already loaded DataFrames (attack rows per seed, as loaded), keyed by name
     (see TABLE_NAMES); runs with several seeds are reported as means with t-intervals."""
     agg = over_seeds(attacks)
@@ -455,14 +611,24 @@ def make_tables(victims: pd.DataFrame, attacks: pd.DataFrame, timing: pd.DataFra
     }
 
 
-def build_tables(victim_metrics: Sequence[PathLike], attack_metrics: Sequence[PathLike],
-                 timing: Sequence[PathLike], out_dir: Path,
-                 ablation_reference: str = "full", names: Sequence[str] = TABLE_NAMES,
-                 ablation_variants: Sequence[str] | None = None) -> list[Path]:
+def build_tables(
+    victim_metrics: Sequence[PathLike],
+    attack_metrics: Sequence[PathLike],
+    timing: Sequence[PathLike],
+    out_dir: Path,
+    ablation_reference: str = "full",
+    names: Sequence[str] = TABLE_NAMES,
+    ablation_variants: Sequence[str] | None = None,
+) -> list[Path]:
     """Load the given result files and write victims/whitebox/transfer/timing/ablation tables
     as .csv, .md and .tex under `out_dir`; return the written paths."""
-    tables = make_tables(load_victim_metrics(victim_metrics), load_attack_metrics(attack_metrics),
-                         load_timing(timing), ablation_reference, ablation_variants)
+    tables = make_tables(
+        load_victim_metrics(victim_metrics),
+        load_attack_metrics(attack_metrics),
+        load_timing(timing),
+        ablation_reference,
+        ablation_variants,
+    )
     written: list[Path] = []
     for name in names:
         written += write_table(tables[name], Path(out_dir))

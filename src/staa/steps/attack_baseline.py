@@ -4,6 +4,7 @@ The attack runs once per (dataset, threat model, baseline) at batch size 1 (the 
 setting); its adversarial waveforms are stored, then scored on every victim (white-box on the
 threat model, transfer on the others) by the scoring step all attacks share (`staa.score`).
 """
+
 from __future__ import annotations
 
 import sys
@@ -28,6 +29,7 @@ from staa.utils import atomic_path, write_csv
 @dataclass(frozen=True)
 class BaselineFiles:
     """What a baseline's run writes (the rule names each file)."""
+
     adversarial: Path
     attack_log: Path
 
@@ -38,8 +40,15 @@ class BaselineFiles:
         return cls(d / "adversarial.npy", d / "attack_log.csv")
 
 
-def run_baseline(params: dict[str, Any], data_dir: str | Path, subset_csv: str | Path, threat_path: str | Path,
-                 files: BaselineFiles, device: torch.device, log=sys.stderr) -> pd.DataFrame:
+def run_baseline(
+    params: dict[str, Any],
+    data_dir: str | Path,
+    subset_csv: str | Path,
+    threat_path: str | Path,
+    files: BaselineFiles,
+    device: torch.device,
+    log=sys.stderr,
+) -> pd.DataFrame:
     """Run one baseline (params: staa.settings.BaselineSettings) on the subset; writes `files`."""
     cfg = BaselineSettings.from_params(params)
     settings = dict(cfg.settings)
@@ -51,8 +60,8 @@ def run_baseline(params: dict[str, Any], data_dir: str | Path, subset_csv: str |
     gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
     advs, rows = np.empty_like(x), []
     for i in range(x.shape[0]):
-        xi = torch.from_numpy(x[i:i + 1]).to(device)
-        yi = torch.from_numpy(clean[i:i + 1]).long().to(device)
+        xi = torch.from_numpy(x[i : i + 1]).to(device)
+        yi = torch.from_numpy(clean[i : i + 1]).long().to(device)
         t0 = time.perf_counter()
         status, err = "ok", ""
         try:
@@ -65,12 +74,19 @@ def run_baseline(params: dict[str, Any], data_dir: str | Path, subset_csv: str |
         except (RuntimeError, FloatingPointError, ValueError) as exc:  # record, keep the clean input, go on
             advs[i] = x[i]
             status, err = "failed", f"{type(exc).__name__}: {exc}"
-            print(f"[{cfg.name}] utterance {table['utt_id'].iloc[i]} failed: {err}\n"
-                  f"{traceback.format_exc(limit=2)}", file=log, flush=True)
-        rows.append({"utt_id": table["utt_id"].iloc[i], "seconds": time.perf_counter() - t0, "status": status,
-                     "error": err})
-        print(f"[{cfg.name} on {cfg.threat}] {i + 1}/{x.shape[0]} {rows[-1]['seconds']:.3f}s {status}",
-              file=log, flush=True)
+            print(
+                f"[{cfg.name}] utterance {table['utt_id'].iloc[i]} failed: {err}\n{traceback.format_exc(limit=2)}",
+                file=log,
+                flush=True,
+            )
+        rows.append(
+            {"utt_id": table["utt_id"].iloc[i], "seconds": time.perf_counter() - t0, "status": status, "error": err}
+        )
+        print(
+            f"[{cfg.name} on {cfg.threat}] {i + 1}/{x.shape[0]} {rows[-1]['seconds']:.3f}s {status}",
+            file=log,
+            flush=True,
+        )
     with atomic_path(files.adversarial) as tmp:
         with open(tmp, "wb") as fh:
             np.save(fh, advs)

@@ -6,6 +6,7 @@ the L0 figures use), a per-utterance log with the generator's seconds at batch s
 throughput, and a few listening examples (clean/adversarial pairs, fooled ones first, as judged by
 the threat model: the white-box view).
 """
+
 from __future__ import annotations
 
 import sys
@@ -33,7 +34,7 @@ def generate(gen, x: np.ndarray, eps: float, device: torch.device, batch_size: i
     """Adversarial waveforms and hard masks for a whole split, one forward pass per batch."""
     advs, masks = [], []
     for i in range(0, x.shape[0], batch_size):
-        out = gen(torch.from_numpy(np.array(x[i:i + batch_size], dtype=np.float32)).to(device), eps)
+        out = gen(torch.from_numpy(np.array(x[i : i + batch_size], dtype=np.float32)).to(device), eps)
         advs.append(out.x_adv.cpu().numpy())
         masks.append((out.m != 0).cpu().numpy())
     return np.concatenate(advs), np.concatenate(masks)
@@ -43,6 +44,7 @@ def generate(gen, x: np.ndarray, eps: float, device: torch.device, batch_size: i
 class CraftFiles:
     """What crafting writes (the rule names each file): adversarials, packed hard masks, per-utterance
     log, crafting record, and the listening examples' folder (its files are the rule's outputs too)."""
+
     adversarial: Path
     mask: Path
     attack_log: Path
@@ -56,8 +58,15 @@ class CraftFiles:
         return cls(d / "adversarial.npy", d / "mask.npy", d / "attack_log.csv", d / "craft.json", d / "examples")
 
 
-def craft_staa(params: dict[str, Any], data_dir: str | Path, generator_path: str | Path, threat_path: str | Path,
-               files: CraftFiles, device: torch.device, log=sys.stderr) -> pd.DataFrame:
+def craft_staa(
+    params: dict[str, Any],
+    data_dir: str | Path,
+    generator_path: str | Path,
+    threat_path: str | Path,
+    files: CraftFiles,
+    device: torch.device,
+    log=sys.stderr,
+) -> pd.DataFrame:
     """Apply the generator to the test split (params: staa.settings.CraftSettings) and write `files`."""
     cfg = CraftSettings.from_params(params)
     info = load_classes(data_dir)
@@ -66,8 +75,10 @@ def craft_staa(params: dict[str, Any], data_dir: str | Path, generator_path: str
     x = np.asarray(x, dtype=np.float32)
     n_examples = cfg.n_examples
     if n_examples > x.shape[0]:
-        raise ConfigError(f"attack_eval.n_examples = {n_examples}, but the test split ({Path(data_dir) / 'test.csv'}) "
-                          f"has {x.shape[0]} utterances; lower it")
+        raise ConfigError(
+            f"attack_eval.n_examples = {n_examples}, but the test split ({Path(data_dir) / 'test.csv'}) "
+            f"has {x.shape[0]} utterances; lower it"
+        )
     gen, meta = load_generator(generator_path, device)
     threat = load_victim(threat_path, device)
     eps = float(meta["eps"])
@@ -78,24 +89,47 @@ def craft_staa(params: dict[str, Any], data_dir: str | Path, generator_path: str
     # latency: one utterance at a time (the paper's setting), on the first `timing_utterances`
     sec = time_per_utterance(lambda xi: gen(xi, eps), x, device, cfg.timing_utterances)
     per_utt = np.full(x.shape[0], np.nan)
-    per_utt[:len(sec)] = sec
+    per_utt[: len(sec)] = sec
 
     with atomic_path(files.adversarial) as tmp:
         with open(tmp, "wb") as fh:
             np.save(fh, np.asarray(x_adv, dtype=np.float32))
     save_mask(files.mask, mask)
-    log_df = pd.DataFrame({"utt_id": table["utt_id"].astype(str).to_numpy(), "seconds": per_utt, "status": "ok",
-                           "error": "", "device": describe_device(device), "threads": torch.get_num_threads()})
+    log_df = pd.DataFrame(
+        {
+            "utt_id": table["utt_id"].astype(str).to_numpy(),
+            "seconds": per_utt,
+            "status": "ok",
+            "error": "",
+            "device": describe_device(device),
+            "threads": torch.get_num_threads(),
+        }
+    )
     write_csv(files.attack_log, log_df)
-    write_json(files.craft, {
-        "dataset": cfg.dataset, "threat": cfg.threat, "variant": cfg.variant,
-        "seed": cfg.seed, "eps": eps, "n_utterances": int(x.shape[0]), "length": int(x.shape[1]),
-        "throughput_utt_per_s": float(x.shape[0] / seconds), "throughput_batch": bs,
-        "device": describe_device(device), "threads": torch.get_num_threads()})
+    write_json(
+        files.craft,
+        {
+            "dataset": cfg.dataset,
+            "threat": cfg.threat,
+            "variant": cfg.variant,
+            "seed": cfg.seed,
+            "eps": eps,
+            "n_utterances": int(x.shape[0]),
+            "length": int(x.shape[1]),
+            "throughput_utt_per_s": float(x.shape[0] / seconds),
+            "throughput_batch": bs,
+            "device": describe_device(device),
+            "threads": torch.get_num_threads(),
+        },
+    )
     # listening examples, judged by the threat model (the white-box view)
     clean_pred, adv_pred = predict(threat, x, device), predict(threat, x_adv, device)
     write_examples(files.examples_dir, table, x, x_adv, mask, classes, clean_pred, adv_pred, sr, n_examples)
-    print(f"[staa {cfg.threat}/{cfg.variant}] {x.shape[0]} utterances crafted, "
-          f"{100.0 * mask.mean():.1f} % of samples perturbed, {np.median(sec) * 1e3:.2f} ms/utt, "
-          f"{x.shape[0] / seconds:.1f} utt/s at batch {bs}", file=log, flush=True)
+    print(
+        f"[staa {cfg.threat}/{cfg.variant}] {x.shape[0]} utterances crafted, "
+        f"{100.0 * mask.mean():.1f} % of samples perturbed, {np.median(sec) * 1e3:.2f} ms/utt, "
+        f"{x.shape[0] / seconds:.1f} utt/s at batch {bs}",
+        file=log,
+        flush=True,
+    )
     return log_df

@@ -5,6 +5,7 @@ by `staa.steps.attack_baseline` on the seeded subset) are scored by the same cod
 victim): white-box when the victim is the threat model, transfer otherwise. The record written to
 metrics.json is built in one place (`attack_record`) and checked against the metrics schema.
 """
+
 from __future__ import annotations
 
 import sys
@@ -28,8 +29,18 @@ from staa.timing import time_per_utterance
 from staa.utils import read_json, read_table
 
 # STAA-Net scored on the baselines' subset too: these keys of the subset's metrics
-SUBSET_KEYS = ("asr", "success_vs_truth", "snr_peak_db", "snr_energy_db", "l0", "l0_percent", "l0_frames_percent",
-               "n_utterances", "si_sdr_db", "stoi")
+SUBSET_KEYS = (
+    "asr",
+    "success_vs_truth",
+    "snr_peak_db",
+    "snr_energy_db",
+    "l0",
+    "l0_percent",
+    "l0_frames_percent",
+    "n_utterances",
+    "si_sdr_db",
+    "stoi",
+)
 CRAFT_KEYS = ("eps", "throughput_utt_per_s", "throughput_batch")
 
 
@@ -38,23 +49,39 @@ def craft_rule(method: str) -> str:
     return "craft_staa" if method == "staa" else "attack_baseline"
 
 
-def attack_record(cfg: ScoreSettings, params: dict[str, Any], metrics: dict[str, Any], attack_log: pd.DataFrame,
-                  craft: dict[str, Any], subset_metrics: dict[str, Any] | None, victim_seconds: np.ndarray,
-                  device: torch.device) -> dict[str, Any]:
+def attack_record(
+    cfg: ScoreSettings,
+    params: dict[str, Any],
+    metrics: dict[str, Any],
+    attack_log: pd.DataFrame,
+    craft: dict[str, Any],
+    subset_metrics: dict[str, Any] | None,
+    victim_seconds: np.ndarray,
+    device: torch.device,
+) -> dict[str, Any]:
     """The metrics.json record (format FORMAT_VERSION) of one attack scored on one victim; `params` as
     given are kept in its provenance."""
     sec = attack_log["seconds"].to_numpy(dtype=float)
     sec = sec[np.isfinite(sec)]  # STAA-Net times its first `timing_utterances` utterances only
     record = {
-        **metrics, "format_version": FORMAT_VERSION,
-        "dataset": cfg.dataset, "attack": cfg.attack, "method_family": cfg.method,
-        "threat": cfg.threat, "variant": cfg.variant, "victim": cfg.victim,
-        "white_box": cfg.victim == cfg.threat, "subset": cfg.scope, "seed": cfg.seed, **{k: craft.get(k) for k in CRAFT_KEYS},
+        **metrics,
+        "format_version": FORMAT_VERSION,
+        "dataset": cfg.dataset,
+        "attack": cfg.attack,
+        "method_family": cfg.method,
+        "threat": cfg.threat,
+        "variant": cfg.variant,
+        "victim": cfg.victim,
+        "white_box": cfg.victim == cfg.threat,
+        "subset": cfg.scope,
+        "seed": cfg.seed,
+        **{k: craft.get(k) for k in CRAFT_KEYS},
         "seconds_per_utterance": float(sec.mean()) if sec.size else float("nan"),
         "seconds_per_utterance_median": float(np.median(sec)) if sec.size else float("nan"),
         "victim_seconds_per_utterance_median": float(np.median(victim_seconds)) if victim_seconds.size else None,
         "n_failed": int((attack_log["status"] != "ok").sum()),
-        "device": str(attack_log["device"].iloc[0]), "threads": int(attack_log["threads"].iloc[0]),
+        "device": str(attack_log["device"].iloc[0]),
+        "threads": int(attack_log["threads"].iloc[0]),
         "subset_metrics": subset_metrics,
     }
     record["provenance"] = provenance(params, describe_device(device))
@@ -72,6 +99,7 @@ def _read_craft(path: str | Path) -> dict[str, Any]:
 @dataclass(frozen=True)
 class ScoreFiles:
     """What scoring writes (the rule names each file)."""
+
     metrics: Path
     per_utterance: Path
 
@@ -82,10 +110,19 @@ class ScoreFiles:
         return cls(d / "metrics.json", d / "per_utterance.csv")
 
 
-def score_attack(params: dict[str, Any], data_dir: str | Path, adv_path: str | Path, attack_log: str | Path,
-                 victim_path: str | Path, files: ScoreFiles, device: torch.device,
-                 subset_csv: str | Path | None = None, mask_path: str | Path | None = None,
-                 craft_path: str | Path | None = None, log=sys.stderr) -> dict[str, Any]:
+def score_attack(
+    params: dict[str, Any],
+    data_dir: str | Path,
+    adv_path: str | Path,
+    attack_log: str | Path,
+    victim_path: str | Path,
+    files: ScoreFiles,
+    device: torch.device,
+    subset_csv: str | Path | None = None,
+    mask_path: str | Path | None = None,
+    craft_path: str | Path | None = None,
+    log=sys.stderr,
+) -> dict[str, Any]:
     """Score stored adversarials on one victim (params: staa.settings.ScoreSettings); writes `files`.
 
     scope 'subset': the adversarials are the subset's utterances (`subset_csv`), as the baselines craft
@@ -108,8 +145,9 @@ def score_attack(params: dict[str, Any], data_dir: str | Path, adv_path: str | P
         source = f"the test split ({Path(data_dir) / 'test.npy'})"
     check_array(Path(adv_path), x.shape, source, fix)
     x_adv = np.load(adv_path)
-    alog = read_table(attack_log, ("utt_id", "seconds", "status", "device", "threads"), "attack log",
-                      dtype={"utt_id": str})
+    alog = read_table(
+        attack_log, ("utt_id", "seconds", "status", "device", "threads"), "attack log", dtype={"utt_id": str}
+    )
     if list(alog["utt_id"].astype(str)) != list(table["utt_id"].astype(str)):
         raise DataError(f"{attack_log}: its utterances differ from {source}; {fix}")
     mask = load_mask(Path(mask_path), x.shape, fix) if mask_path else None
@@ -120,21 +158,35 @@ def score_attack(params: dict[str, Any], data_dir: str | Path, adv_path: str | P
     frame = max(1, int(round(cfg.frame_ms * sr / 1000)))
     labels = table["label_idx"].to_numpy()
     speakers = table["speaker"].astype(str).to_numpy()
-    metrics, per = attack_metrics(x, x_adv, labels, clean, adv, frame, perturbed=mask, speakers=speakers,
-                                  sample_rate=sr)
+    metrics, per = attack_metrics(
+        x, x_adv, labels, clean, adv, frame, perturbed=mask, speakers=speakers, sample_rate=sr
+    )
     subset_metrics = None
     if scope == "full" and subset_csv:
         ids = read_table(subset_csv, ("utt_id",), "test subset", dtype={"utt_id": str})["utt_id"].tolist()
         sel = table["utt_id"].astype(str).isin(set(ids)).to_numpy()
         if ids:
-            sub, _ = attack_metrics(x[sel], x_adv[sel], labels[sel], clean[sel], adv[sel], frame,
-                                    None if mask is None else mask[sel], speakers=speakers[sel], sample_rate=sr)
+            sub, _ = attack_metrics(
+                x[sel],
+                x_adv[sel],
+                labels[sel],
+                clean[sel],
+                adv[sel],
+                frame,
+                None if mask is None else mask[sel],
+                speakers=speakers[sel],
+                sample_rate=sr,
+            )
             subset_metrics = {k: sub[k] for k in SUBSET_KEYS}
     # the victim's own forward pass at batch size 1, for scale
     victim_sec = time_per_utterance(victim, x, device, cfg.timing_utterances)
     record = attack_record(cfg, params, metrics, alog, craft, subset_metrics, victim_sec, device)
-    write_attack_outputs(files.metrics, files.per_utterance, record, per, table, info["classes"],
-                         seconds=alog["seconds"].to_numpy(float))
-    print(f"[{cfg.attack} {cfg.threat}{'/' + cfg.variant if cfg.variant else ''} -> {cfg.victim}] ASR {record['asr']:.3f} L0 {record['l0_percent']} % SNR {record['snr_peak_db']} dB",
-          file=log, flush=True)
+    write_attack_outputs(
+        files.metrics, files.per_utterance, record, per, table, info["classes"], seconds=alog["seconds"].to_numpy(float)
+    )
+    print(
+        f"[{cfg.attack} {cfg.threat}{'/' + cfg.variant if cfg.variant else ''} -> {cfg.victim}] ASR {record['asr']:.3f} L0 {record['l0_percent']} % SNR {record['snr_peak_db']} dB",
+        file=log,
+        flush=True,
+    )
     return record

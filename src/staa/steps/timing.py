@@ -1,5 +1,6 @@
 """Timing step (docs/design.md §6): STAA-Net and every baseline timed per utterance on the seeded
 subset, against the same threat model, device and thread count (the timers: `staa.timing`)."""
+
 from __future__ import annotations
 
 import sys
@@ -18,21 +19,42 @@ from staa.timing import time_methods
 from staa.utils import write_csv
 
 
-def run_timing(params: dict[str, Any], data_dir: str | Path, subset_csv: str | Path, generator_path: str | Path,
-               threat_path: str | Path, out_csv: str | Path, device: torch.device, log=sys.stderr) -> pd.DataFrame:
+def run_timing(
+    params: dict[str, Any],
+    data_dir: str | Path,
+    subset_csv: str | Path,
+    generator_path: str | Path,
+    threat_path: str | Path,
+    out_csv: str | Path,
+    device: torch.device,
+    log=sys.stderr,
+) -> pd.DataFrame:
     """Time STAA-Net and every baseline (params: staa.settings.TimingSettings); writes `out_csv`."""
     cfg = TimingSettings.from_params(params)
     x_all, _ = load_subset(data_dir, subset_csv)
     n = min(cfg.utterances, x_all.shape[0])
     warmup = cfg.warmup
-    xs = [torch.from_numpy(x_all[i:i + 1]).to(device) for i in range(n)]
+    xs = [torch.from_numpy(x_all[i : i + 1]).to(device) for i in range(n)]
     gen, meta = load_generator(generator_path, device)
     model = load_victim(threat_path, device)
-    ys = [torch.from_numpy(predict(model, x_all[i:i + 1], device)).long().to(device) for i in range(n)]
+    ys = [torch.from_numpy(predict(model, x_all[i : i + 1], device)).long().to(device) for i in range(n)]
     eps = float(meta["eps"])
     bsz = cfg.throughput_batch
-    df = time_methods(gen, eps, model, xs, ys, cfg.methods, cfg.full_methods, warmup, device,
-                      seed=cfg.seed, throughput_x=np.resize(x_all, (bsz, x_all.shape[1])), tag=cfg.threat, log=log)
+    df = time_methods(
+        gen,
+        eps,
+        model,
+        xs,
+        ys,
+        cfg.methods,
+        cfg.full_methods,
+        warmup,
+        device,
+        seed=cfg.seed,
+        throughput_x=np.resize(x_all, (bsz, x_all.shape[1])),
+        tag=cfg.threat,
+        log=log,
+    )
     df.insert(0, "dataset", cfg.dataset)
     df.insert(3, "threat", cfg.threat)
     write_csv(out_csv, df)

@@ -4,6 +4,7 @@ The generator is trained once; afterwards one forward pass turns a clean utteran
 adversarial one. The adversarial loss is the Carlini-Wagner margin against the threat model's
 *clean prediction*; magnitude, quantisation and sparsity losses are weighted per variant.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -80,6 +81,7 @@ def resolve(params: dict[str, Any]) -> GeneratorSettings:
 class GeneratorFiles:
     """What a generator's training writes (the rule names each file); the resumable checkpoint goes
     to ckpt/last.pt beside the generator."""
+
     generator: Path
     train_log: Path
     summary: Path
@@ -91,8 +93,14 @@ class GeneratorFiles:
         return cls(d / "generator.pt", d / "train_log.csv", d / "train_summary.json")
 
 
-def train_generator(params: dict[str, Any], data_dir: str | Path, threat_path: str | Path, files: GeneratorFiles,
-                    device: torch.device, log=sys.stderr) -> dict[str, Any]:
+def train_generator(
+    params: dict[str, Any],
+    data_dir: str | Path,
+    threat_path: str | Path,
+    files: GeneratorFiles,
+    device: torch.device,
+    log=sys.stderr,
+) -> dict[str, Any]:
     """Train one generator: params threat, variant, arch {...}, seed (staa.settings.GeneratorRun) and
     train {...}, variant_cfg {...} (staa.settings.GeneratorSettings); writes `files`."""
     run, train = GeneratorRun.from_params(params), resolve(params)
@@ -124,8 +132,15 @@ def train_generator(params: dict[str, Any], data_dir: str | Path, threat_path: s
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=train.step_size, gamma=train.gamma)
     epochs, bs = train.epochs, train.batch_size
     settings = {k: v for k, v in dataclasses.asdict(train).items() if k != "epochs"}  # more epochs resume
-    fp = fingerprint({**dataclasses.asdict(run), "train": settings, "length": length,
-                      "data": data_digest(data_dir), "threat_model": file_digest(threat_path)})
+    fp = fingerprint(
+        {
+            **dataclasses.asdict(run),
+            "train": settings,
+            "length": length,
+            "data": data_digest(data_dir),
+            "threat_model": file_digest(threat_path),
+        }
+    )
     ckpt_path = Path(files.generator).parent / "ckpt" / "last.pt"
     start, rows = 0, []
     best: dict[str, Any] = {"epoch": 0, "fooling_rate": -1.0, "state": None}
@@ -137,9 +152,12 @@ def train_generator(params: dict[str, Any], data_dir: str | Path, threat_path: s
         start, rows = int(state["epoch"]), list(state["rows"])
         best = dict(state.get("best") or best)
         print(f"[{tag}] resumed from {ckpt_path} after epoch {start}", file=log, flush=True)
-    print(f"[{tag}] generator: {gen.count_parameters()} parameters, input {gen.input_length} -> {length} samples, "
-          f"factorised={train.factorised}, losses={train.losses}, {epochs} epochs on {device}",
-          file=log, flush=True)
+    print(
+        f"[{tag}] generator: {gen.count_parameters()} parameters, input {gen.input_length} -> {length} samples, "
+        f"factorised={train.factorised}, losses={train.losses}, {epochs} epochs on {device}",
+        file=log,
+        flush=True,
+    )
     warmup, select = train.warmup_epochs, train.select
     budget = dev_budget(dataclasses.asdict(train))
     for epoch in range(start, epochs):
@@ -156,19 +174,31 @@ def train_generator(params: dict[str, Any], data_dir: str | Path, threat_path: s
         fooled = density = seen = 0
         n_batches = -(-len(order) // bs)
         for b, i in enumerate(range(0, len(order), bs)):
-            idx = np.sort(order[i:i + bs])
+            idx = np.sort(order[i : i + bs])
             xb = torch.from_numpy(np.array(x_tr[idx], dtype=np.float32)).to(device)
             yb = torch.from_numpy(y_tr[idx]).long().to(device)
             out = gen(xb, eps)
             with grad_context(device):
                 logits = threat(out.x_adv)
             tgt = None if target_idx is None else torch.full_like(yb, target_idx)
-            terms = staa_losses(logits, yb, out.v, out.m_soft, out.m, weights, kappa=train.kappa, target=tgt,
-                                reduction=train.reduction, sparsity_target=train.sparsity_target,
-                                sparsity_scope=train.sparsity_scope)
+            terms = staa_losses(
+                logits,
+                yb,
+                out.v,
+                out.m_soft,
+                out.m,
+                weights,
+                kappa=train.kappa,
+                target=tgt,
+                reduction=train.reduction,
+                sparsity_target=train.sparsity_target,
+                sparsity_scope=train.sparsity_scope,
+            )
             if not torch.isfinite(terms["total"]):
-                raise TrainingError(f"generator {tag}: loss is {terms['total'].item()} at epoch {epoch + 1}, "
-                                    f"batch {b + 1}; the last good checkpoint ({ckpt_path}) was kept")
+                raise TrainingError(
+                    f"generator {tag}: loss is {terms['total'].item()} at epoch {epoch + 1}, "
+                    f"batch {b + 1}; the last good checkpoint ({ckpt_path}) was kept"
+                )
             opt.zero_grad(set_to_none=True)
             terms["total"].backward()
             if train.grad_clip:
@@ -182,20 +212,41 @@ def train_generator(params: dict[str, Any], data_dir: str | Path, threat_path: s
             progress(log, tag, epoch, epochs, b, n_batches, t0)
         sched.step()
         dev = evaluate_dev(gen, threat, x_dev, y_dev, eps, device, bs)
-        row = {"epoch": epoch + 1, "loss": sums["total"] / seen, **{k: sums[k] / seen for k in ("adv", "mag", "qua", "spa")},
-               "fooling_rate": fooled / seen, "mask_density": density / seen, "dev_fooling_rate": dev["fooling_rate"],
-               "dev_mask_density": dev["mask_density"], "eps": eps, "lr": opt.param_groups[0]["lr"],
-               "seconds": round(time.time() - t0, 3)}
+        row = {
+            "epoch": epoch + 1,
+            "loss": sums["total"] / seen,
+            **{k: sums[k] / seen for k in ("adv", "mag", "qua", "spa")},
+            "fooling_rate": fooled / seen,
+            "mask_density": density / seen,
+            "dev_fooling_rate": dev["fooling_rate"],
+            "dev_mask_density": dev["mask_density"],
+            "eps": eps,
+            "lr": opt.param_groups[0]["lr"],
+            "seconds": round(time.time() - t0, 3),
+        }
         rows.append(row)
         if selectable(row, budget, min(warmup, epochs - 1)) and dev["fooling_rate"] >= best["fooling_rate"]:
             best = {"epoch": epoch + 1, "fooling_rate": dev["fooling_rate"], "state": to_cpu(gen.state_dict())}
-        save_checkpoint(ckpt_path, {"fingerprint": fp, "epoch": epoch + 1, "model": to_cpu(gen.state_dict()),
-                                    "optimizer": to_cpu(opt.state_dict()), "scheduler": sched.state_dict(),
-                                    "rows": rows, "best": best})
-        print(f"[{tag}] epoch {epoch + 1}/{epochs} loss {row['loss']:.4f} adv {row['adv']:.3f} mag {row['mag']:.4f} "
-              f"qua {row['qua']:.3f} spa {row['spa']:.3f} | train fool {row['fooling_rate']:.3f} "
-              f"density {row['mask_density']:.3f} | dev fool {dev['fooling_rate']:.3f} density "
-              f"{dev['mask_density']:.3f} | eps {eps:.4f} ({row['seconds']:.1f}s)", file=log, flush=True)
+        save_checkpoint(
+            ckpt_path,
+            {
+                "fingerprint": fp,
+                "epoch": epoch + 1,
+                "model": to_cpu(gen.state_dict()),
+                "optimizer": to_cpu(opt.state_dict()),
+                "scheduler": sched.state_dict(),
+                "rows": rows,
+                "best": best,
+            },
+        )
+        print(
+            f"[{tag}] epoch {epoch + 1}/{epochs} loss {row['loss']:.4f} adv {row['adv']:.3f} mag {row['mag']:.4f} "
+            f"qua {row['qua']:.3f} spa {row['spa']:.3f} | train fool {row['fooling_rate']:.3f} "
+            f"density {row['mask_density']:.3f} | dev fool {dev['fooling_rate']:.3f} density "
+            f"{dev['mask_density']:.3f} | eps {eps:.4f} ({row['seconds']:.1f}s)",
+            file=log,
+            flush=True,
+        )
     chosen = epochs
     if select == "best_dev" and best["state"] is not None:
         gen.load_state_dict(best["state"])
@@ -204,15 +255,27 @@ def train_generator(params: dict[str, Any], data_dir: str | Path, threat_path: s
         print(f"[{tag}] no epoch met the dev density budget ({budget}); keeping the last epoch", file=log, flush=True)
     print(f"[{tag}] selected epoch {chosen} ({select})", file=log, flush=True)
     final_eps = eps_at(chosen - 1, train.eps, train.flex_eps)
-    meta = {"arch": run.arch, "length": length, "factorised": train.factorised,
-            "frame_length": train.frame_length, "eps": final_eps, "threat": run.threat,
-            "variant": run.variant, "classes": classes, "dataset": info["dataset"], "losses": train.losses,
-            "target": target, "warmup_epochs": warmup, "select": select, "selected_epoch": chosen,
-            "sample_rate": int(info["sample_rate"]), "seed": run.seed}
+    meta = {
+        "arch": run.arch,
+        "length": length,
+        "factorised": train.factorised,
+        "frame_length": train.frame_length,
+        "eps": final_eps,
+        "threat": run.threat,
+        "variant": run.variant,
+        "classes": classes,
+        "dataset": info["dataset"],
+        "losses": train.losses,
+        "target": target,
+        "warmup_epochs": warmup,
+        "select": select,
+        "selected_epoch": chosen,
+        "sample_rate": int(info["sample_rate"]),
+        "seed": run.seed,
+    }
     write_csv(files.train_log, pd.DataFrame(rows))
     save_generator(gen.cpu(), files.generator, meta)
-    write_json(files.summary, {**meta, "final": rows[-1] if rows else {},
-                                                "selected": rows[chosen - 1] if rows else {}})
+    write_json(files.summary, {**meta, "final": rows[-1] if rows else {}, "selected": rows[chosen - 1] if rows else {}})
     return meta
 
 
@@ -222,10 +285,10 @@ def evaluate_dev(gen: STAANet, threat, x: np.ndarray, y: np.ndarray, eps: float,
     gen.eval()
     fooled, density = 0, 0.0
     for i in range(0, x.shape[0], bs):
-        xb = torch.from_numpy(np.array(x[i:i + bs], dtype=np.float32)).to(device)
+        xb = torch.from_numpy(np.array(x[i : i + bs], dtype=np.float32)).to(device)
         out = gen(xb, eps)
         pred = predict(threat, out.x_adv, device, batch_size=xb.shape[0])
-        fooled += int((pred != y[i:i + bs]).sum())
+        fooled += int((pred != y[i : i + bs]).sum())
         density += float(out.m.mean()) * xb.shape[0]
     gen.train()
     return {"fooling_rate": fooled / max(1, x.shape[0]), "mask_density": density / max(1, x.shape[0])}

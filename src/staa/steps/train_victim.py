@@ -5,6 +5,7 @@ batches), dev WA/UA, a progress line in the log, a CSV row and a checkpoint. At 
 selected weights (best dev UA, or last epoch as the reference does for SSL models) are scored on
 the test split.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -34,6 +35,7 @@ from staa.utils import progress, write_csv, write_json
 class VictimFiles:
     """What a victim's training writes (the rule names each file); the resumable checkpoint goes
     to ckpt/last.pt beside the model."""
+
     model: Path
     metrics: Path
     train_log: Path
@@ -45,8 +47,9 @@ class VictimFiles:
         return cls(d / "model.pt", d / "metrics.json", d / "train_log.csv")
 
 
-def train_victim(name: str, params: dict[str, Any], data_dir: str | Path, files: VictimFiles,
-                 device: torch.device, log=sys.stderr) -> dict[str, Any]:
+def train_victim(
+    name: str, params: dict[str, Any], data_dir: str | Path, files: VictimFiles, device: torch.device, log=sys.stderr
+) -> dict[str, Any]:
     """Train victim `name` with `params` (staa.settings.VictimSettings) and write `files`.
 
     `train: false` evaluates the model as it is (a user's fine-tuned checkpoint): no epoch runs, the
@@ -68,14 +71,16 @@ def train_victim(name: str, params: dict[str, Any], data_dir: str | Path, files:
 
     check_trainable(cfg.family, epochs, name)
     torch.manual_seed(seed)
-    model = build_victim(cfg.family, len(classes), length, cfg.arch, classes=classes,
-                         sample_rate=int(info["sample_rate"])).to(device)
+    model = build_victim(
+        cfg.family, len(classes), length, cfg.arch, classes=classes, sample_rate=int(info["sample_rate"])
+    ).to(device)
     trainable = [p for p in model.parameters() if p.requires_grad]
-    opt = (torch.optim.Adam(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
-           if epochs and trainable else None)
+    opt = torch.optim.Adam(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay) if epochs and trainable else None
     if epochs and not trainable:
-        raise ConfigError(f"victims.{name}: epochs is {epochs} but the model has no trainable parameters; "
-                          "expected train: false to evaluate it as it is")
+        raise ConfigError(
+            f"victims.{name}: epochs is {epochs} but the model has no trainable parameters; "
+            "expected train: false to evaluate it as it is"
+        )
     fp = fingerprint({**dataclasses.asdict(cfg), "classes": classes, "length": length, "data": data_digest(data_dir)})
     ckpt_path = Path(files.model).parent / "ckpt" / "last.pt"
     start, rows, best = 0, [], {"ua": -1.0, "epoch": -1, "state": None}
@@ -90,18 +95,35 @@ def train_victim(name: str, params: dict[str, Any], data_dir: str | Path, files:
     n_params = sum(p.numel() for p in model.parameters())
     dropped = list(getattr(model, "dropped_labels", []) or [])
     if dropped:
-        print(f"[{name}] model labels without a dataset class (left out of the argmax): {dropped}", file=log,
-              flush=True)
+        print(
+            f"[{name}] model labels without a dataset class (left out of the argmax): {dropped}", file=log, flush=True
+        )
     if as_is:
         t0 = time.time()
         dev = classification_report(t_dev["label_idx"].to_numpy(), predict(model, x_dev, device), classes)
-        rows = [{"epoch": 0, "train_loss": float("nan"), "train_acc": float("nan"), "dev_wa": dev["wa"],
-                 "dev_ua": dev["ua"], "lr": 0.0, "seconds": round(time.time() - t0, 3)}]
+        rows = [
+            {
+                "epoch": 0,
+                "train_loss": float("nan"),
+                "train_acc": float("nan"),
+                "dev_wa": dev["wa"],
+                "dev_ua": dev["ua"],
+                "lr": 0.0,
+                "seconds": round(time.time() - t0, 3),
+            }
+        ]
         best = {"ua": dev["ua"], "epoch": 0, "state": None}
-        print(f"[{name}] evaluated as it is (train: false): dev_wa {dev['wa']:.3f} dev_ua {dev['ua']:.3f}",
-              file=log, flush=True)
-    print(f"[{name}] {cfg.family}: {n_params} parameters, {len(y_tr)} train / {len(t_dev)} dev / "
-          f"{len(t_te)} test utterances, {epochs} epochs on {device}", file=log, flush=True)
+        print(
+            f"[{name}] evaluated as it is (train: false): dev_wa {dev['wa']:.3f} dev_ua {dev['ua']:.3f}",
+            file=log,
+            flush=True,
+        )
+    print(
+        f"[{name}] {cfg.family}: {n_params} parameters, {len(y_tr)} train / {len(t_dev)} dev / "
+        f"{len(t_te)} test utterances, {epochs} epochs on {device}",
+        file=log,
+        flush=True,
+    )
     for epoch in range(start, epochs):
         t0 = time.time()
         model.train()
@@ -109,14 +131,16 @@ def train_victim(name: str, params: dict[str, Any], data_dir: str | Path, files:
         order = np.random.default_rng([seed, epoch]).permutation(len(y_tr))
         tot_loss, correct, seen = 0.0, 0, 0
         for b, i in enumerate(range(0, len(order), bs)):
-            idx = np.sort(order[i:i + bs])
+            idx = np.sort(order[i : i + bs])
             xb = torch.from_numpy(np.array(x_tr[idx], dtype=np.float32)).to(device)
             yb = torch.from_numpy(y_tr[idx]).long().to(device)
             logits = model(xb)
             loss = F.cross_entropy(logits, yb)
             if not torch.isfinite(loss):
-                raise TrainingError(f"victim {name}: loss is {loss.item()} at epoch {epoch + 1}, batch {b + 1}; "
-                                    f"the last good checkpoint ({ckpt_path}) was kept. Lower the learning rate.")
+                raise TrainingError(
+                    f"victim {name}: loss is {loss.item()} at epoch {epoch + 1}, batch {b + 1}; "
+                    f"the last good checkpoint ({ckpt_path}) was kept. Lower the learning rate."
+                )
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip:
@@ -127,32 +151,69 @@ def train_victim(name: str, params: dict[str, Any], data_dir: str | Path, files:
             seen += len(idx)
             progress(log, name, epoch, epochs, b, -(-len(order) // bs), t0)
         dev = classification_report(t_dev["label_idx"].to_numpy(), predict(model, x_dev, device), classes)
-        row = {"epoch": epoch + 1, "train_loss": tot_loss / seen, "train_acc": correct / seen,
-               "dev_wa": dev["wa"], "dev_ua": dev["ua"], "lr": opt.param_groups[0]["lr"],
-               "seconds": round(time.time() - t0, 3)}
+        row = {
+            "epoch": epoch + 1,
+            "train_loss": tot_loss / seen,
+            "train_acc": correct / seen,
+            "dev_wa": dev["wa"],
+            "dev_ua": dev["ua"],
+            "lr": opt.param_groups[0]["lr"],
+            "seconds": round(time.time() - t0, 3),
+        }
         rows.append(row)
         if dev["ua"] > best["ua"]:
             best = {"ua": dev["ua"], "epoch": epoch + 1, "state": to_cpu(model.state_dict())}
-        save_checkpoint(ckpt_path, {
-            "fingerprint": fp, "epoch": epoch + 1, "model": to_cpu(model.state_dict()),
-            "optimizer": to_cpu(opt.state_dict()), "rows": rows, "best_ua": best["ua"],
-            "best_epoch": best["epoch"], "best_model": best["state"]})
-        print(f"[{name}] epoch {epoch + 1}/{epochs} loss {row['train_loss']:.4f} train_acc {row['train_acc']:.3f} "
-              f"dev_wa {dev['wa']:.3f} dev_ua {dev['ua']:.3f} ({row['seconds']:.1f}s)", file=log, flush=True)
+        save_checkpoint(
+            ckpt_path,
+            {
+                "fingerprint": fp,
+                "epoch": epoch + 1,
+                "model": to_cpu(model.state_dict()),
+                "optimizer": to_cpu(opt.state_dict()),
+                "rows": rows,
+                "best_ua": best["ua"],
+                "best_epoch": best["epoch"],
+                "best_model": best["state"],
+            },
+        )
+        print(
+            f"[{name}] epoch {epoch + 1}/{epochs} loss {row['train_loss']:.4f} train_acc {row['train_acc']:.3f} "
+            f"dev_wa {dev['wa']:.3f} dev_ua {dev['ua']:.3f} ({row['seconds']:.1f}s)",
+            file=log,
+            flush=True,
+        )
 
     if select == "best_dev_ua" and best["state"] is not None:
         model.load_state_dict(best["state"])
     chosen = 0 if as_is else best["epoch"] if select == "best_dev_ua" else epochs
     test = classification_report(t_te["label_idx"].to_numpy(), predict(model, x_te, device), classes)
-    metrics = {"dataset": info["dataset"], "victim": name, "family": cfg.family, "seed": cfg.seed, **test,
-               "provenance": provenance(params, describe_device(device)),
-               "n_test": int(len(t_te)), "n_params": int(n_params), "epochs": epochs, "selected_epoch": chosen,
-               "trained": not as_is, "dropped_labels": dropped,
-               "dev_ua_selected": float(best["ua"]) if select == "best_dev_ua" else float(rows[-1]["dev_ua"])}
+    metrics = {
+        "dataset": info["dataset"],
+        "victim": name,
+        "family": cfg.family,
+        "seed": cfg.seed,
+        **test,
+        "provenance": provenance(params, describe_device(device)),
+        "n_test": int(len(t_te)),
+        "n_params": int(n_params),
+        "epochs": epochs,
+        "selected_epoch": chosen,
+        "trained": not as_is,
+        "dropped_labels": dropped,
+        "dev_ua_selected": float(best["ua"]) if select == "best_dev_ua" else float(rows[-1]["dev_ua"]),
+    }
     write_csv(files.train_log, pd.DataFrame(rows))
-    save_victim(model.cpu(), files.model, extra={"dataset": info["dataset"], "victim": name,
-                                                          "classes": classes, "selected_epoch": chosen,
-                                                          "dropped_labels": dropped})
+    save_victim(
+        model.cpu(),
+        files.model,
+        extra={
+            "dataset": info["dataset"],
+            "victim": name,
+            "classes": classes,
+            "selected_epoch": chosen,
+            "dropped_labels": dropped,
+        },
+    )
     write_json(files.metrics, metrics)
     print(f"[{name}] test WA {test['wa']:.3f} UA {test['ua']:.3f} (epoch {chosen})", file=log, flush=True)
     return metrics

@@ -3,6 +3,7 @@
 ``read_corpus`` is the config-facing entry point: it checks the reader name and option names
 before anything touches the disk, so a typo in a config fails with a clear message.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -32,7 +33,5 @@ def read_corpus(reader: str, root: str | os.PathLike, **options: Any) -> pd.Data
         accepted = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
         for name in options:
             if name not in accepted:
-                raise ConfigError(
-                    f"corpus reader {reader!r}: unknown option {name!r}; accepted options: {accepted}"
-                )
+                raise ConfigError(f"corpus reader {reader!r}: unknown option {name!r}; accepted options: {accepted}")
     return func(root, **options)

@@ -4,6 +4,7 @@ File names ``{PR|NP}_{f|m}_{speaker}_{emo}{NN}{a|b|c}.wav`` carry everything: PR
 prototypical productions, the emotion code gives the class. The corpus ships no official split,
 so one is drawn per seed by speaker, balanced by gender (paper: about 43/32/25 % of speakers).
 """
+
 from __future__ import annotations
 
 import os
@@ -85,20 +86,21 @@ def read_demos(
             kind, gender, speaker, code = m.group(1), m.group(2), m.group(3), m.group(4)
             if code not in EMOTIONS:
                 raise DataError(
-                    f"DEMoS file {str(wav)!r}: unknown emotion code {code!r}; "
-                    f"expected one of {sorted(EMOTIONS)}"
+                    f"DEMoS file {str(wav)!r}: unknown emotion code {code!r}; expected one of {sorted(EMOTIONS)}"
                 )
             label = EMOTIONS[code]
             if (label == "neutral" and not include_neutral) or (prototypical_only and kind != "PR"):
                 continue
-            rows.append({
-                "utt_id": wav.stem,
-                "path": str(wav),
-                "label": label,
-                "speaker": f"{int(speaker):02d}",
-                "gender": gender,
-                "split": "",
-            })
+            rows.append(
+                {
+                    "utt_id": wav.stem,
+                    "path": str(wav),
+                    "label": label,
+                    "speaker": f"{int(speaker):02d}",
+                    "gender": gender,
+                    "split": "",
+                }
+            )
 
     expected = EMOTIONAL_CLASSES + (["neutral"] if include_neutral else [])
     df = finish_frame(rows, f"DEMoS root {str(root_path)!r}", expected_labels=expected)

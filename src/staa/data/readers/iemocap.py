@@ -4,6 +4,7 @@ Only the per-turn summary lines (``[start - end]<TAB>turn<TAB>code<TAB>[V, A, D]
 consensus label; evaluator lines (``C-E1:`` ...) and headers are skipped. The paper's 4-class
 setup keeps ang/hap/exc/sad/neu with exc merged into hap.
 """
+
 from __future__ import annotations
 
 import os
@@ -53,14 +54,8 @@ def _check_sessions(sessions: object) -> dict[int, str]:
 
 
 def _check_labels(classes: object, merge: object) -> tuple[list[str], dict[str, str]]:
-    if (
-        not isinstance(classes, (list, tuple))
-        or not classes
-        or not all(isinstance(c, str) and c for c in classes)
-    ):
-        raise ConfigError(
-            f"classes={classes!r}: expected a non-empty list of IEMOCAP codes such as {DEFAULT_CLASSES}"
-        )
+    if not isinstance(classes, (list, tuple)) or not classes or not all(isinstance(c, str) and c for c in classes):
+        raise ConfigError(f"classes={classes!r}: expected a non-empty list of IEMOCAP codes such as {DEFAULT_CLASSES}")
     if not isinstance(merge, Mapping) or not all(
         isinstance(k, str) and isinstance(v, str) and v for k, v in merge.items()
     ):
@@ -99,7 +94,8 @@ def read_iemocap(
                 )
         label_dir = session_dir / "dialog" / "EmoEvaluation"
         label_files = sorted(
-            p for p in label_dir.glob("*.txt")
+            p
+            for p in label_dir.glob("*.txt")
             if p.is_file() and not p.name.startswith(".")  # skip macOS '._' resource forks
         )
         if not label_files:
@@ -146,12 +142,14 @@ def _read_label_file(
                 f"{str(wav)!r} does not exist"
             )
         letter = turn_m.group(3)
-        rows.append({
-            "utt_id": turn,
-            "path": str(wav),
-            "label": merge.get(code, code),
-            "speaker": f"Ses{session:02d}{letter}",
-            "gender": letter.lower(),
-            "split": split,
-        })
+        rows.append(
+            {
+                "utt_id": turn,
+                "path": str(wav),
+                "label": merge.get(code, code),
+                "speaker": f"Ses{session:02d}{letter}",
+                "gender": letter.lower(),
+                "split": split,
+            }
+        )
     return rows

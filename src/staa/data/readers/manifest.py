@@ -4,6 +4,7 @@ The manifest lets any corpus be used without writing a reader: one row per utter
 ``path,label,speaker`` and optionally ``split,gender``. The helpers at the top (``COLUMNS``,
 ``require_dir``, ``finish_frame``) define the common output so that all readers agree on it.
 """
+
 from __future__ import annotations
 
 import os
@@ -31,9 +32,7 @@ def require_dir(path: str | os.PathLike, what: str) -> Path:
     return p
 
 
-def finish_frame(
-    rows: Iterable[Mapping[str, str]], source: str, expected_labels: Iterable[str] = ()
-) -> pd.DataFrame:
+def finish_frame(rows: Iterable[Mapping[str, str]], source: str, expected_labels: Iterable[str] = ()) -> pd.DataFrame:
     """Build the common reader output: exact columns, all str, unique utt_id, sorted by utt_id.
 
     ``expected_labels`` are classes the caller asked for; one with no utterance left is a
@@ -47,9 +46,7 @@ def finish_frame(
     if not dup.empty:
         first = dup.iloc[0]
         paths = df.loc[df["utt_id"] == first, "path"].tolist()
-        raise DataError(
-            f"{source}: utterance id {first!r} occurs more than once ({paths}); expected unique ids"
-        )
+        raise DataError(f"{source}: utterance id {first!r} occurs more than once ({paths}); expected unique ids")
     present = set(df["label"])
     empty = [c for c in expected_labels if c not in present]
     if empty:
@@ -90,9 +87,7 @@ def read_manifest(
         not isinstance(label_map, Mapping)
         or not all(isinstance(k, str) and isinstance(v, str) and v for k, v in label_map.items())
     ):
-        raise ConfigError(
-            f"label_map={label_map!r}: expected a mapping raw label (str) -> class name (non-empty str)"
-        )
+        raise ConfigError(f"label_map={label_map!r}: expected a mapping raw label (str) -> class name (non-empty str)")
 
     base = root if os.path.isabs(manifest) else require_dir(root, "manifest root")
     csv_path = manifest_path(base, manifest)
@@ -101,17 +96,13 @@ def read_manifest(
     try:
         table = pd.read_csv(csv_path, dtype=str, keep_default_na=False, skipinitialspace=True)
     except pd.errors.EmptyDataError:
-        raise DataError(
-            f"manifest {str(csv_path)!r} is empty: expected a header with path,label,speaker"
-        ) from None
+        raise DataError(f"manifest {str(csv_path)!r} is empty: expected a header with path,label,speaker") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise DataError(f"manifest {str(csv_path)!r} is not a readable CSV: {exc}") from None
     table.columns = [str(c).strip() for c in table.columns]
     missing = [c for c in ("path", "label", "speaker") if c not in table.columns]
     if missing:
-        raise DataError(
-            f"manifest {str(csv_path)!r} lacks required column(s) {missing}; found {list(table.columns)}"
-        )
+        raise DataError(f"manifest {str(csv_path)!r} lacks required column(s) {missing}; found {list(table.columns)}")
     if table.empty:
         raise DataError(f"manifest {str(csv_path)!r} has a header but no rows")
 
@@ -134,9 +125,7 @@ def read_manifest(
             raise DataError(f"{where}: gender {gender_raw!r} is not one of f/m/female/male or empty")
         abs_path = os.path.abspath(os.path.join(base, raw_path))
         if abs_path in seen:
-            raise DataError(
-                f"{where}: path {raw_path!r} duplicates row {seen[abs_path] + 1}; expected each file once"
-            )
+            raise DataError(f"{where}: path {raw_path!r} duplicates row {seen[abs_path] + 1}; expected each file once")
         seen[abs_path] = i
         if not os.path.isfile(abs_path):
             raise DataError(f"{where}: audio file {abs_path!r} does not exist")
@@ -152,6 +141,8 @@ def read_manifest(
         r["utt_id"] = f"{Path(r['path']).parent.name}_{stem}" if stem in clash else stem
     df = finish_frame(rows, f"manifest {str(csv_path)!r}")
     if unmapped:  # read by the data stage into its log and the dataset card
-        df.attrs["warnings"] = [f"manifest {str(csv_path)!r}: label(s) {sorted(unmapped)} are not in label_map "
-                                "and are kept as classes of their own"]
+        df.attrs["warnings"] = [
+            f"manifest {str(csv_path)!r}: label(s) {sorted(unmapped)} are not in label_map "
+            "and are kept as classes of their own"
+        ]
     return df
