@@ -120,3 +120,42 @@ def test_step_modules_carry_no_defaults_of_their_own():
             ):
                 offenders.append(f"{path.name}:{node.lineno}")
     assert not offenders, f"defaults in step code (put them in the schema): {offenders}"
+
+
+def test_whole_number_floats_count_as_integers():
+    """JSON Schema (and so the config check) counts 5.0 as an integer: the step must accept it too."""
+    train = st.GeneratorSettings.from_params(
+        {"train": {"epochs": 2.0, "batch_size": 4, "lr": 1, "step_size": 5.0}, "variant_cfg": {"frame_length": 1.0}}
+    )
+    assert (train.epochs, train.step_size, train.frame_length, train.lr) == (2, 5, 1, 1.0)
+    assert all(type(v) is int for v in (train.epochs, train.step_size, train.frame_length)) and type(train.lr) is float
+    with pytest.raises(StaaError, match=r"'train.epochs' = 2.5: expected an integer"):
+        st.GeneratorSettings.from_params({"train": {"epochs": 2.5, "batch_size": 4, "lr": 1}})
+
+
+def test_a_bad_params_key_is_reported_before_the_runtime_is_set_up(capsys, monkeypatch):
+    """A bad --params is named before threads and GPUs are set up (which may fail on their own)."""
+    from staa import cli, runtime
+
+    def no_runtime(*args, **kwargs):
+        raise AssertionError("the runtime was set up before --params was checked")
+
+    monkeypatch.setattr(runtime, "setup_runtime", no_runtime)
+    code = cli.main(
+        [
+            "train-victim",
+            "--name",
+            "v",
+            "--data-dir",
+            "d",
+            "--model",
+            "m",
+            "--metrics",
+            "j",
+            "--train-log",
+            "l",
+            "--params",
+            '{"family": "emo18", "seed": 0}',
+        ]
+    )
+    assert code == 2 and "--params lacks key 'epochs'" in capsys.readouterr().err

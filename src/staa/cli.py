@@ -28,14 +28,20 @@ def command(name: str, help_: str):
     return deco
 
 
-def _params(ns: argparse.Namespace) -> dict[str, Any]:
-    """The step's `--params` JSON object (its keys and types are checked by the step's settings class)."""
+def _params(ns: argparse.Namespace, *checks: str) -> dict[str, Any]:
+    """The step's `--params` JSON object. `checks` name the staa.settings classes that check its keys
+    and types here, before the runtime (threads, GPU) is set up: a bad key is reported first."""
     try:
         value = json.loads(ns.params)
     except json.JSONDecodeError as exc:
         raise StaaError(f"--params: not valid JSON ({exc})") from None
     if not isinstance(value, dict):
         raise StaaError("--params: expected a JSON object")
+    if checks:
+        from staa import settings
+
+        for name in checks:
+            getattr(settings, name).from_params(value)
     return value
 
 
@@ -89,7 +95,7 @@ def _train_victim(ns):
     from staa.runtime import setup_runtime
     from staa.steps.train_victim import VictimFiles, train_victim
 
-    params = _params(ns)
+    params = _params(ns, "VictimSettings")
     device = setup_runtime(ns.threads, ns.gpus)
     train_victim(
         ns.name, params, ns.data_dir, VictimFiles(Path(ns.model), Path(ns.metrics), Path(ns.train_log)), device
@@ -108,7 +114,7 @@ def _train_generator(ns):
     from staa.runtime import setup_runtime
     from staa.steps.train_generator import GeneratorFiles, train_generator
 
-    params = _params(ns)
+    params = _params(ns, "GeneratorRun", "GeneratorSettings")
     device = setup_runtime(ns.threads, ns.gpus)
     train_generator(
         params,
@@ -124,7 +130,7 @@ def _craft_staa(ns):
     from staa.runtime import setup_runtime
     from staa.steps.craft_staa import CraftFiles, craft_staa
 
-    params = _params(ns)
+    params = _params(ns, "CraftSettings")
     device = setup_runtime(ns.threads, ns.gpus)
     files = CraftFiles(Path(ns.adversarial), Path(ns.mask), Path(ns.attack_log), Path(ns.craft), Path(ns.examples_dir))
     craft_staa(params, ns.data_dir, ns.generator, ns.threat_model, files, device)
@@ -144,7 +150,7 @@ def _attack_baseline(ns):
     from staa.runtime import setup_runtime
     from staa.steps.attack_baseline import BaselineFiles, run_baseline
 
-    params = _params(ns)
+    params = _params(ns, "BaselineSettings")
     device = setup_runtime(ns.threads, ns.gpus)
     run_baseline(
         params,
@@ -161,7 +167,7 @@ def _score(ns):
     from staa.runtime import setup_runtime
     from staa.steps.score import ScoreFiles, score_attack
 
-    params = _params(ns)
+    params = _params(ns, "ScoreSettings")
     device = setup_runtime(ns.threads, ns.gpus)
     score_attack(
         params,
@@ -182,7 +188,7 @@ def _timing(ns):
     from staa.runtime import setup_runtime
     from staa.steps.timing import run_timing
 
-    params = _params(ns)
+    params = _params(ns, "TimingSettings")
     device = setup_runtime(ns.threads, ns.gpus)
     run_timing(params, ns.data_dir, ns.subset, ns.generator, ns.threat_model, ns.out, device)
 

@@ -123,7 +123,20 @@ def _accepts(kinds: tuple[type, ...], value: Any) -> bool:
         return bool in kinds
     if isinstance(value, int) and float in kinds:
         return True
+    if isinstance(value, float) and int in kinds and value.is_integer():
+        return True  # JSON Schema counts 5.0 as an integer, so the config check lets it through
     return isinstance(value, kinds)
+
+
+def _convert(kinds: tuple[type, ...], value: Any) -> Any:
+    """An int where a float is declared becomes a float, a whole float where an int is declared an int."""
+    if value is None or isinstance(value, bool):
+        return value
+    if kinds == (float,):
+        return float(value)
+    if kinds == (int,) and isinstance(value, float):
+        return int(value)
+    return value
 
 
 def build(cls: type, values: dict[str, Any], prefix: str = ""):
@@ -146,7 +159,7 @@ def build(cls: type, values: dict[str, Any], prefix: str = ""):
         value = values[f.name]
         if not ((value is None and nullable) or (value is not None and _accepts(kinds, value))):
             raise StaaError(f"--params key {key!r} = {value!r}: expected {expected}")
-        fields[f.name] = float(value) if kinds == (float,) and value is not None else value
+        fields[f.name] = _convert(kinds, value)
     return cls(**fields)
 
 
@@ -201,7 +214,7 @@ class VictimSettings:
 @dataclasses.dataclass(frozen=True)
 class GeneratorSettings:
     """What one generator variant trains with: `generator.train` with the variant's overrides, its
-    factorisation and loss weights (staa.config.variant_settings)."""
+    factorisation and loss weights (variant_settings above)."""
 
     epochs: int
     batch_size: int

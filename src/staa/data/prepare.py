@@ -95,14 +95,14 @@ def prepare_dataset(name: str, params: dict[str, Any], out_dir: str | Path, log=
     kept = sum(len(v) for v in rows.values())
     if kept and len(silent) == kept:
         raise DataError(
-            f"dataset {name!r}: all {kept} clips under {params['root']} are silent (every sample is 0); expected speech"
+            f"dataset {name!r}: all {kept} clips under {cfg.root} are silent (every sample is 0); expected speech"
         )
     if silent:
         warnings.append(f"{len(silent)} of {kept} clips are silent (every sample is 0), e.g. {silent[0]}")
     for s in SPLITS:
         if not rows[s]:
             raise DataError(
-                f"dataset {name!r}: split {s!r} is empty after reading {params['root']}; check the split settings"
+                f"dataset {name!r}: split {s!r} is empty after reading {cfg.root}; check the split settings"
             )
     warnings += class_coverage(name, rows, classes)
     for w in warnings:

@@ -2,7 +2,7 @@
 
 The attack runs once per (dataset, threat model, baseline) at batch size 1 (the paper's timing
 setting); its adversarial waveforms are stored, then scored on every victim (white-box on the
-threat model, transfer on the others) by the scoring step all attacks share (`staa.score`).
+threat model, transfer on the others) by the scoring step all attacks share (`staa.steps.score`).
 """
 
 from __future__ import annotations
