@@ -602,3 +602,38 @@ def test_several_seeds_give_means_with_t_intervals_and_error_bars(tree, tmp_path
         sweeps=sweeps,
     )
     assert any(p.name.startswith("sweep_density_") for p in written)
+
+
+def test_sweep_points_on_one_spot_share_one_label():
+    """Budgets whose masks all collapse land on (0 %, 0 %): one annotation lists them, none overprints."""
+    from staa.report.figures import MethodColours, fig_sweep
+
+    rows = [("d05", 0.0, 0.0), ("d10", 0.0, 0.0), ("full", 15.0, 0.4), ("dnone", 0.0, 0.0)]
+    summary = pd.DataFrame(
+        [
+            {
+                "dataset": "synth",
+                "threat": "emo18",
+                "variant": v,
+                "l0_all_percent": x,
+                "asr": a,
+                "transfer_asr_mean": a / 2,
+            }
+            for v, x, a in rows
+        ]
+    )
+    sweep = {
+        "key": "sparsity_target",
+        "points": [
+            {"value": 0.05, "variant": "d05"},
+            {"value": 0.1, "variant": "d10"},
+            {"value": 0.2, "variant": "full"},
+            {"value": None, "variant": "dnone"},
+        ],
+    }
+    attacks = pd.DataFrame(columns=["dataset", "threat", "white_box", "method_family", "attack"])
+    fig = fig_sweep(
+        summary, attacks, "synth", "density", sweep, MethodColours([("staa", "staa"), ("full", "staa")], None, "full")
+    )
+    texts = sorted(t.get_text() for t in fig.axes[0].texts)
+    assert texts == ["0.2", "sparsity_target=0.05, 0.1, none"]

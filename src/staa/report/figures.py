@@ -485,11 +485,19 @@ def fig_sweep(
                     )
             for _, r in rows:
                 _errorbar(ax, r, "l0_all_percent", 1, col, 100, c)
-        for i, (value, r) in enumerate(rows):
+        # one label per position: points that land on the same spot (e.g. budgets whose masks all
+        # collapse to 0 %) share one annotation instead of printing over each other
+        spots: dict[tuple[float, float], list[str]] = {}
+        for value, r in rows:
             label = "none" if value is None else f"{value:g}" if isinstance(value, (int, float)) else str(value)
+            xy = (float(r["l0_all_percent"]), 100 * float(r["asr"]))
+            if np.isfinite(xy).all():  # a point without a perturbed share is not drawn either
+                spots.setdefault((round(xy[0] * 2) / 2, round(xy[1] * 2) / 2), []).append(label)
+        for i, ((x, y), labels) in enumerate(spots.items()):
+            text = ", ".join(labels)
             ax.annotate(
-                f"{sweep.get('key', name)}={label}" if i == 0 else label,
-                (float(r["l0_all_percent"]), 100 * float(r["asr"])),
+                f"{sweep.get('key', name)}={text}" if i == 0 else text,
+                (x, y),
                 textcoords="offset points",
                 xytext=(4, 5 + 9 * (i % 2)),
                 fontsize=7,
