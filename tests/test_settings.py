@@ -78,6 +78,11 @@ def test_given_values_win_and_variants_override_train():
         ),
         (st.GeneratorSettings, {"train": []}, "--params key 'train' = []: expected a JSON object"),
         (
+            st.GeneratorSettings,
+            {"train": {"epochs": 1, "batch_size": 2, "lr": 1}, "variant_cfg": {"frame_length": "8"}},
+            "--params key 'variant_cfg.frame_length' = '8': expected an integer",
+        ),
+        (
             st.CraftSettings,
             {"dataset": "d", "threat": "t", "variant": "v", "seed": "0"},
             "--params key 'seed' = '0': expected an integer",

@@ -79,3 +79,17 @@ def test_no_import_cycles():
     for mod in sorted(graph):
         if mod not in state:
             visit(mod, (mod,))
+
+
+def test_no_default_argument_binds_stderr_at_import():
+    """`log=sys.stderr` as a default keeps the stream of import time: once that stream is replaced and
+    closed (pytest's capture, a notebook, a daemon), every later call writes to a closed file. Log
+    streams default to None and are looked up per call."""
+    offenders = []
+    for path in sorted(SRC.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                for default in node.args.defaults + [d for d in node.args.kw_defaults if d is not None]:
+                    if ast.unparse(default) in ("sys.stderr", "sys.stdout"):
+                        offenders.append(f"{path.relative_to(SRC)}:{node.lineno}")
+    assert not offenders, f"default arguments bound to sys.stderr/stdout at import: {offenders}"

@@ -68,10 +68,11 @@ def paper_bench(
     n_classes: int = 4,
     cuts: dict[str, dict[str, Any]] | None = None,
     all_victims: bool = False,
-    log=sys.stderr,
+    log=None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(timing rows per threat model and method, cost rows per model; with `all_victims`, the
     victims that are no threat model are costed too)."""
+    log = sys.stderr if log is None else log  # looked up per call: a redirected stderr is honoured
     from staa.models import build_victim
     from staa.generator import build_generator
 

@@ -244,7 +244,9 @@ class GeneratorSettings:
         if "train" not in params:
             raise StaaError("--params lacks key 'train' (a JSON object): the generator's training settings")
         train = fill_defaults(params["train"], "generator/train")
-        return build(cls, variant_settings(train, params.get("variant_cfg", {})), prefix="train.")
+        build(cls, variant_settings(train, {}), prefix="train.")  # generator.train on its own first
+        # what fails now came from the variant: name it there
+        return build(cls, variant_settings(train, params.get("variant_cfg", {})), prefix="variant_cfg.")
 
 
 @dataclasses.dataclass(frozen=True)

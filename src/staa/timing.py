@@ -105,11 +105,12 @@ def time_methods(
     seed: int = 0,
     throughput_x: np.ndarray | None = None,
     tag: str = "",
-    log=sys.stderr,
+    log=None,
 ) -> pd.DataFrame:
     """Seconds per utterance at batch size 1 of the generator's forward pass and of every attack in
     `methods` on the same inputs. An attack run on a cut budget is also extrapolated to the budget of
     `full_methods` (its seconds per unit of victim work times the full budget's worst-case work)."""
+    log = sys.stderr if log is None else log  # looked up per call: a redirected stderr is honoured
     n = len(xs)
     rows = []
 

@@ -25,13 +25,14 @@ SPLITS = ("train", "dev", "test")
 MIN_CLIP_MS = 25.0
 
 
-def prepare_dataset(name: str, params: dict[str, Any], out_dir: str | Path, log=sys.stderr) -> dict[str, Any]:
+def prepare_dataset(name: str, params: dict[str, Any], out_dir: str | Path, log=None) -> dict[str, Any]:
     """Read the corpus named by `params['reader']`, split it, and write the data-stage outputs into
     `out_dir` (one folder: the dataset's arrays, tables, classes.json and card.md).
 
     params: staa.settings.DataSettings; split {dev_fraction, test_fraction, balance_gender,
     speaker_independent} and `split.seed`, the run's seed (0 when run by hand without one).
     """
+    log = sys.stderr if log is None else log  # looked up per call: a redirected stderr is honoured
     cfg = DataSettings.from_params(params)
     out_dir = Path(out_dir)
     sr = cfg.sample_rate

@@ -47,9 +47,10 @@ def run_baseline(
     threat_path: str | Path,
     files: BaselineFiles,
     device: torch.device,
-    log=sys.stderr,
+    log=None,
 ) -> pd.DataFrame:
     """Run one baseline (params: staa.settings.BaselineSettings) on the subset; writes `files`."""
+    log = sys.stderr if log is None else log  # looked up per call: a redirected stderr is honoured
     cfg = BaselineSettings.from_params(params)
     settings = dict(cfg.settings)
     attack = make_attack(settings.pop("method"), **settings)

@@ -65,9 +65,10 @@ def craft_staa(
     threat_path: str | Path,
     files: CraftFiles,
     device: torch.device,
-    log=sys.stderr,
+    log=None,
 ) -> pd.DataFrame:
     """Apply the generator to the test split (params: staa.settings.CraftSettings) and write `files`."""
+    log = sys.stderr if log is None else log  # looked up per call: a redirected stderr is honoured
     cfg = CraftSettings.from_params(params)
     info = load_classes(data_dir)
     classes, sr = info["classes"], int(info["sample_rate"])

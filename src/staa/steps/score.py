@@ -121,7 +121,7 @@ def score_attack(
     subset_csv: str | Path | None = None,
     mask_path: str | Path | None = None,
     craft_path: str | Path | None = None,
-    log=sys.stderr,
+    log=None,
 ) -> dict[str, Any]:
     """Score stored adversarials on one victim (params: staa.settings.ScoreSettings); writes `files`.
 
@@ -129,6 +129,7 @@ def score_attack(
     them; 'full': the whole test split (STAA-Net), also scored on `subset_csv`'s utterances when given
     (subset_metrics). `mask_path`: the attack's own perturbed-sample map (else x_adv != x);
     `craft_path`: the crafting job's eps and throughput."""
+    log = sys.stderr if log is None else log  # looked up per call: a redirected stderr is honoured
     cfg = ScoreSettings.from_params(params)
     fix = f"rerun the {craft_rule(cfg.method)} rule"
     info = load_classes(data_dir)

@@ -27,9 +27,10 @@ def run_timing(
     threat_path: str | Path,
     out_csv: str | Path,
     device: torch.device,
-    log=sys.stderr,
+    log=None,
 ) -> pd.DataFrame:
     """Time STAA-Net and every baseline (params: staa.settings.TimingSettings); writes `out_csv`."""
+    log = sys.stderr if log is None else log  # looked up per call: a redirected stderr is honoured
     cfg = TimingSettings.from_params(params)
     x_all, _ = load_subset(data_dir, subset_csv)
     n = min(cfg.utterances, x_all.shape[0])

@@ -99,10 +99,11 @@ def train_generator(
     threat_path: str | Path,
     files: GeneratorFiles,
     device: torch.device,
-    log=sys.stderr,
+    log=None,
 ) -> dict[str, Any]:
     """Train one generator: params threat, variant, arch {...}, seed (staa.settings.GeneratorRun) and
     train {...}, variant_cfg {...} (staa.settings.GeneratorSettings); writes `files`."""
+    log = sys.stderr if log is None else log  # looked up per call: a redirected stderr is honoured
     run, train = GeneratorRun.from_params(params), resolve(params)
     tag = f"{run.threat}/{run.variant}"
     info = load_classes(data_dir)

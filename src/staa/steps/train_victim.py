@@ -48,12 +48,13 @@ class VictimFiles:
 
 
 def train_victim(
-    name: str, params: dict[str, Any], data_dir: str | Path, files: VictimFiles, device: torch.device, log=sys.stderr
+    name: str, params: dict[str, Any], data_dir: str | Path, files: VictimFiles, device: torch.device, log=None
 ) -> dict[str, Any]:
     """Train victim `name` with `params` (staa.settings.VictimSettings) and write `files`.
 
     `train: false` evaluates the model as it is (a user's fine-tuned checkpoint): no epoch runs, the
     dev split is scored once (epoch 0 in the log) and the test split as always."""
+    log = sys.stderr if log is None else log  # looked up per call: a redirected stderr is honoured
     cfg = VictimSettings.from_params(params)
     info = load_classes(data_dir)
     classes, length = info["classes"], int(info["length"])
