@@ -13,6 +13,21 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 SNAKEFILE = REPO / "workflow" / "Snakefile"
+# the smallest wav2vec2/WavLM transformers config that still runs: built locally, nothing is downloaded
+TINY_SSL = dict(
+    hidden_size=16,
+    num_hidden_layers=1,
+    num_attention_heads=2,
+    intermediate_size=16,
+    conv_dim=[8, 8],
+    conv_kernel=[10, 3],
+    conv_stride=[5, 2],
+    num_conv_pos_embeddings=8,
+    num_conv_pos_embedding_groups=2,
+    classifier_proj_size=8,
+    layerdrop=0.0,
+    mask_time_prob=0.0,
+)
 
 # the workflow's rules call the `staa` CLI: make this interpreter's environment visible to them
 os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
@@ -36,20 +51,7 @@ def tiny_config() -> dict:
     cfg["victims"]["emo18"]["arch"].update(channels=[4, 4, 4], hidden=8)
     cfg["victims"]["zhao19"]["arch"].update(channels=[4, 4, 4, 4], hidden=8)
     for fam in ("wav2vec2", "wavlm"):
-        cfg["victims"][fam]["arch"]["small_config"] = dict(
-            hidden_size=16,
-            num_hidden_layers=1,
-            num_attention_heads=2,
-            intermediate_size=16,
-            conv_dim=[8, 8],
-            conv_kernel=[10, 3],
-            conv_stride=[5, 2],
-            num_conv_pos_embeddings=8,
-            num_conv_pos_embedding_groups=2,
-            classifier_proj_size=8,
-            layerdrop=0.0,
-            mask_time_prob=0.0,
-        )
+        cfg["victims"][fam]["arch"]["small_config"] = dict(TINY_SSL)
     # three victims, one ablation, one baseline: every rule of the DAG runs, in about 30 jobs
     del cfg["victims"]["wavlm"]
     ds["victims"] = ["emo18", "zhao19", "wav2vec2"]

@@ -5,23 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from conftest import TINY_SSL
 from staa.errors import ConfigError, DataError
 from staa.models import build_victim, load_victim, save_victim
 
-TINY_SSL = dict(
-    hidden_size=16,
-    num_hidden_layers=1,
-    num_attention_heads=2,
-    intermediate_size=16,
-    conv_dim=[8, 8],
-    conv_kernel=[10, 3],
-    conv_stride=[5, 2],
-    num_conv_pos_embeddings=8,
-    num_conv_pos_embedding_groups=2,
-    classifier_proj_size=8,
-    layerdrop=0.0,
-    mask_time_prob=0.0,
-)
 ARCHS = {
     "emo18": {"channels": [4, 4, 4], "hidden": 8},
     "zhao19": {"channels": [4, 4, 4, 4], "hidden": 8},

@@ -8,6 +8,7 @@ import json
 import pytest
 import torch
 
+from conftest import TINY_SSL
 from staa.errors import TrainingError
 from staa.runtime import setup_runtime
 from staa.steps.train_victim import VictimFiles, train_victim
@@ -159,19 +160,7 @@ def test_pretrained_ssl_victim_trains_one_epoch_offline(tiny_dataset, tmp_path):
     in for facebook/wav2vec2-base-960h; one training epoch runs with the feature encoder frozen."""
     import transformers
 
-    cfg = transformers.Wav2Vec2Config(
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=16,
-        conv_dim=[8, 8],
-        conv_kernel=[10, 3],
-        conv_stride=[5, 2],
-        num_conv_pos_embeddings=8,
-        num_conv_pos_embedding_groups=2,
-        classifier_proj_size=8,
-        mask_time_prob=0.0,
-    )
+    cfg = transformers.Wav2Vec2Config(**TINY_SSL)
     torch.manual_seed(0)
     pre = transformers.Wav2Vec2Model(cfg)
     pre.save_pretrained(tmp_path / "pretrained")

@@ -47,9 +47,10 @@ def _params(ns: argparse.Namespace, *checks: str) -> dict[str, Any]:
 
 @command("validate-config", "check config files (merged in order) against the schema and cross-references")
 def _validate(ns):
-    from staa.config import default_schema_path, load_config_file, merge_configs, validate_config
+    from staa.config import load_config_file, merge_configs, validate_config
+    from staa.settings import schema_path
 
-    schema = Path(ns.schema) if ns.schema else default_schema_path()
+    schema = Path(ns.schema) if ns.schema else schema_path()
     if not schema.is_file():
         raise StaaError(
             f"schema {schema} not found; pass --schema PATH (workflow/schemas/config.schema.yaml in the repository)"

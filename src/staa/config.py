@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from staa.errors import ConfigError
-from staa.settings import VARIANT_OVERRIDES, fill_defaults, schema_path, variant_settings
+from staa.settings import VARIANT_OVERRIDES, fill_defaults, variant_settings
 
 # Dataset, victim, variant and baseline names become path components and wildcard values:
 # a letter or digit first (a leading '-' would read as an option), then letters, digits, '_', '-'.
@@ -91,7 +91,8 @@ def dataset_victims(config: dict[str, Any], dataset: str) -> list[str]:
 
 
 def clip_length(ds_cfg: dict[str, Any]) -> int:
-    ds_cfg = fill_defaults(ds_cfg, "datasets/*")
+    """Samples per clip of a dataset's config, its schema defaults filled (Snakemake's validate(),
+    fill_defaults)."""
     return int(round(float(ds_cfg["clip_seconds"]) * int(ds_cfg["sample_rate"])))
 
 
@@ -557,11 +558,6 @@ def _check_frame(errs: list[str], key: str, frame: Any, length: int | None) -> N
         errs.append(f"{key}: must be an integer >= 1, got {frame!r}")
     elif length is not None and frame > length:
         errs.append(f"{key} = {frame} is larger than the clip length ({length} samples)")
-
-
-def default_schema_path() -> Path:
-    """The workflow's schema, found from the package (so `staa validate-config` works anywhere)."""
-    return schema_path()
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:

@@ -69,8 +69,8 @@ def fill_defaults(values: dict[str, Any], section: str = "") -> dict[str, Any]:
     Values that break the schema are left for the checks that name them (the config check, the step)."""
     out = copy.deepcopy(values)
     schema = {**_subschema(section), "definitions": _schema()["definitions"]}  # the section's $refs resolve
-    for _ in _filling_validator_class()(schema).iter_errors(out):
-        pass
+    # validating is what fills: run it to the end; the errors are reported by the config check and the step
+    list(_filling_validator_class()(schema).iter_errors(out))
     return out
 
 

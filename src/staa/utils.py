@@ -1,8 +1,9 @@
-"""Small shared helpers: atomic writes, seeding, JSON."""
+"""Small shared helpers: atomic writes, seeding, JSON, the files a step writes."""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import random
@@ -123,3 +124,18 @@ def progress(log, tag: str, epoch: int, epochs: int, batch: int, n_batches: int,
             file=log,
             flush=True,
         )
+
+
+def output_file(name: str) -> Any:
+    """A field of an `OutputFiles` dataclass, with the file's standard name (docs/design.md §8)."""
+    return dataclasses.field(metadata={"file": name})
+
+
+class OutputFiles:
+    """Base of the dataclasses naming the files a step writes: the rule passes each path, and
+    `in_dir(folder)` gives the standard names in one folder for callers from Python."""
+
+    @classmethod
+    def in_dir(cls, folder: str | os.PathLike):
+        d = Path(folder)
+        return cls(**{f.name: d / f.metadata["file"] for f in dataclasses.fields(cls)})  # type: ignore[arg-type]

@@ -23,21 +23,15 @@ from staa.data.prepare import load_subset
 from staa.models import load_victim, predict
 from staa.runtime import describe_device
 from staa.settings import BaselineSettings
-from staa.utils import atomic_path, write_csv
+from staa.utils import OutputFiles, atomic_path, output_file, write_csv
 
 
 @dataclass(frozen=True)
-class BaselineFiles:
+class BaselineFiles(OutputFiles):
     """What a baseline's run writes (the rule names each file)."""
 
-    adversarial: Path
-    attack_log: Path
-
-    @classmethod
-    def in_dir(cls, folder: str | Path) -> BaselineFiles:
-        """The standard names in one folder (docs/design.md §8)."""
-        d = Path(folder)
-        return cls(d / "adversarial.npy", d / "attack_log.csv")
+    adversarial: Path = output_file("adversarial.npy")
+    attack_log: Path = output_file("attack_log.csv")
 
 
 def run_baseline(

@@ -26,7 +26,7 @@ from staa.generator import load_generator
 from staa.runtime import describe_device
 from staa.settings import CraftSettings
 from staa.timing import time_per_utterance, timed
-from staa.utils import atomic_path, write_csv, write_json
+from staa.utils import OutputFiles, atomic_path, output_file, write_csv, write_json
 
 
 @torch.no_grad()
@@ -41,21 +41,15 @@ def generate(gen, x: np.ndarray, eps: float, device: torch.device, batch_size: i
 
 
 @dataclass(frozen=True)
-class CraftFiles:
+class CraftFiles(OutputFiles):
     """What crafting writes (the rule names each file): adversarials, packed hard masks, per-utterance
     log, crafting record, and the listening examples' folder (its files are the rule's outputs too)."""
 
-    adversarial: Path
-    mask: Path
-    attack_log: Path
-    craft: Path
-    examples_dir: Path
-
-    @classmethod
-    def in_dir(cls, folder: str | Path) -> CraftFiles:
-        """The standard names in one folder (docs/design.md §8)."""
-        d = Path(folder)
-        return cls(d / "adversarial.npy", d / "mask.npy", d / "attack_log.csv", d / "craft.json", d / "examples")
+    adversarial: Path = output_file("adversarial.npy")
+    mask: Path = output_file("mask.npy")
+    attack_log: Path = output_file("attack_log.csv")
+    craft: Path = output_file("craft.json")
+    examples_dir: Path = output_file("examples")
 
 
 def craft_staa(

@@ -26,7 +26,7 @@ from staa.provenance import provenance
 from staa.runtime import describe_device
 from staa.settings import ScoreSettings
 from staa.timing import time_per_utterance
-from staa.utils import read_json, read_table
+from staa.utils import OutputFiles, output_file, read_json, read_table
 
 # STAA-Net scored on the baselines' subset too: these keys of the subset's metrics
 SUBSET_KEYS = (
@@ -97,17 +97,11 @@ def _read_craft(path: str | Path) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class ScoreFiles:
+class ScoreFiles(OutputFiles):
     """What scoring writes (the rule names each file)."""
 
-    metrics: Path
-    per_utterance: Path
-
-    @classmethod
-    def in_dir(cls, folder: str | Path) -> ScoreFiles:
-        """The standard names in one folder (docs/design.md §8)."""
-        d = Path(folder)
-        return cls(d / "metrics.json", d / "per_utterance.csv")
+    metrics: Path = output_file("metrics.json")
+    per_utterance: Path = output_file("per_utterance.csv")
 
 
 def score_attack(

@@ -33,7 +33,7 @@ from staa.losses import staa_losses
 from staa.models import load_victim, predict
 from staa.runtime import grad_context
 from staa.settings import GeneratorRun, GeneratorSettings
-from staa.utils import progress, write_csv, write_json
+from staa.utils import OutputFiles, output_file, progress, write_csv, write_json
 
 
 def eps_at(epoch: int, eps: float, flex: dict[str, Any] | None) -> float:
@@ -78,19 +78,13 @@ def resolve(params: dict[str, Any]) -> GeneratorSettings:
 
 
 @dataclass(frozen=True)
-class GeneratorFiles:
+class GeneratorFiles(OutputFiles):
     """What a generator's training writes (the rule names each file); the resumable checkpoint goes
     to ckpt/last.pt beside the generator."""
 
-    generator: Path
-    train_log: Path
-    summary: Path
-
-    @classmethod
-    def in_dir(cls, folder: str | Path) -> GeneratorFiles:
-        """The standard names in one folder (docs/design.md §8)."""
-        d = Path(folder)
-        return cls(d / "generator.pt", d / "train_log.csv", d / "train_summary.json")
+    generator: Path = output_file("generator.pt")
+    train_log: Path = output_file("train_log.csv")
+    summary: Path = output_file("train_summary.json")
 
 
 def train_generator(

@@ -28,23 +28,17 @@ from staa.models import build_victim, predict, save_victim
 from staa.provenance import provenance
 from staa.runtime import describe_device
 from staa.settings import VictimSettings
-from staa.utils import progress, write_csv, write_json
+from staa.utils import OutputFiles, output_file, progress, write_csv, write_json
 
 
 @dataclass(frozen=True)
-class VictimFiles:
+class VictimFiles(OutputFiles):
     """What a victim's training writes (the rule names each file); the resumable checkpoint goes
     to ckpt/last.pt beside the model."""
 
-    model: Path
-    metrics: Path
-    train_log: Path
-
-    @classmethod
-    def in_dir(cls, folder: str | Path) -> VictimFiles:
-        """The standard names in one folder (docs/design.md §8)."""
-        d = Path(folder)
-        return cls(d / "model.pt", d / "metrics.json", d / "train_log.csv")
+    model: Path = output_file("model.pt")
+    metrics: Path = output_file("metrics.json")
+    train_log: Path = output_file("train_log.csv")
 
 
 def train_victim(
