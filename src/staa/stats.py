@@ -59,3 +59,53 @@ def paired_verdict(p: float, diff: float, alpha: float = 0.05, better: str = "hi
         return f"on a par (p = {p:.2g})"
     wins = diff > 0 if better == "higher" else diff < 0
     return f"{'better' if wins else 'worse'} (p = {p:.2g})"
+
+
+def binomial_greater(k: int, n: int, p0: float) -> float:
+    """Exact one-sided p-value P(X >= k) for X ~ Binomial(n, p0): is a count of `k` successes in `n`
+    trials significantly above the rate `p0`? 1.0 for no trials."""
+    k, n = int(k), int(n)
+    if n <= 0 or k <= 0:
+        return 1.0
+    if k > n:
+        raise ValueError(f"{k} successes in {n} trials")
+    from scipy.stats import binomtest
+
+    return float(binomtest(k, n, p0, alternative="greater").pvalue)
+
+
+def ua_permutation_p(confusion: Sequence[Sequence[int]], resamples: int = 10_000, seed: int = 0) -> float:
+    """One-sided p-value of the unweighted average recall (UA) of a confusion matrix (rows: true
+    class, columns: predicted class) against predictions that carry no information about the label.
+
+    The null keeps both margins (how many utterances each class has, how often each class is
+    predicted) and pairs labels with predictions at random: the labels are permuted `resamples`
+    times (seeded) and p = (1 + #{UA_perm >= UA}) / (1 + resamples). Under it UA is 1/K on average
+    whatever the prediction shares, so a victim that predicts one class for everything gets p = 1.
+    1.0 for an empty matrix."""
+    cm = np.asarray(confusion, dtype=np.int64)
+    if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
+        raise ValueError(f"confusion matrix of shape {cm.shape}, expected K x K")
+    support = cm.sum(axis=1)
+    present = support > 0
+    if not present.any():
+        return 1.0
+    k = cm.shape[0]
+
+    def ua(diag: np.ndarray) -> np.ndarray:
+        return (diag[..., present] / support[present]).mean(axis=-1)
+
+    observed = float(ua(np.diag(cm).astype(float)))
+    labels = np.repeat(np.arange(k), support)
+    preds = np.repeat(np.arange(k), cm.sum(axis=0))
+    rng = np.random.default_rng(seed)
+    hits = 0
+    chunk = max(1, min(resamples, 2_000_000 // max(1, labels.size)))
+    done = 0
+    while done < resamples:
+        r = min(chunk, resamples - done)
+        perm = rng.permuted(np.broadcast_to(labels, (r, labels.size)), axis=1)
+        diag = np.stack([(perm[:, preds == c] == c).sum(axis=1) for c in range(k)], axis=1).astype(float)
+        hits += int((ua(diag) >= observed - 1e-12).sum())
+        done += r
+    return (1 + hits) / (1 + resamples)
