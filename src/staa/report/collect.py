@@ -18,6 +18,7 @@ import pandas as pd
 from staa import utils
 from staa.errors import DataError
 from staa.metrics_format import check_attack_metrics
+from staa.report.flags import is_collapsed
 
 PathLike = str | Path
 
@@ -267,7 +268,8 @@ def _per_class(path: PathLike, obj: Any) -> dict[str, dict[str, float]] | None:
 
 def load_attack_metrics(paths: Sequence[PathLike]) -> pd.DataFrame:
     """One row per (dataset, attack, variant, threat, victim) with all metric keys, plus
-    ``subset_*`` columns flattened from ``subset_metrics`` (NaN when absent) and ``path``. Each file
+    ``subset_*`` columns flattened from ``subset_metrics`` (NaN when absent), ``collapsed``
+    (:func:`staa.report.flags.is_collapsed`) and ``path``. Each file
     must be a record of the current format (staa.metrics_format): an older or newer one is named,
     with the rule that rewrites it.
 
@@ -329,6 +331,7 @@ def load_attack_metrics(paths: Sequence[PathLike]) -> pd.DataFrame:
                 _check_type(path, f"subset_metrics.{k}", sub[k], (int, float), nullable=k.startswith(("snr", "l0")))
             row[f"subset_{k}"] = _float_or_nan(sub.get(k)) if sub else float("nan")
         row["per_class"] = _per_class(path, obj.get("per_class"))
+        row["collapsed"] = is_collapsed(obj)  # staa.report.flags: a generator whose mask perturbs nothing
         row["path"] = str(path)
         rows.append(row)
     cols = [
@@ -351,10 +354,12 @@ def load_attack_metrics(paths: Sequence[PathLike]) -> pd.DataFrame:
         "has_subset_metrics",
         *[f"subset_{k}" for k in SUBSET_KEYS],
         "per_class",
+        "collapsed",
         "path",
     ]
     df = pd.DataFrame(rows, columns=cols)
     df["white_box"] = df["white_box"].astype(bool)
+    df["collapsed"] = df["collapsed"].astype(bool)
     df["has_subset_metrics"] = df["has_subset_metrics"].astype(bool)
     _no_duplicates(df, ["dataset", "attack", "variant", "threat", "victim", "seed"], "attack metrics")
     return df

@@ -47,6 +47,7 @@ from staa.report.collect import (
     load_timing,
     load_victim_logs,
 )
+from staa.report.flags import COLLAPSED_TEXT
 from staa.report.seeds import mean_transfer, over_seeds
 from staa.report.tables import family_rank, variant_summary
 from staa.utils import atomic_path
@@ -122,6 +123,11 @@ class MethodColours:
         if name in self._colour:
             return self._colour[name]
         return self.family_colour(family or name)
+
+
+def _flag_true(v: Any) -> bool:
+    """A flag's value as a boolean (missing: False)."""
+    return bool(v) if isinstance(v, (bool, np.bool_)) else False
 
 
 def _variant_key(v: str, reference: str) -> tuple[int, str]:
@@ -419,7 +425,17 @@ def fig_ablation(
                 yerr=yerr,
                 error_kw={"elinewidth": 0.8, "capsize": 2, "ecolor": "0.25"},
             )
-            ax.bar_label(bars, fmt="%.0f" if "ASR" in ylabel else "%.1f", fontsize=7, padding=1)
+            fmt = "%.0f" if "ASR" in ylabel else "%.1f"
+            dead = [bool(len(r)) and _flag_true(r["collapsed"].iloc[0]) if "collapsed" in r else False for r in rows]
+            ax.bar_label(
+                bars,
+                labels=["" if d or not np.isfinite(y) else fmt % y for d, y in zip(dead, ys)],
+                fontsize=7,
+                padding=1,
+            )
+            for x, d in zip(xs, dead):  # staa.report.flags: a collapsed generator is no attack
+                if d:
+                    ax.text(x, 1, COLLAPSED_TEXT, rotation=90, ha="center", va="bottom", fontsize=6, color="0.2")
         ax.set_xticks(range(len(threats)), threats)
         ax.set_xlabel("threat model")
         ax.set_ylabel(ylabel)
@@ -488,13 +504,24 @@ def fig_sweep(
         # one label per position: points that land on the same spot (e.g. budgets whose masks all
         # collapse to 0 %) share one annotation instead of printing over each other
         spots: dict[tuple[float, float], list[str]] = {}
+        dead: dict[tuple[float, float], list[bool]] = {}
         for value, r in rows:
             label = "none" if value is None else f"{value:g}" if isinstance(value, (int, float)) else str(value)
+            collapsed = _flag_true(r.get("collapsed"))
+            n_c = r.get("n_collapsed", 0)
+            if not collapsed and pd.notna(n_c) and int(n_c) > 0:  # the point is the mean over the other seeds
+                label += f" ({int(n_c)}/{int(n_c) + int(r['n_seeds'])} seeds collapsed)"
             xy = (float(r["l0_all_percent"]), 100 * float(r["asr"]))
             if np.isfinite(xy).all():  # a point without a perturbed share is not drawn either
-                spots.setdefault((round(xy[0] * 2) / 2, round(xy[1] * 2) / 2), []).append(label)
+                spot = (round(xy[0] * 2) / 2, round(xy[1] * 2) / 2)
+                spots.setdefault(spot, []).append(label)
+                dead.setdefault(spot, []).append(collapsed)
         for i, ((x, y), labels) in enumerate(spots.items()):
             text = ", ".join(labels)
+            if all(dead[(x, y)]):  # staa.report.flags: no attack, whatever its budget
+                text += f": {COLLAPSED_TEXT}"
+            elif any(dead[(x, y)]):
+                text = ", ".join(f"{lab} ({COLLAPSED_TEXT})" if d else lab for lab, d in zip(labels, dead[(x, y)]))
             ax.annotate(
                 f"{sweep.get('key', name)}={text}" if i == 0 else text,
                 (x, y),

@@ -64,15 +64,33 @@ def over_seeds(attacks: pd.DataFrame) -> pd.DataFrame:
     """Collapse per-seed attack rows (from `load_attack_metrics`) to one row per run.
 
     Numeric metrics become the mean over seeds; each key of INTERVAL_KEYS gets its t-interval over
-    seeds when there are two or more, and keeps its bootstrap interval when there is one. Adds
-    `n_seeds`, `seeds` (comma-separated) and `interval`; `path` stays the first seed's file and
-    `paths` lists all of them."""
+    seeds when there are two or more, and keeps its bootstrap interval when there is one. A seed whose
+    generator collapsed (staa.report.flags) is never averaged with the seeds that learned: the row is
+    the mean over the others, and only where every seed collapsed does it describe the collapsed
+    seeds (`collapsed` True). Adds `n_seeds` (the seeds the row's values come from), `n_collapsed`,
+    `seeds_note` ('2/3 seeds; 1 collapsed'), `seeds` and `collapsed_seeds` (comma-separated),
+    `interval` and `victim_at_chance` (any of the row's seeds was scored on a victim at chance, where
+    the rows were marked by flags.mark_victims); `path` stays the first seed's file and `paths` lists
+    the row's files."""
+    from staa.report.flags import collapsed_column, seeds_note, victims_at_chance
+
     if attacks.empty:
         out = attacks.copy()
-        for c, dtype in (("n_seeds", int), ("seeds", str), ("interval", str), ("paths", object)):
+        for c, dtype in (
+            ("n_seeds", int),
+            ("n_collapsed", int),
+            ("seeds_note", str),
+            ("seeds", str),
+            ("collapsed_seeds", str),
+            ("interval", str),
+            ("paths", object),
+            ("collapsed", bool),
+            ("victim_at_chance", bool),
+        ):
             out[c] = pd.Series(dtype=dtype)
         return out
     df = attacks.sort_values("seed", kind="stable") if "seed" in attacks else attacks.assign(seed=0)
+    df = df.assign(collapsed=collapsed_column(df), victim_at_chance=victims_at_chance(df))
     numeric = [
         c
         for c in df.columns
@@ -82,7 +100,10 @@ def over_seeds(attacks: pd.DataFrame) -> pd.DataFrame:
         and c not in RUN_KEYS
     ]
     rows = []
-    for _, g in df.groupby(list(RUN_KEYS), sort=False, dropna=False):
+    for _, grp in df.groupby(list(RUN_KEYS), sort=False, dropna=False):
+        live = grp[~grp["collapsed"]]
+        g = live if len(live) else grp  # every seed collapsed: the row describes them
+        n_collapsed = int(grp["collapsed"].sum())
         row = g.iloc[0].to_dict()
         n = len(g)
         for c in numeric:
@@ -97,8 +118,17 @@ def over_seeds(attacks: pd.DataFrame) -> pd.DataFrame:
         for c in ("n_utterances", "n_success"):
             if c in row and np.isfinite(row[c]):
                 row[c] = int(round(row[c]))
+        collapsed = not len(live)
         row.update(
-            n_seeds=n, seeds=",".join(str(int(s)) for s in g["seed"]), interval=interval_label(n), paths=list(g["path"])
+            n_seeds=n,
+            n_collapsed=n_collapsed,
+            seeds_note=seeds_note(n, n_collapsed, collapsed),
+            seeds=",".join(str(int(s)) for s in g["seed"]),
+            collapsed_seeds=",".join(str(int(s)) for s in grp.loc[grp["collapsed"], "seed"]),
+            interval=interval_label(n),
+            paths=list(g["path"]),
+            collapsed=collapsed,
+            victim_at_chance=bool(g["victim_at_chance"].any()),
         )
         rows.append(row)
     return pd.DataFrame(rows)
@@ -118,12 +148,26 @@ def _mean_per_class(items: list) -> dict | None:
 
 
 def victims_over_seeds(victims: pd.DataFrame) -> pd.DataFrame:
-    """Victims trained once per seed (run.victim_seeds): WA/UA means with their t-interval."""
+    """Victims trained once per seed (run.victim_seeds): WA/UA means with their t-interval.
+
+    Each seed's chance test (staa.report.flags.chance_test) is kept: `at_chance` when any seed is at
+    chance, `at_chance_seeds` naming those seeds, and `p_wa` / `p_ua` the largest over the seeds."""
+    from staa.report.flags import add_chance_flags
+
+    if len(victims) and "at_chance" not in victims:
+        victims = add_chance_flags(victims)
     if victims.empty or "seed" not in victims or not victims.duplicated(["dataset", "victim"]).any():
         out = victims.copy()
         out["n_seeds"] = 1
         for k in ("wa", "ua"):
             out[f"{k}_ci_low"] = out[f"{k}_ci_high"] = math.nan
+        if len(out):
+            seeds = out["seed"] if "seed" in out else pd.Series(0, index=out.index)
+            out["at_chance_seeds"] = [str(int(s)) if a else "" for s, a in zip(seeds, out["at_chance"])]
+        else:
+            out["at_chance"] = pd.Series(dtype=bool)
+            out["p_wa"] = out["p_ua"] = pd.Series(dtype=float)
+            out["at_chance_seeds"] = pd.Series(dtype=str)
         return out
     rows = []
     for _, g in victims.groupby(["dataset", "victim"], sort=False):
@@ -131,6 +175,10 @@ def victims_over_seeds(victims: pd.DataFrame) -> pd.DataFrame:
         for k in ("wa", "ua"):
             row[k], row[f"{k}_ci_low"], row[f"{k}_ci_high"] = t_interval(g[k])
         row["n_seeds"] = len(g)
+        row["n_correct"] = float(g["n_correct"].mean())
+        row["p_wa"], row["p_ua"] = float(g["p_wa"].max()), float(g["p_ua"].max())
+        row["at_chance"] = bool(g["at_chance"].any())
+        row["at_chance_seeds"] = ",".join(str(int(s)) for s in g.loc[g["at_chance"], "seed"])
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -153,8 +201,12 @@ def mean_transfer(raw: pd.DataFrame) -> pd.DataFrame:
     Per seed, each utterance's fooled flags are averaged over the transfer victims; the interval is
     the bootstrap over utterances of that per-utterance mean (one seed; read from the
     per_utterance.csv beside each metrics.json) or the t-interval over the seed means (several).
+    A seed whose generator collapsed is left out (staa.report.flags); where every seed collapsed the
+    row describes them, with `collapsed` True.
     Columns: the run keys without victim/white_box, `transfer_asr_mean`, `_ci_low`, `_ci_high`,
-    `n_transfer_victims`, `n_seeds`, `interval`."""
+    `n_transfer_victims`, `n_seeds`, `interval`, `collapsed`, `n_collapsed`, `transfer_victims_at_chance`
+    (the transfer victims at chance in any seed used, comma-separated)."""
+    from staa.report.flags import collapsed_column, victims_at_chance
     from staa.stats import bootstrap_ci
 
     keys = [k for k in RUN_KEYS if k not in ("victim", "white_box")]
@@ -166,13 +218,20 @@ def mean_transfer(raw: pd.DataFrame) -> pd.DataFrame:
         "n_transfer_victims",
         "n_seeds",
         "interval",
+        "collapsed",
+        "n_collapsed",
+        "transfer_victims_at_chance",
     ]
     tr = raw[~raw["white_box"]] if len(raw) else raw
     if tr.empty:
         return pd.DataFrame(columns=cols)
     tr = tr if "seed" in tr else tr.assign(seed=0)
+    tr = tr.assign(collapsed=collapsed_column(tr), victim_at_chance=victims_at_chance(tr))
     rows = []
-    for key, g in tr.groupby(keys, sort=False, dropna=False):
+    for key, grp in tr.groupby(keys, sort=False, dropna=False):
+        dead = set(grp.loc[grp["collapsed"], "seed"])  # a generator collapses for every victim
+        live = grp[~grp["seed"].isin(dead)]
+        g = live if len(live) else grp
         per_seed, per_utt = [], None
         for _, gs in g.groupby("seed", sort=True):
             per_seed.append(float(gs["asr"].mean()))
@@ -188,5 +247,19 @@ def mean_transfer(raw: pd.DataFrame) -> pd.DataFrame:
             _, low, high = bootstrap_ci(per_utt)
         else:
             m, low, high = per_seed[0], math.nan, math.nan
-        rows.append([*key, m, low, high, int(g["victim"].nunique()), n, interval_label(n)])
+        at_chance = ",".join(dict.fromkeys(g.loc[g["victim_at_chance"], "victim"]))
+        rows.append(
+            [
+                *key,
+                m,
+                low,
+                high,
+                int(g["victim"].nunique()),
+                n,
+                interval_label(n),
+                not len(live),
+                len(dead),
+                at_chance,
+            ]
+        )
     return pd.DataFrame(rows, columns=cols)

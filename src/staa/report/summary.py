@@ -5,7 +5,8 @@ bands (:data:`PAPER_CLAIMS`), stated as the paper's. Like is compared with like:
 perturbed share per threat model, speed-up per baseline. A figure is INSIDE the paper's band when
 its interval (the ASR's bootstrap interval; the range over runs elsewhere) lies in it, BELOW or
 ABOVE when it lies wholly outside, OVERLAPS when it straddles an edge, NO DATA when there is nothing
-to compare.
+to compare, COLLAPSED when the generator perturbs no sample (staa.report.flags: no attack to compare).
+A figure measured on a victim whose clean accuracy is not significantly above chance is marked †.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from staa.report.collect import STAA, load_attack_metrics, load_timing, load_victim_metrics
+from staa.report.flags import CHANCE_TEST, COLLAPSED_TEXT, DAGGER, add_chance_flags, mark_victims
 from staa.utils import write_text
 
 PathLike = str | Path
@@ -29,6 +31,9 @@ PAPER_CLAIMS: dict[str, dict[str, Any]] = {
 }
 
 INSIDE, BELOW, ABOVE, OVERLAPS, NO_DATA = "INSIDE", "BELOW", "ABOVE", "OVERLAPS", "NO DATA"
+COLLAPSED = "COLLAPSED"
+COLLAPSED_VERDICT = f"**{COLLAPSED}** ({COLLAPSED_TEXT}: the generator's mask perturbs no sample; no attack to compare)"
+CHANCE_VERDICT = f"{DAGGER} victim not significantly above chance: not a meaningful attack result"
 
 
 def verdict(ours: tuple[float, float] | None, band: tuple[float, float]) -> tuple[str, str]:
@@ -81,6 +86,13 @@ def _md_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
+def _flags(df: pd.DataFrame, col: str) -> pd.Series:
+    """A flag column of `df` as booleans (all False where the column is absent or a value missing)."""
+    if col not in df:
+        return pd.Series(False, index=df.index, dtype=bool)
+    return df[col].where(df[col].notna(), False).astype(bool)
+
+
 def _list(xs: Sequence[Any]) -> str:
     xs = list(dict.fromkeys(str(x) for x in xs))
     return ", ".join(xs) if xs else "–"
@@ -97,13 +109,15 @@ def build_summary(
 ) -> str:
     """The summary Markdown text from already loaded DataFrames (attack rows per seed, as loaded:
     the paired tests run per seed, everything else on the means over seeds)."""
+    from staa.report.flags import seeds_note
     from staa.report.seeds import interval_label, mean_transfer, over_seeds
     from staa.report.tables import variant_summary
 
     from staa.report.seeds import victims_over_seeds
 
-    victims = victims_over_seeds(victims)
-    raw = attacks
+    per_seed_victims = add_chance_flags(victims)
+    victims = victims_over_seeds(per_seed_victims)
+    raw = mark_victims(attacks, per_seed_victims)
     attacks = over_seeds(raw)
     seeds = sorted(set(int(x) for x in raw["seed"])) if len(raw) and "seed" in raw else [0]
     st = attacks[(attacks["method_family"] == STAA) & (attacks["variant"] == reference)]
@@ -150,13 +164,33 @@ def build_summary(
 
     # per threat model: white-box ASR (with its bootstrap interval) and the perturbed share
     for r in st_wb.sort_values(["dataset", "threat"]).itertuples():
+        src = where(st_wb[(st_wb["dataset"] == r.dataset) & (st_wb["threat"] == r.threat)], "", "run")
+        chance = bool(getattr(r, "victim_at_chance", False))
+        mark = f" {DAGGER}" if chance else ""
+        snote = str(getattr(r, "seeds_note", "") or "")
+        if bool(getattr(r, "collapsed", False)):
+            for what in ("white-box ASR", "perturbed share"):
+                unit = " (STAA-Net)" if what == "white-box ASR" else " (STAA-Net, % of samples)"
+                band = PAPER_CLAIMS["asr" if what == "white-box ASR" else "perturbed_fraction"]["band"]
+                claims.append(
+                    [
+                        f"{what} against {r.threat}{unit}{mark}",
+                        _fmt_range(band, "%", 0),
+                        snote or COLLAPSED_TEXT,
+                        src,
+                        COLLAPSED_VERDICT + (f"; {CHANCE_VERDICT}" if chance else ""),
+                    ]
+                )
+            continue
         c = PAPER_CLAIMS["asr"]
         ci = (100 * r.asr_ci_low, 100 * r.asr_ci_high) if np.isfinite(getattr(r, "asr_ci_low", np.nan)) else None
         m, q = verdict(ci or (100 * r.asr, 100 * r.asr), c["band"])
         ours = f"{100 * r.asr:.1f} %" + (f" (95 % CI {ci[0]:.1f}–{ci[1]:.1f} %, {r.interval})" if ci else "")
+        if snote:
+            ours += f"; {snote}"
         claims.append(
             [
-                f"white-box ASR against {r.threat} (STAA-Net)",
+                f"white-box ASR against {r.threat} (STAA-Net){mark}",
                 _fmt_range(c["band"], "%", 0),
                 ours,
                 where(
@@ -164,29 +198,38 @@ def build_summary(
                     f"; {r.n_utterances} utterances",
                     "run",
                 ),
-                f"**{m}** ({q})",
+                f"**{m}** ({q})" + (f"; {CHANCE_VERDICT}" if chance else ""),
             ]
         )
         if m != INSIDE:
             notes.append(f"White-box ASR against {r.threat} on {r.dataset}: {ours}, {q}.")
+        if chance:
+            notes.append(
+                f"{DAGGER} White-box ASR against {r.threat} on {r.dataset} ({100 * r.asr:.1f} %) is measured on a "
+                "victim whose clean accuracy is not significantly above chance: fooling it says nothing about "
+                "attacking an emotion classifier."
+            )
         c = PAPER_CLAIMS["perturbed_fraction"]
         val = float(r.l0_percent)
         lo, hi = float(getattr(r, "l0_percent_ci_low", np.nan)), float(getattr(r, "l0_percent_ci_high", np.nan))
         share = (lo, hi) if np.isfinite(lo) and np.isfinite(hi) else (val, val)
         m, q = verdict(share if np.isfinite(val) else None, c["band"])
+        text = (
+            (
+                f"{val:.1f} % (95 % CI {lo:.1f}–{hi:.1f} %, {r.interval})"
+                if share != (val, val)
+                else _fmt_range((val, val), "%")
+            )
+            if np.isfinite(val)
+            else "–"
+        )
         claims.append(
             [
-                f"perturbed share against {r.threat} (STAA-Net, % of samples)",
+                f"perturbed share against {r.threat} (STAA-Net, % of samples){mark}",
                 _fmt_range(c["band"], "%", 0),
-                (
-                    f"{val:.1f} % (95 % CI {lo:.1f}–{hi:.1f} %, {r.interval})"
-                    if share != (val, val)
-                    else _fmt_range((val, val), "%")
-                )
-                if np.isfinite(val)
-                else "–",
-                where(st_wb[(st_wb["dataset"] == r.dataset) & (st_wb["threat"] == r.threat)], "", "run"),
-                f"**{m}** ({q})",
+                text + (f"; {snote}" if snote and np.isfinite(val) else ""),
+                src,
+                f"**{m}** ({q})" + (f"; {CHANCE_VERDICT}" if chance else ""),
             ]
         )
     if st_wb.empty:
@@ -200,17 +243,29 @@ def build_summary(
             ]
         )
 
-    # transfer ASR, for reference: the paper's band is stated over all its attack results
+    # transfer ASR, for reference: the paper's band is stated over all its attack results; a
+    # collapsed generator is no attack and stays out of the range
     c = PAPER_CLAIMS["asr"]
-    r = _range(100 * st_tr["asr"]) if len(st_tr) else None
+    tr_collapsed = _flags(st_tr, "collapsed")
+    live_tr = st_tr[~tr_collapsed]
+    r = _range(100 * live_tr["asr"]) if len(live_tr) else None
     m, q = verdict(r, c["band"])
+    tr_chance = list(dict.fromkeys(live_tr.loc[_flags(live_tr, "victim_at_chance"), "victim"]))
+    extra = (
+        f"; {int(tr_collapsed.sum())} run(s) of collapsed generators left out ({COLLAPSED_TEXT})"
+        if tr_collapsed.any()
+        else ""
+    )
     claims.append(
         [
-            "transfer ASR (STAA-Net, range over victims)",
+            "transfer ASR (STAA-Net, range over victims)" + (f" {DAGGER}" if tr_chance else ""),
             _fmt_range(c["band"], "%", 0),
-            _fmt_range(r, "%"),
-            where(st_tr),
-            f"**{m}** ({q})",
+            _fmt_range(r, "%") if len(live_tr) or not len(st_tr) else COLLAPSED_TEXT,
+            where(live_tr if len(live_tr) else st_tr) + extra,
+            (f"**{m}** ({q})" if len(live_tr) or not len(st_tr) else COLLAPSED_VERDICT)
+            + (
+                f"; {DAGGER} includes victim(s) not significantly above chance: {_list(tr_chance)}" if tr_chance else ""
+            ),
         ]
     )
 
@@ -249,15 +304,22 @@ def build_summary(
             ]
         )
 
-    # victims
+    # victims: each training seed of each victim tested against chance (staa.report.flags)
     if len(victims):
-        chance = 1.0 / victims["n_classes"].astype(float)
-        above = victims["ua"] > chance
-        m = "ABOVE CHANCE" if bool(above.all()) else "AT CHANCE"
+        flagged = per_seed_victims[per_seed_victims["at_chance"].astype(bool)]
+        several = bool(per_seed_victims.duplicated(["dataset", "victim"]).any())
+        m = "ABOVE CHANCE" if flagged.empty else "AT CHANCE"
         q = (
-            "every victim's UA is above chance (1 / number of classes)"
-            if bool(above.all())
-            else f"{int((~above).sum())} victim(s) at or below chance: {_list(victims.loc[~above, 'victim'])}"
+            f"every victim is significantly above chance ({CHANCE_TEST})"
+            if flagged.empty
+            else f"{len(flagged)} victim(s) not significantly above chance ({CHANCE_TEST}): "
+            + "; ".join(
+                f"{r.victim} on {r.dataset}{f', seed {r.seed}' if several else ''} "
+                f"({r.n_correct}/{r.n_scored} correct, chance {r.chance:.3g}, p = {r.p_wa:.2g}; "
+                f"UA {r.ua:.3f}, p = {r.p_ua:.2g})"
+                for r in flagged.itertuples()
+            )
+            + f"; the attacks on them are marked {DAGGER}"
         )
         claims.append(
             [
@@ -268,8 +330,11 @@ def build_summary(
                 f"**{m}** ({q})",
             ]
         )
-        if not bool(above.all()):
-            notes.append(f"Some victims did not learn ({q}); attacks on them are not meaningful.")
+        if not flagged.empty:
+            notes.append(
+                f"Some victims did not learn ({_list(flagged['victim'])}): every figure measured on them is "
+                f"marked {DAGGER} here and in the tables (column victim_at_chance); attacks on them are not meaningful."
+            )
     else:
         claims.append(
             [
@@ -288,7 +353,10 @@ def build_summary(
         "and perturbed share per threat model, speed-up per baseline. INSIDE: our interval (for ASR and "
         "perturbed share the 95 % interval: bootstrap over utterances with one seed, t over seed means "
         "with several; elsewhere the range over the runs named in *source*) lies in the band; BELOW / "
-        "ABOVE: wholly outside it; OVERLAPS: it straddles an edge.",
+        "ABOVE: wholly outside it; OVERLAPS: it straddles an edge; COLLAPSED: the generator's hard mask "
+        f"perturbs no sample on any test utterance ({COLLAPSED_TEXT}), so there is no attack to compare "
+        "(a collapsed seed is never averaged with the seeds that learned). "
+        f"{DAGGER}: measured on a victim not significantly above chance ({CHANCE_TEST}).",
         "",
     ]
     out += [_md_table(["claim", "paper", "ours", "source", "verdict"], claims), ""]
@@ -332,6 +400,7 @@ def build_summary(
         n = _range(st["n_utterances"]) if len(st) else None
         if n is not None:
             notes.append(f"STAA-Net runs evaluated {_fmt_range(n, 'utterances', 0)} each.")
+    notes += _collapse_notes(attacks, reference)
     out += ["## Notes", ""]
     out += [f"- {n}" for n in notes] or ["- None."]
     out.append("")
@@ -345,6 +414,8 @@ def build_summary(
             "on one victim (white-box when the victim is the threat model), within one seed (the same "
             "generator, subset and baseline run). *p* is the exact McNemar test on the utterances only "
             "one of them fools, Holm-corrected over every row of this table; the verdict is STAA-Net's. "
+            f"A seed whose generator collapsed ({COLLAPSED_TEXT}) is not tested and stays out of the correction; "
+            f"{DAGGER}: a victim not significantly above chance. "
             + (
                 "With several seeds, a claim holds across seeds only where every seed's row says so."
                 if len(seeds) > 1
@@ -371,14 +442,16 @@ def build_summary(
                     [
                         r.dataset,
                         r.threat,
-                        r.victim + (" (white-box)" if r.white_box else ""),
+                        r.victim
+                        + (" (white-box)" if r.white_box else "")
+                        + (f" {DAGGER}" if r.victim_at_chance else ""),
                         r.seed,
                         r.baseline,
-                        r.n,
-                        f"{r.staa_asr:.2f}",
-                        f"{r.baseline_asr:.2f}",
-                        f"{r.staa_only} / {r.baseline_only}",
-                        f"{r.p_holm:.2g}",
+                        "–" if r.skipped else r.n,
+                        "–" if r.skipped else f"{r.staa_asr:.2f}",
+                        "–" if r.skipped else f"{r.baseline_asr:.2f}",
+                        "–" if r.skipped else f"{r.staa_only} / {r.baseline_only}",
+                        "–" if r.skipped else f"{r.p_holm:.2g}",
                         r.verdict,
                     ]
                     for r in pairs.itertuples()
@@ -388,13 +461,19 @@ def build_summary(
         ]
         if len(seeds) > 1:
             agree = []
-            for key, g in pairs.groupby(["dataset", "threat", "victim", "baseline"], sort=False):
+            for key, grp in pairs.groupby(["dataset", "threat", "victim", "baseline"], sort=False):
+                g = grp[grp["skipped"] == ""]  # a collapsed seed is not a claim either way
                 words = {v.split(" (")[0] for v in g["verdict"]}
+                n_skip = len(grp) - len(g)
                 agree.append(
                     [
-                        *key,
-                        len(g),
-                        words.pop()
+                        *key[:2],
+                        key[2] + (f" {DAGGER}" if grp["victim_at_chance"].any() else ""),
+                        key[3],
+                        f"{len(g)}/{len(grp)}; {n_skip} collapsed, not tested" if n_skip else len(g),
+                        "–"
+                        if not len(g)
+                        else words.pop()
                         if len(words) == 1
                         else "mixed: " + ", ".join(sorted(v.split(" (")[0] for v in g["verdict"])),
                     ]
@@ -422,15 +501,23 @@ def build_summary(
                         else f"{scale * v:.{digits}f}"
                     )
 
+                note = seeds_note(int(r.n_seeds), int(r.n_collapsed), bool(r.collapsed))
+                tr_chance = bool(str(r.transfer_victims_at_chance or ""))
                 rows.append(
                     [
                         r.dataset,
-                        r.threat,
+                        r.threat + (f" {DAGGER}" if r.victim_at_chance else ""),
                         "none" if pt["value"] is None else pt["value"],
-                        f"`{r.variant}`",
-                        ci("asr"),
-                        ci("transfer_asr_mean"),
-                        ci("l0_all_percent", 1),
+                        f"`{r.variant}`" + (f" ({note})" if note and not r.collapsed else ""),
+                        *(
+                            [COLLAPSED_TEXT] * 3
+                            if r.collapsed
+                            else [
+                                ci("asr") + (f" {DAGGER}" if r.victim_at_chance else ""),
+                                ci("transfer_asr_mean") + (f" {DAGGER}" if tr_chance else ""),
+                                ci("l0_all_percent", 1),
+                            ]
+                        ),
                     ]
                 )
         if rows:
@@ -438,7 +525,9 @@ def build_summary(
                 f"## Sweep `{name}`: {sweep.get('key', name)} against success",
                 "",
                 f"Each row is STAA-Net trained with one value of `{sweep.get('key', name)}` (figure "
-                f"`sweep_{name}_<dataset>`); 95 % intervals in brackets ({interval_label(len(seeds))}).",
+                f"`sweep_{name}_<dataset>`); 95 % intervals in brackets ({interval_label(len(seeds))}). "
+                f"{COLLAPSED_TEXT}: the generator's mask perturbs no sample (no attack; a collapsed seed is left "
+                f"out of its point's mean). {DAGGER}: measured on a victim not significantly above chance.",
                 "",
                 _md_table(
                     [
@@ -463,9 +552,22 @@ def build_summary(
         if len(v):
             out += [
                 _md_table(
-                    ["victim", "family", "WA (%)", "UA (%)", "test utterances", "parameters"],
+                    ["victim", "family", "WA (%)", "UA (%)", "test utterances", "parameters", "above chance"],
                     [
-                        [r.victim, r.family, f"{100 * r.wa:.1f}", f"{100 * r.ua:.1f}", r.n_test, f"{r.n_params:,}"]
+                        [
+                            r.victim,
+                            r.family,
+                            f"{100 * r.wa:.1f}",
+                            f"{100 * r.ua:.1f}",
+                            r.n_test,
+                            f"{r.n_params:,}",
+                            (
+                                f"no {DAGGER} (p = {r.p_wa:.2g}; UA p = {r.p_ua:.2g})"
+                                + (f", seed(s) {r.at_chance_seeds}" if r.n_seeds > 1 else "")
+                            )
+                            if r.at_chance
+                            else f"yes (p = {r.p_wa:.2g}; UA p = {r.p_ua:.2g})",
+                        ]
                         for r in v.itertuples()
                     ],
                 ),
@@ -483,16 +585,24 @@ def build_summary(
                     & (attacks["threat"] == r.threat)
                     & ~attacks["white_box"]
                 ]
+                tr = tr[~_flags(tr, "collapsed")]
+                tr_chance = bool(_flags(tr, "victim_at_chance").any())
+                chance = f" {DAGGER}" if bool(getattr(r, "victim_at_chance", False)) else ""
+                collapsed = bool(getattr(r, "collapsed", False))
                 rows.append(
                     [
                         r.attack,
                         r.threat,
-                        f"{100 * r.asr:.1f}",
-                        _fmt_range(_range(100 * tr["asr"]), "", 1) if len(tr) else "–",
-                        f"{r.l0_percent:.2f}",
-                        "–" if np.isnan(r.snr_peak_db) else f"{r.snr_peak_db:.1f}",
+                        COLLAPSED_TEXT if collapsed else f"{100 * r.asr:.1f}{chance}",
+                        COLLAPSED_TEXT
+                        if collapsed
+                        else (_fmt_range(_range(100 * tr["asr"]), "", 1) + (f" {DAGGER}" if tr_chance else ""))
+                        if len(tr)
+                        else "–",
+                        COLLAPSED_TEXT if collapsed else "–" if np.isnan(r.l0_percent) else f"{r.l0_percent:.2f}",
+                        "–" if collapsed or np.isnan(r.snr_peak_db) else f"{r.snr_peak_db:.1f}",
                         f"{r.seconds_per_utterance:.3g}",
-                        r.subset,
+                        r.subset + (f"; {r.seeds_note}" if getattr(r, "seeds_note", "") and not collapsed else ""),
                     ]
                 )
             out += [
@@ -526,6 +636,30 @@ def build_summary(
     return "\n".join(out).rstrip() + "\n"
 
 
+def _collapse_notes(attacks: pd.DataFrame, reference: str) -> list[str]:
+    """One note per STAA-Net generator (dataset, threat, variant) some or all of whose seeds collapsed."""
+    from staa.report.collect import attack_label
+
+    if attacks.empty or "n_collapsed" not in attacks:
+        return []
+    st = attacks[(attacks["method_family"] == STAA) & attacks["white_box"]]
+    st = st[pd.to_numeric(st["n_collapsed"], errors="coerce").fillna(0) > 0]
+    out = []
+    for r in st.sort_values(["dataset", "threat", "variant"]).itertuples():
+        name = attack_label(r.attack, r.variant, reference)
+        if bool(r.collapsed):
+            out.append(
+                f"{name} against {r.threat} on {r.dataset}: {r.seeds_note} — its mask perturbs no sample on any "
+                "test utterance; it is no attack and none of its figures is an ASR."
+            )
+        else:
+            out.append(
+                f"{name} against {r.threat} on {r.dataset}: {r.seeds_note} (seed(s) {r.collapsed_seeds}, "
+                f"{COLLAPSED_TEXT}); its figures are the mean over the other seeds, the collapsed ones left out."
+            )
+    return out
+
+
 def provenance_section(config_name: str, config_sha256: str | None) -> str:
     """Which code, packages and config made this summary (each metrics.json has its own record)."""
     from staa.provenance import code_version, package_versions
@@ -545,7 +679,10 @@ def paired_comparisons(attacks: pd.DataFrame, reference: str = "full") -> pd.Dat
     """STAA-Net (`reference` variant) against every baseline with the same dataset, threat and
     victim, on the utterances both were scored on (the baseline subset): fooled counts, exact
     McNemar p, Holm-corrected over all rows, and a verdict. Reads the per_utterance.csv beside
-    each metrics.json."""
+    each metrics.json. A seed whose generator collapsed (staa.report.flags) is not tested: its row
+    says why in `skipped` (and in the verdict) and stays out of the Holm correction.
+    `victim_at_chance` carries the attack rows' flag (staa.report.flags.mark_victims)."""
+    from staa.report.flags import collapsed_column, victims_at_chance
     from staa.report.seeds import fooled
     from staa.stats import holm, mcnemar, paired_verdict
 
@@ -562,11 +699,14 @@ def paired_comparisons(attacks: pd.DataFrame, reference: str = "full") -> pd.Dat
         "staa_only",
         "baseline_only",
         "p",
+        "victim_at_chance",
+        "skipped",
         "p_holm",
         "verdict",
     ]
     if attacks.empty or "path" not in attacks:
         return pd.DataFrame(columns=cols)
+    attacks = attacks.assign(collapsed=collapsed_column(attacks), victim_at_chance=victims_at_chance(attacks))
     st = attacks[(attacks["method_family"] == STAA) & (attacks["variant"] == reference)]
     base = attacks[attacks["method_family"] != STAA]
     rows = []
@@ -579,6 +719,10 @@ def paired_comparisons(attacks: pd.DataFrame, reference: str = "full") -> pd.Dat
         ]
         if match.empty:
             continue
+        head = [b.dataset, b.threat, b.victim, bool(b.white_box), int(getattr(b, "seed", 0)), b.attack]
+        if bool(match["collapsed"].iloc[0]):
+            rows.append([*head, pd.NA, np.nan, np.nan, pd.NA, pd.NA, np.nan, bool(b.victim_at_chance), COLLAPSED_TEXT])
+            continue
         flags = [fooled(path) for path in (match["path"].iloc[0], b.path)]
         if any(f is None for f in flags):
             continue
@@ -588,23 +732,29 @@ def paired_comparisons(attacks: pd.DataFrame, reference: str = "full") -> pd.Dat
         n10, n01, p = mcnemar(joined["staa"], joined["base"])
         rows.append(
             [
-                b.dataset,
-                b.threat,
-                b.victim,
-                bool(b.white_box),
-                int(getattr(b, "seed", 0)),
-                b.attack,
+                *head,
                 len(joined),
                 joined["staa"].mean(),
                 joined["base"].mean(),
                 n10,
                 n01,
                 p,
+                bool(b.victim_at_chance),
+                "",
             ]
         )
     df = pd.DataFrame(rows, columns=cols[:-2])
-    df["p_holm"] = holm(df["p"]) if len(df) else []
-    df["verdict"] = [paired_verdict(p, a - b) for p, a, b in zip(df["p_holm"], df["staa_asr"], df["baseline_asr"])]
+    for c in ("n", "staa_only", "baseline_only"):
+        df[c] = df[c].astype("Int64")
+    tested = (df["skipped"] == "").to_numpy() if len(df) else np.zeros(0, bool)
+    p_holm = np.full(len(df), np.nan)
+    if tested.any():
+        p_holm[tested] = holm(df.loc[tested, "p"].astype(float))
+    df["p_holm"] = p_holm
+    df["verdict"] = [
+        paired_verdict(p, a - b) if t else f"not tested: STAA-Net seed {s} {k}"
+        for p, a, b, t, s, k in zip(df["p_holm"], df["staa_asr"], df["baseline_asr"], tested, df["seed"], df["skipped"])
+    ]
     return df
 
 

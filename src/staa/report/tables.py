@@ -21,6 +21,14 @@ from staa.report.collect import (
     load_timing,
     load_victim_metrics,
 )
+from staa.report.flags import (
+    CHANCE_NOTE,
+    CHANCE_TEST,
+    COLLAPSED_TEXT,
+    DAGGER,
+    add_chance_flags,
+    mark_victims,
+)
 from staa.report.seeds import interval_label, mean_transfer, over_seeds, victims_over_seeds
 from staa.utils import write_csv, write_text
 
@@ -47,6 +55,12 @@ class Table:
     # value column -> (low, high) columns: rendered as one cell, "v ± h" for a t-interval over
     # seeds (row's `interval` starts with "t over") and "v [low, high]" for a bootstrap interval
     intervals: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # same-shape mask of cells marked with a dagger (a figure measured on a victim at chance)
+    dagger: pd.DataFrame | None = field(default=None)
+    # (row position, column) -> the text Markdown/LaTeX print instead of the value (a collapsed run)
+    text: dict[tuple[int, str], str] = field(default_factory=dict)
+    # printed under the Markdown table and under the LaTeX tabular (only when a row needs them)
+    footnotes: list[str] = field(default_factory=list)
 
 
 def _ci(*keys: str) -> dict[str, tuple[str, str]]:
@@ -88,9 +102,70 @@ def victim_order(victims: pd.DataFrame, attacks: pd.DataFrame) -> list[str]:
 
 
 # --------------------------------------------------------------------------------------------
+# the report flags (staa.report.flags) on a built table
+COLLAPSE_NOTE = (
+    f"{COLLAPSED_TEXT}: a STAA-Net generator whose hard mask perturbs no sample on any test utterance "
+    "(no attack; its figures are not shown). A run some of whose seeds collapsed is the mean over the "
+    "others (column n_seeds: '2/3 seeds; 1 collapsed')."
+)
+
+
+def _bool(col: pd.Series) -> pd.Series:
+    """A flag column as booleans (a missing value is False)."""
+    return col.where(col.notna(), False).astype(bool)
+
+
+def _true(v: Any) -> bool:
+    """A flag's value as a boolean (missing: False)."""
+    return bool(v) if isinstance(v, (bool, np.bool_)) else False
+
+
+def _flag(
+    table: Table,
+    shown: Sequence[str] = (),
+    blank: Sequence[str] = (),
+    dagger: Sequence[str] = (),
+    chance: str = "victim_at_chance",
+) -> Table:
+    """Mark `table`'s rows in place: a collapsed run (column `collapsed`) prints COLLAPSED_TEXT in
+    the `shown` columns and nothing in the `blank` ones; a run some of whose seeds collapsed says so
+    in `n_seeds`; a row scored on a victim at chance (column `chance`) gets a dagger in the `dagger`
+    columns. The footnotes say what each mark means."""
+    df = table.df
+    if df.empty:
+        return table
+    cols = list(df.columns)
+    if "collapsed" in df:
+        n_collapsed = df["n_collapsed"] if "n_collapsed" in df else pd.Series(0, index=df.index)
+        n_seeds = df["n_seeds"] if "n_seeds" in df else pd.Series(1, index=df.index)
+        for i, (coll, n_c, n_s) in enumerate(zip(_bool(df["collapsed"]), n_collapsed, n_seeds)):
+            if coll:
+                table.text.update({(i, c): COLLAPSED_TEXT for c in shown if c in cols})
+                table.text.update({(i, c): "" for c in blank if c in cols})
+            elif pd.notna(n_c) and int(n_c) > 0:
+                table.text[(i, "n_seeds")] = f"{int(n_s)}/{int(n_s) + int(n_c)} seeds; {int(n_c)} collapsed"
+        if _bool(df["collapsed"]).any() or (pd.to_numeric(n_collapsed, errors="coerce").fillna(0) > 0).any():
+            table.footnotes.append(COLLAPSE_NOTE)
+    if chance in df and _bool(df[chance]).any():
+        mask = table.dagger if table.dagger is not None else pd.DataFrame(False, index=df.index, columns=df.columns)
+        for i, flagged in enumerate(_bool(df[chance])):
+            if flagged:
+                for c in dagger:
+                    if c in cols:
+                        mask.iloc[i, cols.index(c)] = True
+        table.dagger = mask
+        table.footnotes.append(CHANCE_NOTE)
+    return table
+
+
+# --------------------------------------------------------------------------------------------
 # table builders (pure: DataFrames in, Table out)
 def victims_table(victims: pd.DataFrame) -> Table:
     victims = victims_over_seeds(victims)
+    if victims.empty:
+        for c in ("n_correct", "p_wa", "p_ua", "at_chance", "at_chance_seeds"):
+            if c not in victims:
+                victims[c] = pd.Series(dtype=object)
     cols = [
         "dataset",
         "victim",
@@ -105,17 +180,32 @@ def victims_table(victims: pd.DataFrame) -> Table:
         "n_params",
         "epochs",
         "n_seeds",
+        "n_correct",
+        "p_wa",
+        "p_ua",
+        "at_chance",
+        "at_chance_seeds",
     ]
     df = victims[cols].sort_values(["dataset"], kind="stable").reset_index(drop=True)
     df["interval"] = ["" if n < 2 else interval_label(n) for n in df["n_seeds"]]
-    return Table(
+    table = Table(
         "victims",
         df,
         "Clean accuracy of the victim models on the test split "
         "(WA: weighted accuracy, UA: unweighted accuracy, fractions 0-1; with victims trained once "
-        "per seed, the mean ± the 95 % t-interval over seeds).",
+        "per seed, the mean ± the 95 % t-interval over seeds). n_correct: correct test predictions; "
+        f"p_wa, p_ua: the chance test ({CHANCE_TEST}; the largest p over seeds); at_chance: flagged, "
+        "in the seeds at_chance_seeds.",
         intervals=_ci("wa", "ua"),
     )
+    if _bool(df["at_chance"]).any():
+        table.dagger = pd.DataFrame(False, index=df.index, columns=df.columns)
+        table.dagger.loc[_bool(df["at_chance"]), ["wa", "ua"]] = True
+        table.footnotes.append(
+            f"{DAGGER} not significantly above chance ({CHANCE_TEST}): attacks on this victim are marked "
+            f"{DAGGER} in every table."
+        )
+    return table
 
 
 WHITEBOX_COLS = [
@@ -145,7 +235,13 @@ WHITEBOX_COLS = [
     "seconds_per_utterance",
     "n_seeds",
     "interval",
+    "victim_at_chance",
+    "collapsed",
+    "n_collapsed",
 ]
+# a collapsed run's cells: its headline figures say so, the other metrics are left empty
+WB_SHOWN = ("asr", "l0_percent")
+WB_BLANK = ("success_vs_truth", "snr_peak_db", "snr_energy_db", "si_sdr_db", "stoi", "l0")
 INTERVAL_CAPTION = (
     "Intervals are 95 %: with one seed, the percentile bootstrap over utterances "
     "(2000 resamples), printed [low, high]; with several seeds, the t-interval of the mean over "
@@ -196,7 +292,7 @@ def whitebox_table(attacks: pd.DataFrame, reference: str = "full") -> Table:
             .drop(columns=["_base", "_sub"])
             .reset_index(drop=True)
         )
-    return Table(
+    table = Table(
         "whitebox",
         df,
         f"White-box attacks (victim = threat model). STAA-Net variant '{reference}'; "
@@ -206,16 +302,20 @@ def whitebox_table(attacks: pd.DataFrame, reference: str = "full") -> Table:
         "samples, time in s per utterance. " + INTERVAL_CAPTION,
         intervals=_ci("asr", "snr_peak_db", "si_sdr_db", "l0_percent"),
     )
+    return _flag(table, WB_SHOWN, WB_BLANK, ("asr",))
 
 
 def transfer_table(attacks: pd.DataFrame, victims_order: Sequence[str], reference: str = "full") -> Table:
     """ASR of every (dataset, attack, variant, threat) on every victim; white-box cells (victim
-    == threat) are named in column ``white_box_victim`` and bold in Markdown/LaTeX."""
+    == threat) are named in column ``white_box_victim`` and bold in Markdown/LaTeX. Column
+    ``victims_at_chance`` names the row's victims at chance (their cells marked †); ``collapsed`` /
+    ``n_collapsed`` as in the white-box table."""
     keys = ["dataset", "attack", "method_family", "variant", "threat"]
     id_cols = keys + ["white_box_victim"]
+    flag_cols = ["victims_at_chance", "collapsed", "n_collapsed"]
     vcols = [v for v in victims_order if v in set(attacks["victim"])]
     if attacks.empty:
-        df = pd.DataFrame(columns=id_cols + vcols + ["mean_transfer_asr"])
+        df = pd.DataFrame(columns=id_cols + vcols + ["mean_transfer_asr", "n_seeds", "interval", *flag_cols])
         return Table("transfer", df, _TRANSFER_CAPTION, _TRANSFER_NOTE)
     piv = attacks.pivot_table(index=keys, columns="victim", values="asr", aggfunc="first", dropna=False)
     piv = piv.dropna(how="all").reset_index()
@@ -245,6 +345,24 @@ def transfer_table(attacks: pd.DataFrame, victims_order: Sequence[str], referenc
         piv["n_seeds"] = 1
     piv["interval"] = [interval_label(int(n)) for n in piv["n_seeds"]]
     piv["white_box_victim"] = [t if t in vcols else "" for t in piv["threat"]]
+    # the flags of each run: its victims at chance, and whether its generator collapsed
+    marked = attacks.assign(
+        _chance=_bool(attacks["victim_at_chance"]) if "victim_at_chance" in attacks else False,
+        _collapsed=_bool(attacks["collapsed"]) if "collapsed" in attacks else False,
+        _n_collapsed=attacks["n_collapsed"] if "n_collapsed" in attacks else 0,
+    )
+    flags = {
+        key: (
+            [v for v in vcols if v in set(g.loc[g["_chance"], "victim"])],
+            bool(g["_collapsed"].any()),
+            int(pd.to_numeric(g["_n_collapsed"], errors="coerce").fillna(0).max()),
+        )
+        for key, g in marked.groupby(keys, dropna=False, sort=False)
+    }
+    run_flags = [flags.get(tuple(r), ([], False, 0)) for r in piv[keys].itertuples(index=False)]
+    piv["victims_at_chance"] = [",".join(f[0]) for f in run_flags]
+    piv["collapsed"] = [f[1] for f in run_flags]
+    piv["n_collapsed"] = [f[2] for f in run_flags]
     means = []
     for _, r in piv.iterrows():
         vals = np.array([r[v] for v in vcols if v != r["threat"]], dtype=float)
@@ -252,12 +370,25 @@ def transfer_table(attacks: pd.DataFrame, victims_order: Sequence[str], referenc
         means.append(float(vals.mean()) if vals.size else np.nan)
     piv["mean_transfer_asr"] = means
     ci_cols = [f"{v}{sfx}" for v in vcols for sfx in ("_ci_low", "_ci_high")]
-    df = _sort_runs(piv[id_cols + vcols + ["mean_transfer_asr"] + ci_cols + ["n_seeds", "interval"]], reference)
+    df = _sort_runs(
+        piv[id_cols + vcols + ["mean_transfer_asr"] + ci_cols + ["n_seeds", "interval", *flag_cols]], reference
+    )
     bold = pd.DataFrame(False, index=df.index, columns=df.columns)
     for i, t in enumerate(df["threat"]):
         if t in vcols:
             bold.loc[i, t] = True
-    return Table("transfer", df, _TRANSFER_CAPTION, _TRANSFER_NOTE, bold, intervals)
+    table = Table("transfer", df, _TRANSFER_CAPTION, _TRANSFER_NOTE, bold, intervals)
+    _flag(table, (*vcols, "mean_transfer_asr"))
+    if (df["victims_at_chance"] != "").any():
+        table.dagger = pd.DataFrame(False, index=df.index, columns=df.columns)
+        for i, (names, thr) in enumerate(zip(df["victims_at_chance"], df["threat"])):
+            flagged = [v for v in names.split(",") if v]
+            for v in flagged:
+                table.dagger.loc[i, v] = True
+            if any(v != thr for v in flagged):  # the mean averages a victim at chance
+                table.dagger.loc[i, "mean_transfer_asr"] = True
+        table.footnotes.append(CHANCE_NOTE)
+    return table
 
 
 _TRANSFER_CAPTION = (
@@ -319,12 +450,18 @@ ABLATION_COLS = [
     "n_transfer_victims",
     "n_seeds",
     "interval",
+    "victim_at_chance",
+    "transfer_victims_at_chance",
+    "collapsed",
+    "n_collapsed",
 ]
 
 
 def variant_summary(attacks: pd.DataFrame, transfer: pd.DataFrame) -> pd.DataFrame:
     """Per STAA-Net (dataset, threat, variant): white-box ASR, SNR and perturbed share with their
-    intervals, and the mean transfer ASR with its own (from `seeds.mean_transfer` on per-seed rows)."""
+    intervals, and the mean transfer ASR with its own (from `seeds.mean_transfer` on per-seed rows);
+    the flags: the threat model (the white-box victim) at chance, the transfer victims at chance,
+    the generator collapsed (every seed) and how many of its seeds collapsed."""
     st = attacks[attacks["method_family"] == STAA]
     rows = []
     for (ds, thr, var), g in st.groupby(["dataset", "threat", "variant"], sort=False):
@@ -348,6 +485,12 @@ def variant_summary(attacks: pd.DataFrame, transfer: pd.DataFrame) -> pd.DataFra
         row["n_transfer_victims"] = int(tr["n_transfer_victims"].iloc[0]) if len(tr) else 0
         row["n_seeds"] = int(g["n_seeds"].max()) if "n_seeds" in g else 1
         row["interval"] = interval_label(row["n_seeds"])
+        row["victim_at_chance"] = bool(_bool(wb["victim_at_chance"]).any()) if "victim_at_chance" in wb else False
+        row["transfer_victims_at_chance"] = (
+            str(tr["transfer_victims_at_chance"].iloc[0]) if len(tr) and "transfer_victims_at_chance" in tr else ""
+        )
+        row["collapsed"] = bool(_bool(g["collapsed"]).all()) if "collapsed" in g else False
+        row["n_collapsed"] = int(pd.to_numeric(g["n_collapsed"]).max()) if "n_collapsed" in g else 0
         rows.append(row)
     return pd.DataFrame(
         rows,
@@ -380,7 +523,7 @@ def ablation_table(
             key=lambda s: s.map(lambda v: f"{int(v != reference)}{v}") if s.name == "variant" else s,
             kind="stable",
         ).reset_index(drop=True)
-    return Table(
+    table = Table(
         "ablation",
         df,
         f"STAA-Net ablation (reference variant '{reference}'): white-box ASR (0-1), "
@@ -388,6 +531,13 @@ def ablation_table(
         "the non-threat victims. " + INTERVAL_CAPTION,
         intervals=_ci("asr", "snr_peak_db", "l0_percent", "transfer_asr_mean"),
     )
+    _flag(table, ("asr", "l0_percent", "transfer_asr_mean"), ("snr_peak_db",), ("asr",))
+    if len(df) and (df["transfer_victims_at_chance"].fillna("") != "").any():
+        if table.dagger is None:
+            table.dagger = pd.DataFrame(False, index=df.index, columns=df.columns)
+            table.footnotes.append(CHANCE_NOTE)
+        table.dagger.loc[df["transfer_victims_at_chance"].fillna("") != "", "transfer_asr_mean"] = True
+    return table
 
 
 def per_class_table(attacks: pd.DataFrame, reference: str = "full") -> Table:
@@ -410,6 +560,8 @@ def per_class_table(attacks: pd.DataFrame, reference: str = "full") -> Table:
             "evaluated_on": r["subset"],
             "n_utterances": int(r["n_utterances"]),
             "asr": r["asr"],
+            "victim_at_chance": _true(r.get("victim_at_chance")),
+            "collapsed": _true(r.get("collapsed")),
         }
         for cls, d in pc.items():
             if cls not in classes:
@@ -427,6 +579,8 @@ def per_class_table(attacks: pd.DataFrame, reference: str = "full") -> Table:
         "asr",
         *[f"asr_{c}" for c in classes],
         *[f"l0_all_percent_{c}" for c in classes],
+        "victim_at_chance",
+        "collapsed",
     ]
     df = pd.DataFrame(rows, columns=cols)
     if len(df):
@@ -435,13 +589,15 @@ def per_class_table(attacks: pd.DataFrame, reference: str = "full") -> Table:
             key=lambda s: s.map(family_rank) if s.name == "method_family" else s,
             kind="stable",
         ).reset_index(drop=True)
-    return Table(
+    table = Table(
         "per_class",
         df,
         f"White-box attacks per true emotion (STAA-Net variant '{reference}' on the test split, "
         "baselines on their subset): fooling rate (asr_*) and % of samples perturbed over all "
         "utterances of the class (l0_all_percent_*).",
     )
+    per_class_cols = [c for c in df.columns if c.startswith(("asr_", "l0_all_percent_"))]
+    return _flag(table, ("asr",), per_class_cols, ("asr",))
 
 
 # --------------------------------------------------------------------------------------------
@@ -465,10 +621,14 @@ def format_value(col: str, v: Any) -> str:
             "epochs",
             "n_utterances",
             "n_transfer_victims",
+            "n_correct",
+            "n_collapsed",
         ):
             return str(int(v))
         if "seconds" in col:
             return f"{v:.3g}"
+        if col in ("p_wa", "p_ua"):  # p-values: two significant digits
+            return f"{v:.2g}"
         if col.startswith("speedup"):
             return f"{v:.1f}"
         if col == "l0" or "_percent" in col or col.endswith("_db"):
@@ -519,13 +679,19 @@ def _text_cells(table: Table) -> list[list[str]]:
         symmetric = str(r.get("interval", "")).startswith("t over")
         rows.append(
             [
-                format_interval(c, r[c], r[table.intervals[c][0]], r[table.intervals[c][1]], symmetric)
+                table.text[(i, c)]
+                if (i, c) in table.text
+                else format_interval(c, r[c], r[table.intervals[c][0]], r[table.intervals[c][1]], symmetric)
                 if c in table.intervals
                 else format_value(c, r[c])
                 for c in cols
             ]
         )
     return rows
+
+
+def _daggered(table: Table, i: int, c: str, cell: str) -> bool:
+    return table.dagger is not None and bool(table.dagger.iloc[i][c]) and bool(cell)
 
 
 def to_markdown(table: Table) -> str:
@@ -536,6 +702,10 @@ def to_markdown(table: Table) -> str:
             for j, c in enumerate(header):
                 if table.bold.iloc[i][c] and row[j]:
                     row[j] = f"**{row[j]}**"
+    for i, row in enumerate(cells):
+        for j, c in enumerate(header):
+            if _daggered(table, i, c, row[j]):
+                row[j] = f"{row[j]} {DAGGER}"
     lines = [f"**{table.name}** — {table.caption}", ""]
     if cells:
         body = pd.DataFrame(cells, columns=header).to_markdown(index=False, disable_numparse=True)
@@ -545,6 +715,8 @@ def to_markdown(table: Table) -> str:
     lines.append(body)
     if table.note and cells:
         lines += ["", f"_{table.note}_"]
+    if cells:
+        lines += [f"\n{note}" for note in dict.fromkeys(table.footnotes)]
     return "\n".join(lines) + "\n"
 
 
@@ -571,11 +743,18 @@ def to_latex(table: Table) -> str:
             s = tex_escape(row[j])
             if table.bold is not None and table.bold.iloc[i][c] and s:
                 s = f"\\textbf{{{s}}}"
+            if _daggered(table, i, c, s):
+                s = f"{s}$^\\dagger$"
             rendered.append(s)
         out.append(" & ".join(rendered) + r" \\")
     if not cells:
         out.append(f"\\multicolumn{{{len(df.columns)}}}{{c}}{{no data}} \\\\")
-    out += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
+    out += ["\\bottomrule", "\\end{tabular}"]
+    if cells:
+        dag = "$^\\dagger$"
+        for note in dict.fromkeys(table.footnotes):
+            out.append("\\par\\footnotesize " + tex_escape(note).replace(DAGGER, dag))
+    out.append("\\end{table}")
     return "\n".join(out) + "\n"
 
 
@@ -598,7 +777,10 @@ def make_tables(
     ablation_variants: Sequence[str] | None = None,
 ) -> dict[str, Table]:
     """All tables from already loaded DataFrames (attack rows per seed, as loaded), keyed by name
-    (see TABLE_NAMES); runs with several seeds are reported as means with t-intervals."""
+    (see TABLE_NAMES); runs with several seeds are reported as means with t-intervals. Attacks on a
+    victim at chance are marked and collapsed generators are not averaged (staa.report.flags)."""
+    victims = add_chance_flags(victims)
+    attacks = mark_victims(attacks, victims)
     agg = over_seeds(attacks)
     order = victim_order(victims, agg)
     return {
