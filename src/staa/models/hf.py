@@ -75,8 +75,9 @@ def _source(pretrained: str, who: str = "hf") -> str:
 @contextlib.contextmanager
 def _quiet_hub():
     """huggingface_hub logs a warning per retried request (six lines and 25 s without network):
-    the failure is reported as one line instead."""
-    loggers = [logging.getLogger(n) for n in ("huggingface_hub", "transformers")]
+    the failure is reported as one line instead. transformers' own warnings (weights newly
+    initialised, ...) still reach the log."""
+    loggers = [logging.getLogger("huggingface_hub")]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.ERROR)
