@@ -434,6 +434,9 @@ def semantic_errors(config: dict[str, Any]) -> list[str]:
         return errs  # names reach paths and shell commands: nothing else is checked with a bad one
     for vname, v in victims.items():
         errs += arch_errors(vname, v)
+    from staa.user_models import config_user_model_errors  # torch-free: the files a user's model names
+
+    errs += config_user_model_errors(config)
     for ds in config["run"]["datasets"]:
         if ds not in datasets:
             errs.append(f"run.datasets names {ds!r}, which is not declared under datasets ({sorted(datasets)})")

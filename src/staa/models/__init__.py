@@ -65,10 +65,12 @@ def build_victim(
     *,
     classes: Sequence[str] | None = None,
     sample_rate: int | None = None,
+    name: str | None = None,
 ) -> Victim:
     """Build a victim of `family` (emo18, zhao19, wav2vec2, wavlm, hf, exported) for C classes and clips
     of `length` samples. `classes` (dataset class names, in label order) and `sample_rate` (Hz, default
-    16000) are needed by the foreign families hf and exported, which map their labels onto them."""
+    16000) are needed by the foreign families hf and exported, which map their labels onto them;
+    `name` (the victim's config key) names their arch keys in messages (`victims.<name>.arch.class_map`)."""
     arch = dict(arch or {})
     if family not in FAMILIES:
         raise ConfigError(f"unknown model family {family!r}; expected one of {list(FAMILIES)}")
@@ -82,11 +84,13 @@ def build_victim(
         if family == "hf":
             from staa.models.hf import build_hf
 
-            net, arch = build_hf(num_classes, arch, names, rate)
+            net, arch = build_hf(num_classes, arch, names, rate, who=f"victims.{name}.arch" if name else "hf")
         else:
             from staa.models.exported import build_exported
 
-            net, arch = build_exported(num_classes, length, arch, names, rate)
+            net, arch = build_exported(
+                num_classes, length, arch, names, rate, who=f"victims.{name}.arch" if name else "exported"
+            )
         return Victim(net, family, num_classes, length, arch, znorm_input=False)
     if family in ("emo18", "zhao19"):
         from staa.models.cnn_lstm import Emo18, Zhao19

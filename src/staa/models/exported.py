@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,7 +30,9 @@ from torch import nn
 
 from staa.errors import ConfigError, DataError
 from staa.models.frontends import Resample
-from staa.models.hf import map_classes
+from staa.user_models import PT2_EXPECTED, archive_problem, excerpt, map_classes, program_classes, sidecar_path
+
+__all__ = ["ExportedClassifier", "build_exported", "check_archive", "sha256_file", "sidecar_path"]
 
 EXPORTED_USER_KEYS = {"program", "classes", "class_map", "sampling_rate"}
 EXPORTED_ARCH_KEYS = EXPORTED_USER_KEYS | {"sha256", "dataset_classes", "data_sample_rate"}
@@ -45,69 +46,34 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def sidecar_path(program: Path) -> Path:
-    return program.with_suffix(".classes.json")
-
-
-def check_archive(path: Path) -> None:
+def check_archive(path: Path, who: str | None = None) -> None:
     """Refuse a .pt2 whose loading would unpickle: payloads flagged use_pickle, custom/opaque
-    objects, sample inputs that only load with weights_only=False, or the pre-2.8 format."""
+    objects (staa.user_models.archive_problem, torch-free, which the config check runs too), sample
+    inputs that only load with weights_only=False, or the pre-2.8 format. `who` (the victim's key)
+    prefixes the message of a file the config check did not see."""
+    problem = archive_problem(path)
+    if problem:
+        raise DataError(f"{who}.program: {path} {problem}" if who else f"{path} {problem}")
     try:
         with zipfile.ZipFile(path) as zf:
-            names = zf.namelist()
-            if not any("/models/" in f"/{n}" and n.endswith(".json") for n in names):
-                raise DataError(
-                    f"{path}: not a torch.export program archive (no models/*.json; old or foreign "
-                    "format); expected a file written by torch.export.save"
-                )
-            for name in names:
-                if name.endswith(("_weights_config.json", "_constants_config.json")):
-                    entries = json.loads(zf.read(name)).get("config", {})
-                    for fqn, meta in entries.items():
-                        path_name = str(meta.get("path_name", ""))
-                        if meta.get("use_pickle") or path_name.startswith(("custom_obj", "opaque_obj")):
-                            raise DataError(
-                                f"{path}: refused: entry {fqn!r} of {name} is stored as a pickle, "
-                                "which would run code when loaded; export a program with plain tensors"
-                            )
-                elif "/sample_inputs/" in f"/{name}":
+            for name in zf.namelist():
+                if "/sample_inputs/" in f"/{name}":
                     try:
                         torch.load(io.BytesIO(zf.read(name)), weights_only=True)
                     except Exception:  # noqa: BLE001 -- UnpicklingError, RuntimeError, ...: any means unsafe
                         raise DataError(
-                            f"{path}: refused: its sample inputs ({name}) only load as an arbitrary "
+                            f"{path} is refused: its sample inputs ({name}) only load as an arbitrary "
                             "pickle; export with plain tensor example inputs"
                         ) from None
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise DataError(
-            f"{path}: not a readable torch.export program ({exc}); expected a .pt2 file written by torch.export.save"
-        ) from None
+        raise DataError(f"{path} is not a readable torch.export program ({excerpt(exc, 80)}); {PT2_EXPECTED}") from None
 
 
-def _model_classes(program: Path, classes: Any) -> list[str]:
-    if classes is None:
-        side = sidecar_path(program)
-        if not side.is_file():
-            raise ConfigError(
-                f"exported: the program's class names are unknown; expected arch.classes or a "
-                f"sidecar {side} holding a JSON list of names"
-            )
-        try:
-            data = json.loads(side.read_text())
-        except (OSError, ValueError) as exc:
-            raise DataError(f"{side}: not readable JSON ({exc}); expected a list of class names") from None
-        classes = data.get("classes") if isinstance(data, dict) else data
-        where = str(side)
-    else:
-        where = "exported.classes"
-    if not (
-        isinstance(classes, list)
-        and classes
-        and all(isinstance(c, str) for c in classes)
-        and len(set(classes)) == len(classes)
-    ):
-        raise ConfigError(f"{where}: expected a non-empty list of distinct class names, got {classes!r}")
-    return list(classes)
+def _model_classes(program: Path, classes: Any, who: str = "exported") -> list[str]:
+    found = program_classes(program, classes, who)
+    if isinstance(found, str):
+        raise ConfigError(found)
+    return found
 
 
 class ExportedClassifier(nn.Module):
@@ -150,16 +116,18 @@ class ExportedClassifier(nn.Module):
 
 
 def build_exported(
-    num_classes: int, length: int, arch: dict[str, Any], classes: Sequence[str], data_rate: int
+    num_classes: int, length: int, arch: dict[str, Any], classes: Sequence[str], data_rate: int, who: str = "exported"
 ) -> tuple[ExportedClassifier, dict[str, Any]]:
-    """Load and check the program; the realised arch pins its sha256 and the class mapping."""
+    """Load and check the program; the realised arch pins its sha256 and the class mapping. `who`
+    prefixes the messages: the victim's key (`victims.mine.arch`) when a job builds it."""
     if not arch.get("program") or not isinstance(arch["program"], str):
         raise ConfigError(
-            "exported: arch.program is required; expected the path of a .pt2 file written by torch.export.save"
+            f"{who}: arch.program is required; expected the path of a .pt2 file written by torch.export.save"
         )
     path = Path(arch["program"]).expanduser()
     if not path.is_file():
-        raise DataError(f"{path}: exported program not found; expected a .pt2 file written by torch.export.save")
+        state = "is a folder" if path.is_dir() else "does not exist (exported program not found)"
+        raise DataError(f"{who}.program: {arch['program']!r} {state}; {PT2_EXPECTED}")
     digest = sha256_file(path)
     rebuilding = "sha256" in arch
     if rebuilding and arch["sha256"] != digest:
@@ -167,17 +135,17 @@ def build_exported(
             f"{path}: the exported program changed since this victim was built (sha256 {digest[:12]}..., "
             f"recorded {str(arch['sha256'])[:12]}...); rerun the victim step to rebuild it"
         )
-    model_classes = _model_classes(path, arch.get("classes"))
+    model_classes = _model_classes(path, arch.get("classes"), who)
     rate = arch.get("sampling_rate", data_rate)
     if not (isinstance(rate, int) and rate > 0):
-        raise ConfigError(f"exported.sampling_rate: expected a positive integer (Hz), got {rate!r}")
-    check_archive(path)
+        raise ConfigError(f"{who}.sampling_rate: expected a positive integer (Hz), got {rate!r}")
+    map_classes(classes, model_classes, arch.get("class_map"), who)  # before the program loads
+    check_archive(path, who)
     try:
         program = torch.export.load(path).module()
     except Exception as exc:  # noqa: BLE001 -- torch raises assorted types for a damaged or foreign archive
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(
-            f"{path}: cannot load the exported program ({first}); expected a .pt2 from "
+            f"{path}: cannot load the exported program ({excerpt(exc)}); expected a .pt2 from "
             "torch.export.save by a compatible torch version"
         ) from None
     net = ExportedClassifier(program, model_classes, classes, arch.get("class_map"), rate, data_rate)
@@ -188,9 +156,8 @@ def build_exported(
         except DataError:
             raise
         except Exception as exc:  # noqa: BLE001 -- whatever the user's program raises
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ConfigError(
-                f"{path}: the exported program fails on a (2, {length}) waveform batch ({first}); "
+                f"{path}: the exported program fails on a (2, {length}) waveform batch ({excerpt(exc)}); "
                 "expected waveform (B, L) -> logits (B, C), exported with a dynamic batch "
                 "dimension (torch.export.Dim) and the clip length used here"
             ) from None

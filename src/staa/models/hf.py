@@ -11,7 +11,9 @@ victim rebuilds offline; `trust_remote_code` is never used.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,119 +23,108 @@ from torch import nn
 
 from staa.errors import ConfigError
 from staa.models.frontends import build_frontend
+from staa.user_models import (
+    CHECKPOINT_FILES,
+    MODEL_TYPES,
+    RAW_WAVEFORM_TYPES,
+    excerpt,
+    feature_extractor_problem,
+    hf_checkpoint_errors,
+    hf_pretrained_errors,
+    hub_cache_dir,
+    map_classes,
+)
 
-# model_type -> (feature extractor class, name of the model's input)
-RAW_WAVEFORM_TYPES = ("wav2vec2", "hubert", "wavlm", "data2vec-audio", "unispeech", "unispeech-sat", "sew", "sew-d")
-MODEL_TYPES: dict[str, tuple[str, str]] = {
-    **{t: ("Wav2Vec2FeatureExtractor", "input_values") for t in RAW_WAVEFORM_TYPES},
-    "audio-spectrogram-transformer": ("ASTFeatureExtractor", "input_values"),
-    "whisper": ("WhisperFeatureExtractor", "input_features"),
-}
 # options a user sets; the rest of HF_ARCH_KEYS are written when the victim is built
 HF_USER_KEYS = {"pretrained", "class_map", "freeze_feature_encoder"}
 HF_ARCH_KEYS = HF_USER_KEYS | {"hf_config_json", "feature_extractor_json", "dataset_classes", "data_sample_rate"}
+__all__ = ["MODEL_TYPES", "RAW_WAVEFORM_TYPES", "HFClassifier", "build_hf", "map_classes"]
 
 
-def map_classes(
-    dataset_classes: Sequence[str], model_labels: Sequence[str], class_map: dict[str, str] | None, who: str
-) -> tuple[list[int], list[str]]:
-    """Index of the model output for each dataset class, and the model labels left out.
-
-    A dataset class maps to `class_map[class]`, or to the model label of the same name when the map
-    does not list it; keys for classes this dataset lacks are ignored (one victim config may serve
-    several corpora)."""
-    class_map = dict(class_map or {})
-    bad = {k: v for k, v in class_map.items() if not isinstance(v, str)}
-    if bad:
-        raise ConfigError(f"{who}.class_map: expected dataset class -> model label name (strings), got {bad}")
-    position = {label: i for i, label in enumerate(model_labels)}
-    index, missing, unknown = [], [], []
-    for c in dataset_classes:
-        target = class_map.get(c, c)
-        if target in position:
-            index.append(position[target])
-        elif c in class_map:
-            unknown.append(f"{c} -> {target}")
-        else:
-            missing.append(c)
-    if missing:
-        raise ConfigError(
-            f"{who}.class_map: dataset class(es) {missing} map to no model label; expected an entry "
-            f"'<dataset class>: <model label>' for each, the model's labels are {list(model_labels)}"
-        )
-    if unknown:
-        raise ConfigError(
-            f"{who}.class_map: {', '.join(unknown)}: no such model label; the model's labels are {list(model_labels)}"
-        )
-    if len(set(index)) != len(index):
-        shared = sorted({model_labels[i] for i in index if index.count(i) > 1})
-        raise ConfigError(
-            f"{who}.class_map: several dataset classes map to the same model label(s) {shared}; "
-            "expected one model label per dataset class"
-        )
-    dropped = [label for i, label in enumerate(model_labels) if i not in set(index)]
-    return index, dropped
-
-
-def _check_type(model_type: str, where: str) -> None:
+def _check_type(model_type: str, where: str, prefix: str = "hf") -> None:
     if model_type not in MODEL_TYPES:
         raise ConfigError(
-            f"hf: {where} is a {model_type!r} model, which is not supported; expected one of {sorted(MODEL_TYPES)}"
+            f"{prefix}: {where} is a {model_type!r} model, which is not supported; expected one of {sorted(MODEL_TYPES)}"
         )
 
 
-def _feature_extractor_from_dict(model_type: str, fe_dict: dict[str, Any], where: str) -> Any:
+def _feature_extractor_from_dict(model_type: str, fe_dict: dict[str, Any], where: str, prefix: str = "hf") -> Any:
     import transformers
 
-    expected = MODEL_TYPES[model_type][0]
-    kind = fe_dict.get("feature_extractor_type")
-    if kind != expected:
-        raise ConfigError(
-            f"hf: {where} has feature extractor {kind!r}; expected {expected} for a {model_type!r} "
-            "model (preprocessor_config.json)"
-        )
-    return getattr(transformers, expected).from_dict(fe_dict)
+    problem = feature_extractor_problem(model_type, fe_dict)
+    if problem:
+        raise ConfigError(f"{prefix}: {where} {problem}")
+    return getattr(transformers, MODEL_TYPES[model_type][0]).from_dict(fe_dict)
 
 
-def _source(pretrained: str) -> str:
+def _source(pretrained: str, who: str = "hf") -> str:
+    """The local directory `pretrained` names, or the hub name; the torch-free checks of the config
+    check (staa.user_models) run again here, for a directory the check did not see."""
     local = Path(pretrained).expanduser()
-    # a hub name is never absolute nor starts with '.' or '~': such a value is a directory
-    if not local.is_dir() and (local.is_absolute() or pretrained.startswith((".", "~"))):
-        raise ConfigError(
-            f"hf.pretrained: directory {pretrained!r} does not exist; expected a local directory with "
-            "config.json, weights and preprocessor_config.json, or a hub name in the local cache"
-        )
-    return str(local) if local.is_dir() else pretrained
+    if local.is_dir():
+        problems = hf_checkpoint_errors(who, repr(pretrained), local)
+        if problems:
+            raise ConfigError(problems[0])
+        return str(local)
+    problems = hf_pretrained_errors(who, pretrained, evaluate_as_is=False, class_map=None, dataset_classes={})
+    if problems:
+        raise ConfigError(problems[0])
+    return pretrained
 
 
-def _load_pretrained(pretrained: str) -> tuple[Any, Any]:
+@contextlib.contextmanager
+def _quiet_hub():
+    """huggingface_hub logs a warning per retried request (six lines and 25 s without network):
+    the failure is reported as one line instead. transformers' own warnings (weights newly
+    initialised, ...) still reach the log."""
+    loggers = [logging.getLogger("huggingface_hub")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
+def _load_pretrained(pretrained: str, who: str = "hf") -> tuple[Any, Any]:
     """(model, feature extractor) of a checkpoint; the model type is checked before any weights load."""
     import transformers
 
-    source = _source(pretrained)
-    hint = "expected a local directory with config.json and weights, or a hub name present in the local cache"
-    try:
-        config = transformers.AutoConfig.from_pretrained(source)
-    except (OSError, ValueError, KeyError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(
-            f"hf.pretrained: cannot read the model config of {pretrained!r} ({first}); {hint}; "
-            f"supported model types: {sorted(MODEL_TYPES)}"
-        ) from None
-    _check_type(config.model_type, repr(pretrained))
-    try:
-        fe_dict, _ = transformers.FeatureExtractionMixin.get_feature_extractor_dict(source)
-    except (OSError, ValueError) as exc:
-        raise ConfigError(
-            f"hf.pretrained: {pretrained!r} has no readable feature extractor config "
-            f"(preprocessor_config.json: {str(exc).strip().splitlines()[0]}); expected the one saved "
-            "with the checkpoint, which fixes its preprocessing"
-        ) from None
-    fe = _feature_extractor_from_dict(config.model_type, fe_dict, repr(pretrained))
-    try:
-        model = transformers.AutoModelForAudioClassification.from_pretrained(source)
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"hf.pretrained: cannot load the weights of {pretrained!r} ({exc}); {hint}") from None
+    source = _source(pretrained, who)
+    key = f"{who}.pretrained"
+
+    def failed(what: str, exc: Exception) -> ConfigError:
+        if Path(source).is_dir():
+            return ConfigError(
+                f"{key}: cannot read the {what} of {pretrained!r} ({excerpt(exc)}); expected a checkpoint "
+                f"directory saved by save_pretrained ({CHECKPOINT_FILES})"
+            )
+        return ConfigError(
+            f"{key}: {pretrained!r} is no local directory, and no hub model of that name is in the local cache "
+            f"({hub_cache_dir()}) or downloadable ({excerpt(exc, 80)}); expected a checkpoint directory"
+        )
+
+    with _quiet_hub():
+        try:
+            config = transformers.AutoConfig.from_pretrained(source)
+        except (OSError, ValueError, KeyError) as exc:
+            raise failed("model config", exc) from None
+        _check_type(config.model_type, repr(pretrained), key)
+        try:
+            fe_dict, _ = transformers.FeatureExtractionMixin.get_feature_extractor_dict(source)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(
+                f"{key}: {pretrained!r} has no readable feature extractor config "
+                f"(preprocessor_config.json: {excerpt(exc)}); expected the one saved with the checkpoint, "
+                "which fixes its preprocessing"
+            ) from None
+        fe = _feature_extractor_from_dict(config.model_type, fe_dict, repr(pretrained), key)
+        try:
+            model = transformers.AutoModelForAudioClassification.from_pretrained(source)
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise failed("weights", exc) from None
     return model, fe
 
 
@@ -179,17 +170,18 @@ class HFClassifier(nn.Module):
 
 
 def build_hf(
-    num_classes: int, arch: dict[str, Any], classes: Sequence[str], data_rate: int
+    num_classes: int, arch: dict[str, Any], classes: Sequence[str], data_rate: int, who: str = "hf"
 ) -> tuple[HFClassifier, dict[str, Any]]:
-    """The classifier and its realised arch (configs recorded so the checkpoint rebuilds offline)."""
+    """The classifier and its realised arch (configs recorded so the checkpoint rebuilds offline).
+    `who` prefixes the messages: the victim's key (`victims.mine.arch`) when a job builds it."""
     if "hf_config_json" in arch or "feature_extractor_json" in arch:
         if not ("hf_config_json" in arch and "feature_extractor_json" in arch):
             raise ConfigError("hf: hf_config_json and feature_extractor_json are recorded together; expected both")
         model, fe = _rebuild(arch["hf_config_json"], arch["feature_extractor_json"])
     elif arch.get("pretrained"):
         if not isinstance(arch["pretrained"], str):
-            raise ConfigError(f"hf.pretrained: expected a hub name or a directory, got {arch['pretrained']!r}")
-        model, fe = _load_pretrained(arch["pretrained"])
+            raise ConfigError(f"{who}.pretrained: expected a hub name or a directory, got {arch['pretrained']!r}")
+        model, fe = _load_pretrained(arch["pretrained"], who)
     else:
         raise ConfigError(
             "hf: arch.pretrained is required; expected a hub name (e.g. "
@@ -197,6 +189,14 @@ def build_hf(
         )
     if arch.get("freeze_feature_encoder", True) and hasattr(model, "freeze_feature_encoder"):
         model.freeze_feature_encoder()  # the CNN encoder stays as trained (the paper's SSL recipe)
+    try:
+        labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    except KeyError:
+        raise ConfigError(
+            f"{who}.pretrained: the model's id2label {excerpt(repr(model.config.id2label), 80)} does not number "
+            "its outputs 0, 1, ...; expected one label per output (config.json)"
+        ) from None
+    map_classes(classes, labels, arch.get("class_map"), who)  # named as the victim's key, before the front-end
     net = HFClassifier(model, fe, classes, arch.get("class_map"), data_rate)
     realised = {k: arch[k] for k in HF_USER_KEYS if k in arch}
     realised.update(

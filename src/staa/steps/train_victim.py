@@ -67,7 +67,7 @@ def train_victim(
     check_trainable(cfg.family, epochs, name)
     torch.manual_seed(seed)
     model = build_victim(
-        cfg.family, len(classes), length, cfg.arch, classes=classes, sample_rate=int(info["sample_rate"])
+        cfg.family, len(classes), length, cfg.arch, classes=classes, sample_rate=int(info["sample_rate"]), name=name
     ).to(device)
     trainable = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay) if epochs and trainable else None
