@@ -209,9 +209,7 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu", batch_s
     device = torch.device(device)
     net, meta = _load(path, device)
     gen = Generator(net, meta, str(path), device, _positive_int(batch_size, "batch_size"))
-    gen.sample_rate  # noqa: B018 -- validate the recorded rate now, not on the first file
-    if "eps" not in meta:
-        raise DataError(f"{path}: generator checkpoint records no eps (magnitude bound); rerun train-generator")
+    gen.sample_rate  # noqa: B018 -- validate the recorded rate now, not on the first file (eps: checked on loading)
     return gen
 
 
