@@ -5,7 +5,10 @@ section "Outputs, checkpoints and the Python API"); each test fails on the code 
 
 from __future__ import annotations
 
+import errno
+import io
 import json
+import os
 import re
 import zipfile
 from pathlib import Path
@@ -16,7 +19,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from staa.errors import DataError, StaaError
+from staa.errors import ConfigError, DataError, StaaError, WriteError
 from staa.generator import STAANet, load_generator, save_generator
 from staa.models import build_victim, load_victim, save_victim
 
@@ -99,24 +102,28 @@ def _not_a_checkpoint(tmp_path: Path, case: str, models: tuple[Path, Path]) -> P
     return path
 
 
+NOT_CHECKPOINTS = [
+    ("text", r"model\.pt: a text file \(it starts 'epochs: 10 lr: 0\.001'\), not a {what}; check that the path"),
+    ("empty", r"model\.pt: file is empty \(0 bytes\); expected a {what}$"),
+    ("truncated", r"model\.pt: truncated or damaged {what} \(not a complete zip archive, \d+ bytes\); rerun"),
+    (
+        "foreign zip",
+        r"model\.pt: a zip archive but not a torch checkpoint \(no data\.pkl inside\); expected a {what}",
+    ),
+    ("damaged pickle inside", r"model\.pt: not a readable {what} \(.+\); rerun the step that writes it"),
+    ("numpy", r"model\.pt: a NumPy \.npy array, not a {what}$"),
+    ("plain pickle", r"model\.pt: a Python pickle, not a {what} written by torch\.save; not loaded"),
+    ("binary junk", r"model\.pt: not a {what}: unrecognised content \(it starts with bytes c8 c9 "),
+    ("folder", r"model\.pt: is a folder; expected a {what} file"),
+]
+
+
+@pytest.mark.parametrize("case,message", NOT_CHECKPOINTS, ids=[c[0] for c in NOT_CHECKPOINTS])
 @pytest.mark.parametrize(
-    "case,message",
-    [
-        ("text", r"model\.pt: a text file \(it starts 'epochs: 10 lr: 0\.001'\), not a {what}; check that the path"),
-        ("empty", r"model\.pt: file is empty \(0 bytes\); expected a {what}$"),
-        ("truncated", r"model\.pt: truncated or damaged {what} \(not a complete zip archive, \d+ bytes\); rerun"),
-        (
-            "foreign zip",
-            r"model\.pt: a zip archive but not a torch checkpoint \(no data\.pkl inside\); expected a {what}",
-        ),
-        ("damaged pickle inside", r"model\.pt: not a readable {what} \(.+\); rerun the step that writes it"),
-        ("numpy", r"model\.pt: a NumPy \.npy array, not a {what}$"),
-        ("plain pickle", r"model\.pt: a Python pickle, not a {what} written by torch\.save; not loaded"),
-        ("binary junk", r"model\.pt: not a {what}: unrecognised content \(it starts with bytes c8 c9 "),
-        ("folder", r"model\.pt: is a folder; expected a {what} file"),
-    ],
+    "loader,what",
+    [(load_victim, "victim checkpoint"), (load_generator, "generator checkpoint")],
+    ids=["victim", "generator"],
 )
-@pytest.mark.parametrize("loader,what", [(load_victim, "victim checkpoint"), (load_generator, "generator checkpoint")])
 def test_a_file_that_is_not_a_checkpoint_is_named(tmp_path, models, case, message, loader, what):
     path = _not_a_checkpoint(tmp_path, case, models)
     with pytest.raises(DataError) as exc:
@@ -241,3 +248,396 @@ def test_steps_with_a_text_file_as_model_are_one_line(tiny_dataset, tmp_path, mo
             "check that the path names the right file"
         )
     assert not out.exists()
+
+
+# ---- outputs that would overwrite each other or an input --------------------------------------
+
+
+def _perturb(tmp_path, models, inputs, out, **kw):
+    from staa.perturb import perturb_files
+
+    return perturb_files(inputs, out, kw.pop("generator", models[0]), log=io.StringIO(), **kw)
+
+
+def test_perturb_csv_onto_an_output_is_refused(tmp_path, models):
+    """--csv OUT/a.wav replaced the adversarial audio with the table, and the run reported success."""
+    sf.write(tmp_path / "a.wav", tone(0.1, 16000), 16000)
+    out = tmp_path / "out"
+    with pytest.raises(ConfigError) as exc:
+        _perturb(tmp_path, models, [tmp_path / "a.wav"], out, csv=out / "a.wav")
+    assert one_line(exc) == (
+        f"output {out / 'a.wav'} and --csv {out / 'a.wav'} are the same file: one would overwrite the other; "
+        "give each output its own path"
+    )
+    assert not out.exists()  # checked before anything is written
+
+
+def test_perturb_input_named_like_the_default_table_is_refused(tmp_path, models):
+    """An audio file named perturb.csv (soundfile reads it by its content) went to OUT/perturb.csv,
+    which the table then replaced."""
+    sf.write(tmp_path / "perturb.csv", tone(0.1, 16000), 16000, format="WAV")
+    out = tmp_path / "out"
+    with pytest.raises(ConfigError) as exc:
+        _perturb(tmp_path, models, [tmp_path / "perturb.csv"], out)
+    assert one_line(exc) == (
+        f"output {out / 'perturb.csv'} and the table (default --csv OUT/perturb.csv) {out / 'perturb.csv'} are "
+        "the same file: one would overwrite the other; give each output its own path"
+    )
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("which", ["--generator", "--victim"])
+def test_perturb_csv_onto_a_model_is_refused(tmp_path, models, which):
+    import shutil
+
+    gen, vic = (shutil.copy(m, tmp_path / m.name) for m in models)
+    before = Path(gen if which == "--generator" else vic).read_bytes()
+    sf.write(tmp_path / "a.wav", tone(0.1, 16000), 16000)
+    target = Path(gen if which == "--generator" else vic)
+    with pytest.raises(ConfigError, match=rf"--csv {re.escape(str(target))} would overwrite {which} ") as exc:
+        _perturb(tmp_path, models, [tmp_path / "a.wav"], tmp_path / "out", generator=gen, victim=vic, csv=target)
+    assert one_line(exc).endswith("an input of this command; choose another path")
+    assert target.read_bytes() == before and not (tmp_path / "out").exists()
+
+
+def test_perturb_csv_that_is_a_folder_or_holds_the_outputs(tmp_path, models):
+    sf.write(tmp_path / "a.wav", tone(0.1, 16000), 16000)
+    (tmp_path / "tables").mkdir()
+    with pytest.raises(WriteError) as exc:  # was IsADirectoryError after every file was perturbed
+        _perturb(tmp_path, models, [tmp_path / "a.wav"], tmp_path / "out", csv=tmp_path / "tables")
+    assert (
+        one_line(exc) == f"--csv {tmp_path / 'tables'}: cannot write it: it is an existing folder; expected a file path"
+    )
+    with pytest.raises(ConfigError) as exc:
+        _perturb(tmp_path, models, [tmp_path / "a.wav"], tmp_path / "out", csv=tmp_path / "out")
+    assert one_line(exc).startswith(f"output {tmp_path / 'out' / 'a.wav'} lies inside --csv {tmp_path / 'out'}, which")
+    assert not (tmp_path / "out").exists()
+
+
+def test_perturb_outputs_differing_in_case_collide_where_the_file_system_ignores_case(tmp_path, models, monkeypatch):
+    """x/A.wav and y/a.wav go to OUT/A.wav and OUT/a.wav: one file on macOS or Windows."""
+    for d, name in (("x", "A.wav"), ("y", "a.wav")):
+        (tmp_path / d).mkdir()
+        sf.write(tmp_path / d / name, tone(0.1, 16000), 16000)
+    inputs = [tmp_path / "x" / "A.wav", tmp_path / "y" / "a.wav"]
+    monkeypatch.setattr("staa.utils._folds_case", lambda folder: True)
+    with pytest.raises(ConfigError, match=r"output .*A\.wav and output .*a\.wav are the same file") as exc:
+        _perturb(tmp_path, models, inputs, tmp_path / "out")
+    one_line(exc)
+    monkeypatch.setattr("staa.utils._folds_case", lambda folder: False)  # a case-sensitive file system: both kept
+    assert len(_perturb(tmp_path, models, inputs, tmp_path / "out")) == 2
+
+
+def test_output_through_a_symlinked_folder_onto_an_input_is_refused(tmp_path):
+    from staa.utils import check_outputs
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "train.csv").write_text("x\n")
+    (tmp_path / "link").symlink_to(tmp_path / "data")
+    with pytest.raises(ConfigError, match=r"--metrics .*link/train\.csv would overwrite --data-dir file .*train\.csv"):
+        check_outputs({"--metrics": tmp_path / "link" / "train.csv"}, {"--data-dir": tmp_path / "data"})
+    check_outputs({"--metrics": tmp_path / "link" / "metrics.json"}, {"--data-dir": tmp_path / "data"})  # fine
+
+
+def _step_call(step: str, tmp_path: Path, data: Path, same: str):
+    """Call step `step` with two of its paths equal (`same` names the case); returns the callable."""
+    from staa.steps.attack_baseline import BaselineFiles, run_baseline
+    from staa.steps.craft_staa import CraftFiles, craft_staa
+    from staa.steps.score import ScoreFiles, score_attack
+    from staa.steps.timing import run_timing
+    from staa.steps.train_generator import GeneratorFiles, train_generator
+    from staa.steps.train_victim import VictimFiles, train_victim
+
+    cpu, o = torch.device("cpu"), tmp_path / "o"
+    if step == "train-victim":
+        files = VictimFiles.in_dir(o)
+        files = {
+            "metrics=train_log": VictimFiles(o / "model.pt", o / "log.csv", o / "log.csv"),
+            "train_log=data": VictimFiles(o / "model.pt", o / "metrics.json", data / "train.csv"),
+            "train_log=ckpt": VictimFiles(o / "model.pt", o / "metrics.json", o / "ckpt" / "last.pt"),
+        }[same]
+        return lambda: train_victim("v", {}, data, files, cpu)
+    if step == "train-generator":
+        files = {
+            "summary=threat": GeneratorFiles(o / "g.pt", o / "log.csv", tmp_path / "threat.pt"),
+            "model=train_log": GeneratorFiles(o / "g.pt", o / "g.pt", o / "s.json"),
+        }[same]
+        return lambda: train_generator({}, data, tmp_path / "threat.pt", files, cpu)
+    if step == "craft-staa":
+        files = {
+            "mask=adversarial": CraftFiles(o / "a.npy", o / "a.npy", o / "l.csv", o / "c.json", o / "ex"),
+            "craft=generator": CraftFiles(o / "a.npy", o / "m.npy", o / "l.csv", tmp_path / "g.pt", o / "ex"),
+            "examples=craft": CraftFiles(o / "a.npy", o / "m.npy", o / "l.csv", o / "c.json", o / "c.json"),
+            "examples holds=craft": CraftFiles(o / "a.npy", o / "m.npy", o / "l.csv", o / "c.json", o / "c.json" / "x"),
+        }[same]
+        return lambda: craft_staa({}, data, tmp_path / "g.pt", tmp_path / "threat.pt", files, cpu)
+    if step == "attack-baseline":
+        files = BaselineFiles(o / "a.npy", tmp_path / "subset.csv")
+        return lambda: run_baseline({}, data, tmp_path / "subset.csv", tmp_path / "threat.pt", files, cpu)
+    if step == "score":
+        files = {
+            "metrics=per_utterance": ScoreFiles(o / "m.json", o / "m.json"),
+            "per_utterance=attack_log": ScoreFiles(o / "m.json", tmp_path / "log.csv"),
+            "metrics=mask": ScoreFiles(tmp_path / "mask.npy", o / "p.csv"),
+        }[same]
+        return lambda: score_attack(
+            {},
+            data,
+            tmp_path / "adv.npy",
+            tmp_path / "log.csv",
+            tmp_path / "v.pt",
+            files,
+            cpu,
+            mask_path=tmp_path / "mask.npy",
+        )
+    if step == "timing":
+        return lambda: run_timing(
+            {}, data, tmp_path / "subset.csv", tmp_path / "g.pt", tmp_path / "t.pt", tmp_path / "g.pt", cpu
+        )
+    raise AssertionError(step)
+
+
+COLLISIONS = [
+    ("train-victim", "metrics=train_log", r"--metrics \S+log\.csv and --train-log \S+log\.csv are the same file"),
+    ("train-victim", "train_log=data", r"--train-log \S+train\.csv would overwrite --data-dir file \S+train\.csv"),
+    (
+        "train-victim",
+        "train_log=ckpt",
+        r"its resume checkpoint \S+last\.pt and --train-log \S+last\.pt are the same",
+    ),
+    ("train-generator", "summary=threat", r"--summary \S+threat\.pt would overwrite --threat-model \S+threat\.pt"),
+    ("train-generator", "model=train_log", r"--model \S+g\.pt and --train-log \S+g\.pt are the same file"),
+    ("craft-staa", "mask=adversarial", r"--adversarial \S+a\.npy and --mask \S+a\.npy are the same file"),
+    ("craft-staa", "craft=generator", r"--craft \S+g\.pt would overwrite --generator \S+g\.pt"),
+    (
+        "craft-staa",
+        "examples=craft",
+        r"--craft \S+c\.json and --examples-dir \S+c\.json are the same path \(once as a",
+    ),
+    ("craft-staa", "examples holds=craft", r"--examples-dir \S+c\.json/x lies inside --craft \S+c\.json, which is"),
+    ("attack-baseline", "log=subset", r"--attack-log \S+subset\.csv would overwrite --subset \S+subset\.csv"),
+    ("score", "metrics=per_utterance", r"--metrics \S+m\.json and --per-utterance \S+m\.json are the same file"),
+    ("score", "per_utterance=attack_log", r"--per-utterance \S+log\.csv would overwrite --attack-log \S+log\.csv"),
+    ("score", "metrics=mask", r"--metrics \S+mask\.npy would overwrite --mask \S+mask\.npy"),
+    ("timing", "out=generator", r"--out \S+g\.pt would overwrite --generator \S+g\.pt"),
+]
+
+
+@pytest.mark.parametrize("step,same,message", COLLISIONS, ids=[f"{c[0]}:{c[1]}" for c in COLLISIONS])
+def test_step_outputs_that_collide_are_refused_before_anything_runs(tiny_dataset, tmp_path, step, same, message):
+    """Each step wrote its files one after another: the later silently replaced the earlier, or an input."""
+    call = _step_call(step, tmp_path, tiny_dataset, same)
+    before = {p: p.read_bytes() for p in tiny_dataset.iterdir() if p.is_file()}
+    with pytest.raises(ConfigError, match=message) as exc:
+        call()
+    one_line(exc)
+    assert not (tmp_path / "o").exists() and before == {
+        p: p.read_bytes() for p in tiny_dataset.iterdir() if p.is_file()
+    }
+
+
+def test_cli_commands_check_their_outputs(tiny_dataset, tmp_path, capsys):
+    """Commands whose writing the CLI drives: make-subset, report, victims-table, cost, paper-bench, prepare-data."""
+    (tmp_path / "timing").mkdir()
+    (tmp_path / "timing" / "timing.csv").write_text("x\n")
+    (tmp_path / "m.json").write_text("{}")
+    (tmp_path / "a.yaml").write_text("run: {}\n")
+    t = tmp_path / "timing"
+    for argv, expected in (
+        (
+            [
+                "make-subset",
+                "--data-dir",
+                tiny_dataset,
+                "--out",
+                tiny_dataset / "test.csv",
+                "--params",
+                '{"seed": 0, "subset_size": 2}',
+            ],
+            f"--out {tiny_dataset / 'test.csv'} would overwrite --data-dir file {tiny_dataset / 'test.csv'}",
+        ),
+        (
+            [
+                "report",
+                "--timing",
+                t / "timing.csv",
+                "--tables-dir",
+                t,
+                "--figures-dir",
+                tmp_path / "f",
+                "--summary",
+                tmp_path / "s.md",
+            ],
+            f"--tables-dir file {t / 'timing.csv'} would overwrite --timing {t / 'timing.csv'}",
+        ),
+        (
+            [
+                "report",
+                "--victims",
+                tmp_path / "m.json",
+                "--tables-dir",
+                t,
+                "--figures-dir",
+                tmp_path / "f",
+                "--summary",
+                tmp_path / "m.json",
+            ],
+            f"--summary {tmp_path / 'm.json'} would overwrite --victims {tmp_path / 'm.json'}",
+        ),
+        (
+            ["report", "--tables-dir", t, "--figures-dir", tmp_path / "f", "--summary", tmp_path / "f" / "listening"],
+            f"--summary {tmp_path / 'f' / 'listening'} and its listening folder {tmp_path / 'f' / 'listening'} are the same path",
+        ),
+        (
+            ["victims-table", "--out-dir", tmp_path, tmp_path / "victims.csv"],
+            f"--out-dir file {tmp_path / 'victims.csv'} would overwrite metrics {tmp_path / 'victims.csv'}",
+        ),
+        (
+            ["cost", "--victims", tmp_path / "m.json", "--out", tmp_path / "m.json"],
+            f"--out {tmp_path / 'm.json'} would overwrite --victims {tmp_path / 'm.json'}",
+        ),
+        (
+            ["paper-bench", "--config", tmp_path / "a_timing.csv", "--out", tmp_path / "a"],
+            f"--out {tmp_path / 'a_timing.csv'} would overwrite --config {tmp_path / 'a_timing.csv'}",
+        ),
+        (
+            [
+                "prepare-data",
+                "--dataset",
+                "d",
+                "--out-dir",
+                tiny_dataset,
+                "--params",
+                json.dumps({"root": str(tiny_dataset)}),
+            ],
+            f"--out-dir file {tiny_dataset / 'train.npy'} would overwrite the corpus root file {tiny_dataset / 'train.npy'}",
+        ),
+    ):
+        (tmp_path / "victims.csv").write_text("x\n")
+        (tmp_path / "a_timing.csv").write_text("x\n")
+        rc, err = run_cli(capsys, *argv)
+        assert rc == 2 and err.startswith(f"staa {argv[0]}: error: {expected}"), err
+        assert err.count("\n") == 1
+    assert not (tmp_path / "f").exists() and (t / "timing.csv").read_text() == "x\n"
+
+
+# ---- outputs that cannot be written ---------------------------------------------------------------
+
+
+def test_perturb_into_a_folder_under_a_file_is_one_line_before_any_work(tmp_path, models, capsys):
+    """`--out some_file/sub` ended in NotADirectoryError (and a read-only folder in OSError: [Errno 30])."""
+    sf.write(tmp_path / "a.wav", tone(0.1, 16000), 16000)
+    (tmp_path / "some_file").write_text("x")
+    out = tmp_path / "some_file" / "sub"
+    rc, err = run_cli(capsys, "perturb", tmp_path / "a.wav", "--generator", models[0], "--out", out)
+    assert rc == 2 and err == (
+        f"staa perturb: error: output {out / 'a.wav'}: cannot write it: {tmp_path / 'some_file'} is a file, not a folder\n"
+    )
+
+
+def test_read_only_output_folder_is_named_before_any_work(tmp_path, models, monkeypatch):
+    """A read-only file system (EROFS): os.access says so for root too; the CSV's folder is named."""
+    sf.write(tmp_path / "a.wav", tone(0.1, 16000), 16000)
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    real_access, real_statvfs = os.access, os.statvfs
+
+    class RdOnly:
+        f_flag = os.ST_RDONLY
+
+    monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p) == ro else real_access(p, mode))
+    monkeypatch.setattr(os, "statvfs", lambda p: RdOnly() if Path(p) == ro else real_statvfs(p))
+    with pytest.raises(WriteError) as exc:
+        _perturb(tmp_path, models, [tmp_path / "a.wav"], tmp_path / "out", csv=ro / "t.csv")
+    assert one_line(exc) == f"--csv {ro / 't.csv'}: cannot write it: folder {ro} is on a read-only file system"
+    assert not (tmp_path / "out").exists()
+
+
+def test_step_output_under_a_file_is_one_line_before_any_work(tmp_path, capsys):
+    (tmp_path / "f").write_text("x")
+    rc, err = run_cli(
+        capsys,
+        "score",
+        "--data-dir",
+        tmp_path / "d",
+        "--adversarial",
+        "a",
+        "--attack-log",
+        "l",
+        "--victim-model",
+        "v",
+        "--metrics",
+        tmp_path / "f" / "m.json",
+        "--per-utterance",
+        tmp_path / "p.csv",
+        "--params",
+        json.dumps(
+            {
+                "dataset": "d",
+                "attack": "pgd",
+                "method": "pgd",
+                "threat": "v",
+                "victim": "v",
+                "variant": "",
+                "scope": "subset",
+                "seed": 0,
+            }
+        ),
+    )
+    assert rc == 2 and err == (
+        f"staa score: error: --metrics {tmp_path / 'f' / 'm.json'}: cannot write it: {tmp_path / 'f'} is a file, "
+        "not a folder\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "where,code,reason",
+    [
+        ("replace", errno.EROFS, "Read-only file system"),
+        ("mkstemp", errno.EACCES, "Permission denied"),
+        ("write", errno.ENOSPC, "no space left on the device (or disk quota exceeded); free some space"),
+        ("write", errno.EIO, "Input/output error"),
+    ],
+)
+def test_write_failures_are_one_line_naming_the_output(tmp_path, monkeypatch, where, code, reason):
+    """Every write goes through utils.atomic_path: an OSError there (the folder turned read-only, a
+    full disk) used to escape as a traceback."""
+    import tempfile
+
+    from staa.utils import write_csv
+
+    def fail(*a, **k):
+        raise OSError(code, os.strerror(code), str(tmp_path / ".x.tmp"))
+
+    target = {"replace": (os, "replace"), "mkstemp": (tempfile, "mkstemp"), "write": (pd.DataFrame, "to_csv")}[where]
+    monkeypatch.setattr(*target, fail)
+    with pytest.raises(WriteError) as exc:
+        write_csv(tmp_path / "out" / "t.csv", pd.DataFrame({"a": [1]}))
+    assert one_line(exc).startswith(f"{tmp_path / 'out' / 't.csv'}: cannot write it: {reason}")
+    assert not (tmp_path / "out" / "t.csv").exists()
+    assert not [p for p in (tmp_path / "out").iterdir()]  # no temporary file left behind
+
+
+def test_write_failure_of_a_step_reaches_the_cli_as_one_line(tmp_path, models, monkeypatch, capsys):
+    sf.write(tmp_path / "a.wav", tone(0.1, 16000), 16000)
+
+    def full(*a, **k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", full)
+    rc, err = run_cli(capsys, "perturb", tmp_path / "a.wav", "--generator", models[0], "--out", tmp_path / "o")
+    assert rc == 2 and err.splitlines(keepends=True)[-1] == (
+        f"staa perturb: error: {tmp_path / 'o' / 'perturb.csv'}: cannot write it: no space left on the device "
+        "(or disk quota exceeded); free some space\n"
+    )
+
+
+def test_an_os_error_naming_a_file_is_one_line_in_the_cli(monkeypatch, capsys, tmp_path):
+    """The CLI's net for reads and writes no step turned into a StaaError."""
+
+    def denied(ns):
+        raise PermissionError(errno.EACCES, "Permission denied", str(tmp_path / "in.wav"))
+
+    monkeypatch.setattr("staa.perturb.run", denied)
+    rc, err = run_cli(capsys, "perturb", "x.wav", "--generator", "g.pt", "--out", "o")
+    assert rc == 2 and err == f"staa perturb: error: {tmp_path / 'in.wav'}: Permission denied\n"

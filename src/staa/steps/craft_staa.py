@@ -49,7 +49,7 @@ class CraftFiles(OutputFiles):
     mask: Path = output_file("mask.npy")
     attack_log: Path = output_file("attack_log.csv")
     craft: Path = output_file("craft.json")
-    examples_dir: Path = output_file("examples")
+    examples_dir: Path = output_file("examples", folder=True)
 
 
 def craft_staa(
@@ -63,6 +63,7 @@ def craft_staa(
 ) -> pd.DataFrame:
     """Apply the generator to the test split (params: staa.settings.CraftSettings) and write `files`."""
     log = sys.stderr if log is None else log  # looked up per call: a redirected stderr is honoured
+    files.check({"--data-dir": data_dir, "--generator": generator_path, "--threat-model": threat_path})
     cfg = CraftSettings.from_params(params)
     info = load_classes(data_dir)
     classes, sr = info["classes"], int(info["sample_rate"])

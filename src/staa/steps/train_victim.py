@@ -49,6 +49,8 @@ def train_victim(
     `train: false` evaluates the model as it is (a user's fine-tuned checkpoint): no epoch runs, the
     dev split is scored once (epoch 0 in the log) and the test split as always."""
     log = sys.stderr if log is None else log  # looked up per call: a redirected stderr is honoured
+    ckpt_path = Path(files.model).parent / "ckpt" / "last.pt"
+    files.check({"--data-dir": data_dir}, also={"its resume checkpoint": ckpt_path})
     cfg = VictimSettings.from_params(params)
     info = load_classes(data_dir)
     classes, length = info["classes"], int(info["length"])
@@ -77,7 +79,6 @@ def train_victim(
             "expected train: false to evaluate it as it is"
         )
     fp = fingerprint({**dataclasses.asdict(cfg), "classes": classes, "length": length, "data": data_digest(data_dir)})
-    ckpt_path = Path(files.model).parent / "ckpt" / "last.pt"
     start, rows, best = 0, [], {"ua": -1.0, "epoch": -1, "state": None}
     state = load_checkpoint(ckpt_path, fp, log)
     if state is not None and opt is not None and int(state["epoch"]) <= epochs:
