@@ -641,3 +641,94 @@ def test_an_os_error_naming_a_file_is_one_line_in_the_cli(monkeypatch, capsys, t
     monkeypatch.setattr("staa.perturb.run", denied)
     rc, err = run_cli(capsys, "perturb", "x.wav", "--generator", "g.pt", "--out", "o")
     assert rc == 2 and err == f"staa perturb: error: {tmp_path / 'in.wav'}: Permission denied\n"
+
+
+# ---- the Python API's array layout ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def api_models(models):
+    from staa.api import load_generator as api_generator
+    from staa.api import load_victim as api_victim
+
+    return api_generator(models[0]), api_victim(models[1])
+
+
+def test_api_refuses_soundfile_layout_unless_told(api_models):
+    """sf.read's (samples, channels) array was taken as 48,000 channels of 2 samples, silently."""
+    gen, vic = api_models
+    wave = tone(1.0, 48000, 2).astype(np.float32)  # (48000, 2), as sf.read returns it
+    for call, what in ((gen.perturb, "generator input"), (vic.predict, "victim input")):
+        with pytest.raises(DataError) as exc:
+            call(wave, 48000)
+        assert one_line(exc) == (
+            f"{what}: wave of shape (48000, 2) has more rows than columns, so it looks like (samples, channels), "
+            "the layout sf.read returns; pass channels_first=False for that layout (or channels_first=True if it "
+            "really holds that many channels)"
+        )
+
+
+def test_api_takes_both_layouts_explicitly(api_models):
+    gen, vic = api_models
+    wave = tone(0.2, 22050, 2).astype(np.float32)  # (samples, channels)
+    adv, delta = gen.perturb(wave, 22050, channels_first=False)
+    assert adv.shape == delta.shape == wave.shape and adv.dtype == np.float32  # the caller's layout back
+    adv_t, delta_t = gen.perturb(wave.T, 22050, channels_first=True)
+    np.testing.assert_array_equal(delta, delta_t.T)
+    np.testing.assert_array_equal(delta_t, gen.perturb(wave.T, 22050)[1])  # the default is (channels, samples)
+    np.testing.assert_allclose(adv, wave + delta, atol=1e-7)
+    # the whole signal is perturbed, not 2 samples per "channel"
+    assert (delta != 0).mean() > 0.5
+    tensor_adv, _ = gen.perturb(torch.from_numpy(wave), 22050, channels_first=False)
+    assert isinstance(tensor_adv, torch.Tensor) and tuple(tensor_adv.shape) == wave.shape
+    p_last, p_first = vic.predict(wave, 22050, channels_first=False), vic.predict(wave.T, 22050, channels_first=True)
+    assert p_last == p_first == vic.predict(wave.T, 22050)
+    assert vic.logits(wave, 22050, channels_first=False)[1] == p_last.windows
+    with pytest.raises(ConfigError, match=r"channels_first='last': expected True, False or None"):
+        gen.perturb(wave, 22050, channels_first="last")
+
+
+def test_api_refuses_a_batch_taken_for_channels(api_models):
+    """A (16, L) batch of clips was averaged into one prediction, as 16 channels of one signal."""
+    gen, vic = api_models
+    batch = np.stack([tone(0.1, 16000)[:, 0]] * 16).astype(np.float32)
+    with pytest.raises(DataError, match=r"victim input: wave of shape \(16, 1600\) would be 16 channels of one signal"):
+        vic.predict(batch, 16000)
+    assert vic.predict(batch, 16000, channels_first=True).windows == 2  # told: 16 channels, averaged
+    with pytest.raises(DataError, match=r"wave of shape \(2, 3, 100\): expected \(samples,\), .*not a batch") as exc:
+        gen.perturb(np.zeros((2, 3, 100), np.float32), 16000)
+    one_line(exc)
+
+
+@pytest.mark.parametrize("dtype", ["int16", "int32", "uint8", "bool"])
+def test_api_refuses_integer_samples(api_models, dtype):
+    """sf.read(..., dtype='int16') gives samples up to 32767: they were perturbed as if in [-1, 1]."""
+    gen, vic = api_models
+    wave = (tone(0.1, 16000)[:, 0] * 1000).astype(dtype)
+    for call, what in ((gen.perturb, "generator"), (vic.predict, "victim")):
+        with pytest.raises(
+            DataError, match=rf"{what} input: wave of dtype {dtype}: expected float samples in \[-1, 1\]"
+        ):
+            call(wave, 16000)
+        with pytest.raises(DataError, match=rf"wave of dtype {dtype}"):
+            call(torch.from_numpy(wave), 16000)
+
+
+def test_api_accepts_reversed_and_big_endian_arrays(api_models):
+    """x[::-1] (negative strides) and big-endian arrays ended in raw ValueError/TypeError from torch."""
+    gen, vic = api_models
+    x = tone(0.1, 16000)[:, 0].astype(np.float32)
+    reference = gen.perturb(np.ascontiguousarray(x[::-1]), 16000)[1]
+    np.testing.assert_array_equal(gen.perturb(x[::-1], 16000)[1], reference)
+    np.testing.assert_array_equal(gen.perturb(x.astype(">f4"), 16000)[1], gen.perturb(x, 16000)[1])
+    assert vic.predict(x[::-1], 16000).label in CLASSES
+    with pytest.raises(DataError, match=r"generator input: wave of dtype <U1: expected float samples") as exc:
+        gen.perturb(np.array(list("abc")), 16000)
+    one_line(exc)
+
+
+def test_perturb_a_file_with_more_channels_than_samples(tmp_path, models):
+    """`staa perturb` states its layout: a 1-frame stereo file is not refused as a guess."""
+    sf.write(tmp_path / "a.wav", np.array([[0.1, -0.1]]), 16000, subtype="FLOAT")
+    df = _perturb(tmp_path, models, [tmp_path / "a.wav"], tmp_path / "out", victim=models[1])
+    assert df["channels"].tolist() == [2] and sf.info(tmp_path / "out" / "a.wav").frames == 1

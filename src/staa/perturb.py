@@ -140,7 +140,7 @@ def perturb_file(gen: Generator, job: Job, info: Any, victim: VictimModel | None
     """Perturb one file, write it atomically in the input's format and subtype, read it back, and
     return its CSV row."""
     x, sr = read_audio(job.src)
-    _, delta, delta_g = gen.perturb_details(x.T, sr)
+    _, delta, delta_g = gen.perturb_details(x, sr, channels_first=False)
     adv = x + delta.numpy().T.astype(np.float64)
     clipped = int((np.abs(adv) > 1.0).sum())
     adv = np.clip(adv, -1.0, 1.0)  # PCM clips anyway; FLOAT outputs are kept in range the same way
@@ -170,9 +170,9 @@ def perturb_file(gen: Generator, job: Job, info: Any, victim: VictimModel | None
         "clipped_share": round(clipped / x.size, 6),
     }
     if victim is not None:
-        row["pred_clean"] = victim.predict(x.T, sr).label
-        row["pred_adv"] = victim.predict(adv.T, sr).label
-        row["pred_written"] = victim.predict(written.T, sr).label
+        row["pred_clean"] = victim.predict(x, sr, channels_first=False).label
+        row["pred_adv"] = victim.predict(adv, sr, channels_first=False).label
+        row["pred_written"] = victim.predict(written, sr, channels_first=False).label
         row["prediction_changed"] = row["pred_written"] != row["pred_clean"]
     return row
 
