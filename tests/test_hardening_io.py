@@ -732,3 +732,142 @@ def test_perturb_a_file_with_more_channels_than_samples(tmp_path, models):
     sf.write(tmp_path / "a.wav", np.array([[0.1, -0.1]]), 16000, subtype="FLOAT")
     df = _perturb(tmp_path, models, [tmp_path / "a.wav"], tmp_path / "out", victim=models[1])
     assert df["channels"].tolist() == [2] and sf.info(tmp_path / "out" / "a.wav").frames == 1
+
+
+# ---- numeric CLI arguments and the exported victim's parameter count -------------------------------
+
+_STEP_ARGS = ["--data-dir", "d", "--params", "{}"]
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (
+            ["perturb", "a.wav", "--generator", "g.pt", "--out", "o", "--threads", "-1"],
+            "--threads -1: expected a positive integer",
+        ),
+        (
+            ["perturb", "a.wav", "--generator", "g.pt", "--out", "o", "--threads", "0"],
+            "--threads 0: expected a positive integer",
+        ),
+        (
+            ["perturb", "a.wav", "--generator", "g.pt", "--out", "o", "--gpus", "-1"],
+            "--gpus -1: expected an integer >= 0",
+        ),
+        (
+            ["perturb", "a.wav", "--generator", "g.pt", "--out", "o", "--batch-size", "0"],
+            "--batch-size 0: expected a positive integer",
+        ),
+        (
+            [
+                "train-victim",
+                "--name",
+                "v",
+                "--model",
+                "m",
+                "--metrics",
+                "j",
+                "--train-log",
+                "l",
+                *_STEP_ARGS,
+                "--threads",
+                "-1",
+            ],
+            "--threads -1: expected a positive integer",
+        ),
+        (
+            [
+                "score",
+                "--adversarial",
+                "a",
+                "--attack-log",
+                "l",
+                "--victim-model",
+                "v",
+                "--metrics",
+                "m",
+                "--per-utterance",
+                "p",
+                *_STEP_ARGS,
+                "--gpus",
+                "-2",
+            ],
+            "--gpus -2: expected an integer >= 0",
+        ),
+        (
+            [
+                "timing",
+                "--subset",
+                "s",
+                "--generator",
+                "g",
+                "--threat-model",
+                "t",
+                "--out",
+                "o",
+                *_STEP_ARGS,
+                "--threads",
+                "-4",
+            ],
+            "--threads -4: expected a positive integer",
+        ),
+        (["cost", "--repeats", "0"], "--repeats 0: expected a positive integer"),
+        (["cost", "--threads", "-1"], "--threads -1: expected a positive integer"),
+        (["paper-bench", "--utterances", "0"], "--utterances 0: expected a positive integer"),
+        (["paper-bench", "--warmup", "-1"], "--warmup -1: expected an integer >= 0"),
+        (["paper-bench", "--classes", "1"], "--classes 1: expected an integer >= 2"),
+        (["bench", "--cores", "0"], "--cores 0: expected a positive integer"),
+    ],
+    ids=lambda v: " ".join(v) if isinstance(v, list) else None,
+)
+def test_numeric_arguments_are_checked_alike_in_every_subcommand(capsys, tmp_path, monkeypatch, argv, message):
+    """--threads -1 was silently clamped to 1 (while --batch-size 0 was refused); --gpus -1 meant CPU."""
+    monkeypatch.chdir(tmp_path)
+    rc, err = run_cli(capsys, *argv)
+    assert rc == 2 and err == f"staa {argv[0]}: error: {message}\n"
+
+
+def test_setup_runtime_refuses_rather_than_clamps():
+    from staa.runtime import setup_runtime
+
+    with pytest.raises(ConfigError, match=r"threads=-1: expected a positive integer"):
+        setup_runtime(-1)
+    with pytest.raises(ConfigError, match=r"gpus=-1: expected an integer >= 0"):
+        setup_runtime(1, -1)
+    assert setup_runtime(np.int64(1)).type == "cpu"
+
+
+def test_exported_victim_log_counts_the_programs_parameters(tiny_dataset, tmp_path):
+    """The log and metrics.json said `0 parameters`: the program's weights live outside the module tree."""
+    from staa.data.prepare import load_classes
+    from staa.steps.train_victim import VictimFiles, train_victim
+
+    class Tiny(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv1d(1, 4, 64, stride=32)
+            self.head = torch.nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.head(torch.tanh(self.conv(x.unsqueeze(1))).mean(-1))
+
+    torch.manual_seed(0)
+    length = int(load_classes(tiny_dataset)["length"])
+    batch = torch.export.Dim("batch", min=1, max=1024)
+    program = torch.export.export(Tiny().eval(), (torch.randn(2, length),), dynamic_shapes=({0: batch},))
+    torch.export.save(program, tmp_path / "p.pt2")
+    classes = load_classes(tiny_dataset)["classes"]
+    params = {
+        "family": "exported",
+        "arch": {"program": str(tmp_path / "p.pt2"), "classes": classes},
+        "epochs": 0,
+        "train": False,
+        "batch_size": 4,
+        "lr": 1e-3,
+        "seed": 0,
+    }
+    log = io.StringIO()
+    metrics = train_victim("mine", params, tiny_dataset, VictimFiles.in_dir(tmp_path / "v"), torch.device("cpu"), log)
+    expected = 4 * 64 + 4 + 4 * 2 + 2
+    assert metrics["n_params"] == expected
+    assert f"[mine] exported: {expected} parameters (of the exported program, frozen)" in log.getvalue()

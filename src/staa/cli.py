@@ -554,6 +554,29 @@ def _terminate(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
+# Numeric options (argparse dest -> smallest allowed value), checked the same way for every subcommand
+# that has them, before it runs: `--threads -1` was clamped to 1 while `--batch-size 0` was refused.
+NUMERIC_MINIMUM = {
+    "threads": 1,
+    "gpus": 0,
+    "batch_size": 1,
+    "repeats": 1,
+    "utterances": 1,
+    "warmup": 0,
+    "classes": 2,
+    "cores": 1,
+}
+
+
+def check_numeric_args(ns: argparse.Namespace) -> None:
+    """One line for the first numeric option below its minimum (NUMERIC_MINIMUM)."""
+    for dest, low in NUMERIC_MINIMUM.items():
+        value = getattr(ns, dest, None)
+        if isinstance(value, int) and not isinstance(value, bool) and value < low:
+            expected = "a positive integer" if low == 1 else f"an integer >= {low}"
+            raise StaaError(f"--{dest.replace('_', '-')} {value}: expected {expected}")
+
+
 def main(argv: list[str] | None = None) -> int:
     ns = build_parser().parse_args(argv)
     # both stop a job the same way; SIGINT explicitly too, since a job started in the background by a
@@ -561,6 +584,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     signal.signal(signal.SIGINT, _terminate)
     try:
+        check_numeric_args(ns)
         ns.fn(ns)
     except StaaError as exc:
         print(f"staa {ns.cmd}: error: {exc}", file=sys.stderr)

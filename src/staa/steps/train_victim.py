@@ -88,7 +88,10 @@ def train_victim(
         best = {"ua": float(state["best_ua"]), "epoch": int(state["best_epoch"]), "state": state["best_model"]}
         print(f"[{name}] resumed from {ckpt_path} after epoch {start}", file=log, flush=True)
 
-    n_params = sum(p.numel() for p in model.parameters())
+    # a foreign model may hold its weights outside the module tree (an exported program): it counts them
+    counter = getattr(model.net, "parameter_count", None)
+    n_params = counter() if callable(counter) else sum(p.numel() for p in model.parameters())
+    where = " (of the exported program, frozen)" if callable(counter) else ""
     dropped = list(getattr(model, "dropped_labels", []) or [])
     if dropped:
         print(
@@ -115,7 +118,7 @@ def train_victim(
             flush=True,
         )
     print(
-        f"[{name}] {cfg.family}: {n_params} parameters, {len(y_tr)} train / {len(t_dev)} dev / "
+        f"[{name}] {cfg.family}: {n_params} parameters{where}, {len(y_tr)} train / {len(t_dev)} dev / "
         f"{len(t_te)} test utterances, {epochs} epochs on {device}",
         file=log,
         flush=True,
