@@ -368,9 +368,11 @@ def _step_call(step: str, tmp_path: Path, data: Path, same: str):
             "mask=adversarial": CraftFiles(o / "a.npy", o / "a.npy", o / "l.csv", o / "c.json", o / "ex"),
             "craft=generator": CraftFiles(o / "a.npy", o / "m.npy", o / "l.csv", tmp_path / "g.pt", o / "ex"),
             "examples=craft": CraftFiles(o / "a.npy", o / "m.npy", o / "l.csv", o / "c.json", o / "c.json"),
+            "mask=example": CraftFiles(o / "a.npy", o / "ex" / "example_1.npz", o / "l.csv", o / "c.json", o / "ex"),
             "examples holds=craft": CraftFiles(o / "a.npy", o / "m.npy", o / "l.csv", o / "c.json", o / "c.json" / "x"),
         }[same]
-        return lambda: craft_staa({}, data, tmp_path / "g.pt", tmp_path / "threat.pt", files, cpu)
+        params = {"dataset": "d", "threat": "v", "variant": "full", "seed": 0, "n_examples": 2}
+        return lambda: craft_staa(params, data, tmp_path / "g.pt", tmp_path / "threat.pt", files, cpu)
     if step == "attack-baseline":
         files = BaselineFiles(o / "a.npy", tmp_path / "subset.csv")
         return lambda: run_baseline({}, data, tmp_path / "subset.csv", tmp_path / "threat.pt", files, cpu)
@@ -414,6 +416,7 @@ COLLISIONS = [
         "examples=craft",
         r"--craft \S+c\.json and --examples-dir \S+c\.json are the same path \(once as a",
     ),
+    ("craft-staa", "mask=example", r"listening example \S+example_1\.npz and --mask \S+example_1\.npz are the same"),
     ("craft-staa", "examples holds=craft", r"--examples-dir \S+c\.json/x lies inside --craft \S+c\.json, which is"),
     ("attack-baseline", "log=subset", r"--attack-log \S+subset\.csv would overwrite --subset \S+subset\.csv"),
     ("score", "metrics=per_utterance", r"--metrics \S+m\.json and --per-utterance \S+m\.json are the same file"),

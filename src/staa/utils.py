@@ -196,7 +196,7 @@ def check_outputs(outputs: PathsArg, inputs: PathsArg | None = None, folders: Pa
     for label, p, key in dirs:
         claim(key, label, p, "folder")
     file_keys = {key: (label, p) for label, p, key in files}
-    for label, p, key in files + dirs:
+    for label, p, key in dirs + files:  # a folder inside a file: name the folder, not each file in it
         for parent in key.parents:
             if parent in file_keys:
                 other_label, q = file_keys[parent]

@@ -63,8 +63,13 @@ def craft_staa(
 ) -> pd.DataFrame:
     """Apply the generator to the test split (params: staa.settings.CraftSettings) and write `files`."""
     log = sys.stderr if log is None else log  # looked up per call: a redirected stderr is honoured
-    files.check({"--data-dir": data_dir, "--generator": generator_path, "--threat-model": threat_path})
     cfg = CraftSettings.from_params(params)
+    ex = Path(files.examples_dir)
+    examples = [ex / f"example_{k}{end}" for k in range(cfg.n_examples) for end in ("_clean.wav", "_adv.wav", ".npz")]
+    files.check(
+        {"--data-dir": data_dir, "--generator": generator_path, "--threat-model": threat_path},
+        also={"listening example": examples},
+    )
     info = load_classes(data_dir)
     classes, sr = info["classes"], int(info["sample_rate"])
     x, table = load_split(data_dir, "test")
