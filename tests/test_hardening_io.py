@@ -874,3 +874,17 @@ def test_exported_victim_log_counts_the_programs_parameters(tiny_dataset, tmp_pa
     expected = 4 * 64 + 4 + 4 * 2 + 2
     assert metrics["n_params"] == expected
     assert f"[mine] exported: {expected} parameters (of the exported program, frozen)" in log.getvalue()
+
+
+def test_an_exported_program_given_as_a_checkpoint_is_named(tmp_path):
+    class Mean(torch.nn.Module):
+        def forward(self, x):
+            return x.mean(-1, keepdim=True)
+
+    torch.export.save(torch.export.export(Mean(), (torch.randn(2, 10),)), tmp_path / "p.pt2")
+    with pytest.raises(DataError) as exc:
+        load_victim(tmp_path / "p.pt2")
+    assert one_line(exc) == (
+        f"{tmp_path / 'p.pt2'}: a torch.export program (.pt2), not a victim checkpoint; to attack or score it, "
+        "configure it as a victim of family 'exported' (docs/your-model.md)"
+    )

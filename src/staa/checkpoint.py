@@ -67,14 +67,12 @@ def _sniff(path: Path, what: str) -> None:
                 "rerun the step that writes it"
             ) from None
         if not any(n == "data.pkl" or n.endswith("/data.pkl") for n in names):
-            hint = (
-                " (it looks like a torch.export .pt2 program: configure it as an `exported` victim)"
-                if any("/models/" in f"/{n}" and n.endswith(".json") for n in names)
-                else ""
-            )
-            raise DataError(
-                f"{path}: a zip archive but not a torch checkpoint (no data.pkl inside){hint}; expected a {what}"
-            )
+            if any("/models/" in f"/{n}" and n.endswith(".json") for n in names):
+                raise DataError(
+                    f"{path}: a torch.export program (.pt2), not a {what}; to attack or score it, configure "
+                    "it as a victim of family 'exported' (docs/your-model.md)"
+                )
+            raise DataError(f"{path}: a zip archive but not a torch checkpoint (no data.pkl inside); expected a {what}")
         return
     if LEGACY_MAGIC in head[:32]:
         return
