@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import pickle
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -25,28 +26,123 @@ from staa.utils import atomic_path
 CHECKPOINT_FORMAT = 1
 
 
+# What a payload of our own formats holds, to name the kind of file given in place of another.
+KINDS = (
+    (("family", "arch_json", "state_dict"), "a victim checkpoint (model.pt of staa train-victim)"),
+    (("meta_json", "state_dict"), "a generator checkpoint (generator.pt of staa train-generator)"),
+    (("fingerprint", "epoch"), "a training (resume) checkpoint (ckpt/last.pt), not the finished model"),
+)
+# torch.save's legacy (pre-zip) format starts with a pickled magic number (LONG1 0x1950a86a20f9469cfc6c,
+# after the protocol and frame headers); any other pickle is not a torch file
+LEGACY_MAGIC = b"\x8a\nl\xfc\x9cF\xf9 j\xa8P\x19"
+ZIP_MAGIC = b"PK\x03\x04"
+
+
+def first_sentence(exc: BaseException, limit: int = 160) -> str:
+    """The first sentence of an exception's message (torch's run on for lines), at most `limit` characters."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    text = text.split(". ")[0].rstrip(".")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _sniff(path: Path, what: str) -> None:
+    """Refuse, by its first bytes, a file torch.load would fail on with a bare KeyError or an
+    internal-error essay: empty, text, NumPy, a plain pickle, a zip that is not a torch checkpoint,
+    a truncated zip. Files torch.save writes (zip or legacy pickle format) pass."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            head = fh.read(64)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read it ({exc.strerror or exc}); expected a {what}") from None
+    if size == 0:
+        raise DataError(f"{path}: file is empty (0 bytes); expected a {what}")
+    if head.startswith(ZIP_MAGIC):
+        try:
+            with zipfile.ZipFile(path) as zf:
+                names = zf.namelist()
+        except (zipfile.BadZipFile, OSError, ValueError):
+            raise DataError(
+                f"{path}: truncated or damaged {what} (not a complete zip archive, {size} bytes); "
+                "rerun the step that writes it"
+            ) from None
+        if not any(n == "data.pkl" or n.endswith("/data.pkl") for n in names):
+            if any("/models/" in f"/{n}" and n.endswith(".json") for n in names):
+                raise DataError(
+                    f"{path}: a torch.export program (.pt2), not a {what}; to attack or score it, configure "
+                    "it as a victim of family 'exported' (docs/your-model.md)"
+                )
+            raise DataError(f"{path}: a zip archive but not a torch checkpoint (no data.pkl inside); expected a {what}")
+        return
+    if LEGACY_MAGIC in head[:32]:
+        return
+    if head.startswith(b"\x93NUMPY"):
+        raise DataError(f"{path}: a NumPy .npy array, not a {what}")
+    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        raise DataError(
+            f"{path}: a Python pickle, not a {what} written by torch.save; not loaded (unpickling it could run code)"
+        )
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:  # a multi-byte character cut at the end of the 64 bytes still counts as text
+        text = head[: exc.start].decode("utf-8") if exc.start >= len(head) - 3 else None
+    if text is not None and all(c.isprintable() or c in "\t\r\n" for c in text):
+        shown = " ".join(text.split())[:24]
+        raise DataError(
+            f"{path}: a text file (it starts {shown!r}), not a {what}; check that the path names the right file"
+        )
+    raise DataError(
+        f"{path}: not a {what}: unrecognised content (it starts with bytes {head[:8].hex(' ')}); "
+        "expected a file written by torch.save"
+    )
+
+
+def payload_kind(payload: Any) -> str:
+    """What a loaded payload is, in words (for a file given in place of another kind)."""
+    if isinstance(payload, dict):
+        for keys, kind in KINDS:
+            if all(k in payload for k in keys):
+                return kind
+        shown = sorted(map(str, payload))[:6]
+        return f"a dict of keys {shown}{' ...' if len(payload) > 6 else ''}"
+    if isinstance(payload, torch.Tensor):
+        return f"a single tensor of shape {tuple(payload.shape)}"
+    return f"a {type(payload).__name__}"
+
+
 def safe_load(
     path: str | Path, what: str, required: tuple[str, ...] = (), map_location: str | torch.device = "cpu"
 ) -> dict[str, Any]:
     """`torch.load(..., weights_only=True)` with errors that name the file and never advise an
-    unsafe load: a foreign pickle is refused, a torn or alien file is reported as unreadable, and a
-    payload without the `required` keys is reported as another kind of file."""
+    unsafe load: a file torch.save did not write (text, empty, NumPy, a plain pickle, a foreign zip)
+    is named for what it is, a foreign pickle is refused, a torn file is reported as unreadable, and
+    a payload without the `required` keys is reported as another kind of file (named when it is one
+    of ours). Every failure is a DataError of one line."""
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder; expected a {what} file")
     if not path.is_file():
         raise DataError(f"{path}: {what} not found")
+    _sniff(path, what)
     try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": noise for a file we refuse anyway
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError:
         raise DataError(
             f"{path}: refused to load as unsafe: it is not a {what} written by staa-repro (it holds "
             "Python objects beyond tensors and plain data, which could run code when unpickled)"
         ) from None
-    except (RuntimeError, EOFError, ValueError, OSError, zipfile.BadZipFile, IndexError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"{path}: not a readable {what} ({reason}); rerun the step that writes it") from None
+    except Exception as exc:  # noqa: BLE001 -- the weights-only unpickler raises KeyError, IndexError, ... on junk
+        raise DataError(
+            f"{path}: not a readable {what} ({first_sentence(exc)}); rerun the step that writes it"
+        ) from None
     missing = [k for k in required if not isinstance(payload, dict) or k not in payload]
     if missing:
-        raise DataError(f"{path}: not a {what} (it lacks {missing}); check that the path names the right file")
+        raise DataError(
+            f"{path}: not a {what} (it lacks {missing}): it is {payload_kind(payload)}; "
+            "check that the path names the right file"
+        )
     version = payload.get("format_version", 0) if required else CHECKPOINT_FORMAT
     if not isinstance(version, int) or version > CHECKPOINT_FORMAT:
         raise DataError(

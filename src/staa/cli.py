@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -86,8 +87,19 @@ def _fixture(ns):
 @command("prepare-data", "read a corpus, split it, write fixed-length arrays, tables and a card")
 def _prepare(ns):
     from staa.data.prepare import prepare_dataset
+    from staa.utils import check_outputs
 
-    info = prepare_dataset(ns.dataset, _params(ns), ns.out_dir)
+    params = _params(ns)
+    out = Path(ns.out_dir)
+    root = params.get("root") if isinstance(params.get("root"), str) else None
+    check_outputs(
+        {
+            "--out-dir file": [out / f"{s}.{e}" for s in ("train", "dev", "test") for e in ("npy", "csv")]
+            + [out / "classes.json", out / "card.md"]
+        },
+        {"the corpus root": root if root and Path(root).is_dir() else None},
+    )
+    info = prepare_dataset(ns.dataset, params, ns.out_dir)
     print(json.dumps(info), file=sys.stderr)
 
 
@@ -106,8 +118,11 @@ def _train_victim(ns):
 @command("victims-table", "gather victims' metrics.json into one CSV")
 def _victims_table(ns):
     from staa.report.tables import build_tables
+    from staa.utils import check_outputs
 
-    build_tables([Path(p) for p in ns.metrics], [], [], Path(ns.out_dir), names=("victims",))
+    out = Path(ns.out_dir)
+    check_outputs({"--out-dir file": [out / f"victims.{e}" for e in ("csv", "md", "tex")]}, {"metrics": ns.metrics})
+    build_tables([Path(p) for p in ns.metrics], [], [], out, names=("victims",))
 
 
 @command("train-generator", "train one STAA-Net generator against a frozen threat model")
@@ -141,8 +156,10 @@ def _craft_staa(ns):
 def _make_subset(ns):
     from staa.data.prepare import make_subset
     from staa.settings import SubsetSettings
+    from staa.utils import check_outputs
 
     cfg = SubsetSettings.from_params(_params(ns))
+    check_outputs({"--out": ns.out}, {"--data-dir": ns.data_dir})
     make_subset(ns.data_dir, cfg.subset_size, cfg.seed, ns.out)
 
 
@@ -198,12 +215,22 @@ def _timing(ns):
 def _report(ns):
     from staa.report import build_figures, build_tables, write_summary
     from staa.report.tables import REPORT_TABLES
+    from staa.utils import check_outputs
 
     p = _params(ns)
     paths = {
         k: [Path(f) for f in getattr(ns, k)]
         for k in ("victims", "attacks", "timing", "victim_logs", "generator_logs", "examples")
     }
+    tables_dir, figures_dir = Path(ns.tables_dir), Path(ns.figures_dir)
+    check_outputs(
+        {
+            "--summary": ns.summary,
+            "--tables-dir file": [tables_dir / f"{n}.{e}" for n in REPORT_TABLES for e in ("csv", "md", "tex")],
+        },
+        {"--" + k.replace("_", "-"): v for k, v in paths.items()},
+        {"--tables-dir": tables_dir, "--figures-dir": figures_dir, "its listening folder": figures_dir / "listening"},
+    )
     variants = p.get("ablation_variants")  # the declared variants (a sweep's points have their own figure)
     tables = build_tables(
         paths["victims"],
@@ -270,7 +297,9 @@ def _cost(ns):
 
     from staa.cost import model_costs
     from staa.runtime import setup_runtime
+    from staa.utils import check_outputs
 
+    check_outputs({"--out": ns.out}, {"--victims": ns.victims, "--generators": ns.generators})
     setup_runtime(ns.threads)
     df = pd.DataFrame(model_costs([Path(p) for p in ns.victims], [Path(p) for p in ns.generators], ns.repeats))
     print(df.round(4).to_markdown(index=False))
@@ -284,7 +313,14 @@ def _cost(ns):
 def _paper_bench(ns):
     from staa.paper_bench import main_table, paper_bench, write_outputs
     from staa.runtime import describe_device, setup_runtime
+    from staa.utils import check_outputs
 
+    if ns.out:
+        prefix = Path(ns.out)
+        check_outputs(
+            {"--out": [prefix.with_name(prefix.stem + f"_{k}.csv") for k in ("timing", "models", "grid")]},
+            {"--config": ns.config},
+        )
     device = setup_runtime(ns.threads, ns.gpus)
     if ns.gpus and device.type != "cuda":
         raise StaaError("--gpus 1 but no CUDA device is visible to torch")
@@ -518,6 +554,29 @@ def _terminate(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
+# Numeric options (argparse dest -> smallest allowed value), checked the same way for every subcommand
+# that has them, before it runs: `--threads -1` was clamped to 1 while `--batch-size 0` was refused.
+NUMERIC_MINIMUM = {
+    "threads": 1,
+    "gpus": 0,
+    "batch_size": 1,
+    "repeats": 1,
+    "utterances": 1,
+    "warmup": 0,
+    "classes": 2,
+    "cores": 1,
+}
+
+
+def check_numeric_args(ns: argparse.Namespace) -> None:
+    """One line for the first numeric option below its minimum (NUMERIC_MINIMUM)."""
+    for dest, low in NUMERIC_MINIMUM.items():
+        value = getattr(ns, dest, None)
+        if isinstance(value, int) and not isinstance(value, bool) and value < low:
+            expected = "a positive integer" if low == 1 else f"an integer >= {low}"
+            raise StaaError(f"--{dest.replace('_', '-')} {value}: expected {expected}")
+
+
 def main(argv: list[str] | None = None) -> int:
     ns = build_parser().parse_args(argv)
     # both stop a job the same way; SIGINT explicitly too, since a job started in the background by a
@@ -525,9 +584,18 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     signal.signal(signal.SIGINT, _terminate)
     try:
+        check_numeric_args(ns)
         ns.fn(ns)
     except StaaError as exc:
         print(f"staa {ns.cmd}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        # a read or write the step did not turn into a StaaError (those of atomic_path are): one line
+        # naming the file, not a traceback; an OSError without a file is a bug and keeps its traceback
+        if exc.filename is None:
+            raise
+        where = os.fsdecode(exc.filename) + (f" -> {os.fsdecode(exc.filename2)}" if exc.filename2 else "")
+        print(f"staa {ns.cmd}: error: {where}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     except RuntimeError as exc:
         if type(exc).__name__ != "OutOfMemoryError":  # torch.cuda.OutOfMemoryError, without importing torch

@@ -16,3 +16,8 @@ class DataError(StaaError):
 
 class TrainingError(StaaError):
     """Training diverged (NaN/inf loss) or cannot resume."""
+
+
+class WriteError(StaaError):
+    """An output cannot be written: a read-only or missing folder, a file where a folder is needed,
+    no permission, a full disk. The message names the output and the reason."""

@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any, TextIO
 import numpy as np
 import soundfile as sf
 
-from staa.errors import ConfigError, DataError
+from staa.errors import ConfigError, DataError, WriteError
 from staa.metrics import snr_energy_db, snr_peak_db
-from staa.utils import atomic_path, write_csv
+from staa.utils import atomic_path, check_outputs, write_csv
 
 AUDIO_SUFFIXES = (".wav", ".flac")
 CSV_NAME = "perturb.csv"
@@ -113,6 +113,11 @@ def check_audio(path: Path) -> Any:
         ) from None
     if info.frames <= 0:
         raise DataError(f"{path}: audio file is empty (0 samples); expected at least one sample")
+    if not sf.check_format(info.format, info.subtype, info.endian):
+        raise DataError(
+            f"{path}: its format {info.format}/{info.subtype} can be read but not written by libsndfile; "
+            "convert it to WAV or FLAC first"
+        )
     return info
 
 
@@ -135,16 +140,18 @@ def perturb_file(gen: Generator, job: Job, info: Any, victim: VictimModel | None
     """Perturb one file, write it atomically in the input's format and subtype, read it back, and
     return its CSV row."""
     x, sr = read_audio(job.src)
-    _, delta, delta_g = gen.perturb_details(x.T, sr)
+    _, delta, delta_g = gen.perturb_details(x, sr, channels_first=False)
     adv = x + delta.numpy().T.astype(np.float64)
     clipped = int((np.abs(adv) > 1.0).sum())
     adv = np.clip(adv, -1.0, 1.0)  # PCM clips anyway; FLOAT outputs are kept in range the same way
     with atomic_path(job.dst) as tmp:
         try:
             sf.write(str(tmp), adv, sr, subtype=info.subtype, format=info.format, endian=info.endian)
-        except Exception as exc:  # noqa: BLE001 -- libsndfile refuses some format/subtype pairs
-            raise DataError(
-                f"{job.src}: cannot write its format {info.format}/{info.subtype} to {job.dst} ({str(exc).strip()})"
+        except OSError:
+            raise  # atomic_path names the output and the reason
+        except Exception as exc:  # noqa: BLE001 -- the format was checked up front: an I/O failure (LibsndfileError)
+            raise WriteError(
+                f"{job.dst}: cannot write it: {str(exc).strip()} (format {info.format}/{info.subtype})"
             ) from None
         written, _ = sf.read(str(tmp), dtype="float64", always_2d=True)
     real = written - x  # the perturbation as stored: resampled, clipped and quantised
@@ -163,9 +170,9 @@ def perturb_file(gen: Generator, job: Job, info: Any, victim: VictimModel | None
         "clipped_share": round(clipped / x.size, 6),
     }
     if victim is not None:
-        row["pred_clean"] = victim.predict(x.T, sr).label
-        row["pred_adv"] = victim.predict(adv.T, sr).label
-        row["pred_written"] = victim.predict(written.T, sr).label
+        row["pred_clean"] = victim.predict(x, sr, channels_first=False).label
+        row["pred_adv"] = victim.predict(adv, sr, channels_first=False).label
+        row["pred_written"] = victim.predict(written, sr, channels_first=False).label
         row["prediction_changed"] = row["pred_written"] != row["pred_clean"]
     return row
 
@@ -207,8 +214,11 @@ def perturb_files(
         )
     jobs = collect_jobs(inputs, out_dir)
     csv_path = Path(csv) if csv else Path(out_dir) / CSV_NAME
-    if csv_path.resolve() in {j.src.resolve() for j in jobs}:
-        raise ConfigError(f"--csv {csv_path} is an input file; refusing to overwrite it")
+    # every file written against every other and every input (audio, generator, victim), before any work
+    check_outputs(
+        {"output": [j.dst for j in jobs], "--csv" if csv else f"the table (default --csv OUT/{CSV_NAME})": csv_path},
+        {"input": [j.src for j in jobs], "--generator": gen.path, "--victim": vic.path if vic is not None else None},
+    )
     infos = [check_audio(j.src) for j in jobs]
     info_of = dict(zip(jobs, infos))
     rows = []

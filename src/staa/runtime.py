@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 import os
 
 import torch
@@ -11,9 +12,15 @@ def setup_runtime(threads: int, gpus: int = 0, deterministic: bool = True) -> to
     """Pin torch's thread count (from the rule's `threads:`) and choose the device.
 
     CUDA is used only when the job was granted a GPU (`resources: gpu`) and one is visible;
-    everything else runs on the CPU, deterministically.
+    everything else runs on the CPU, deterministically. A thread count below 1 or a negative GPU
+    count is refused (ConfigError), not clamped.
     """
-    threads = max(1, int(threads))
+    from staa.errors import ConfigError
+
+    if isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or threads < 1:
+        raise ConfigError(f"threads={threads!r}: expected a positive integer")
+    if isinstance(gpus, bool) or not isinstance(gpus, numbers.Integral) or gpus < 0:
+        raise ConfigError(f"gpus={gpus!r}: expected an integer >= 0")
     torch.set_num_threads(threads)
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     if deterministic:

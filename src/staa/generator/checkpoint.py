@@ -9,8 +9,8 @@ from typing import Any
 
 import torch
 
-from staa.checkpoint import CHECKPOINT_FORMAT, safe_load
-from staa.errors import DataError
+from staa.checkpoint import CHECKPOINT_FORMAT, first_sentence, safe_load
+from staa.errors import DataError, StaaError
 from staa.generator.staa_net import STAANet
 from staa.utils import atomic_path
 
@@ -32,12 +32,23 @@ def save_generator(model: STAANet, path: Path, meta: dict[str, Any]) -> None:
 
 
 def load_generator(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[STAANet, dict[str, Any]]:
-    """Rebuild a generator saved by `save_generator` (safe `weights_only=True` load), in eval mode."""
+    """Rebuild a generator saved by `save_generator` (safe `weights_only=True` load), in eval mode.
+    Any file that is not one (text, another kind of checkpoint, damaged metadata or weights) raises
+    a DataError of one line naming it."""
     payload = safe_load(path, "generator checkpoint", required=("meta_json", "state_dict"), map_location=map_location)
     try:
         meta = json.loads(payload["meta_json"])
+        if not isinstance(meta, dict):
+            raise TypeError(f"meta_json holds a {type(meta).__name__}, expected an object")
+        missing = [k for k in ("arch", "length", "factorised", "frame_length", "eps") if k not in meta]
+        if missing:
+            raise KeyError(f"its metadata lacks {missing}")
+        eps = meta["eps"]
+        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps > 0:
+            raise ValueError(f"eps={eps!r}, expected a positive number")
         model = build_generator(meta["arch"], int(meta["length"]), bool(meta["factorised"]), int(meta["frame_length"]))
         model.load_state_dict(payload["state_dict"])
-    except (KeyError, TypeError, RuntimeError, ValueError) as exc:
-        raise DataError(f"{path}: not a valid generator checkpoint ({exc})") from None
+    except (KeyError, TypeError, RuntimeError, ValueError, AttributeError, StaaError) as exc:
+        reason = exc.args[0] if isinstance(exc, KeyError) and exc.args else first_sentence(exc, 200)
+        raise DataError(f"{path}: not a valid generator checkpoint ({reason}); rerun train-generator") from None
     return model.to(map_location).eval(), meta

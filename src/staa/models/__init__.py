@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from staa.config import ARCH_KEYS
-from staa.errors import ConfigError, DataError
+from staa.errors import ConfigError, DataError, StaaError
 from staa.models.exported import EXPORTED_ARCH_KEYS
 from staa.models.hf import HF_ARCH_KEYS
 from staa.models.victim import Victim
@@ -137,13 +137,19 @@ def load_victim(path: str | Path, map_location: str | torch.device = "cpu") -> V
         map_location=map_location,
     )
     try:
-        model = build_victim(
-            payload["family"], int(payload["num_classes"]), int(payload["length"]), json.loads(payload["arch_json"])
-        )
+        arch = json.loads(payload["arch_json"])
+        extra = json.loads(payload.get("extra_json", "{}"))
+        if not isinstance(arch, dict) or not isinstance(extra, dict):
+            raise TypeError("arch_json and extra_json must hold JSON objects")
+        model = build_victim(payload["family"], int(payload["num_classes"]), int(payload["length"]), arch)
         model.load_state_dict(payload["state_dict"])
-    except (KeyError, RuntimeError, EOFError, ValueError) as exc:
-        raise DataError(f"{path}: not a valid victim checkpoint ({exc})") from None
-    model.extra = json.loads(payload.get("extra_json", "{}"))
+    except (KeyError, TypeError, RuntimeError, EOFError, ValueError, AttributeError) as exc:
+        from staa.checkpoint import first_sentence
+
+        raise DataError(f"{path}: not a valid victim checkpoint ({first_sentence(exc, 200)})") from None
+    except StaaError as exc:  # e.g. an unknown family, an exported program that changed: say which checkpoint
+        raise type(exc)(str(exc) if str(path) in str(exc) else f"{path}: {exc}") from None
+    model.extra = extra
     return model.to(map_location).eval()
 
 

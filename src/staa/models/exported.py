@@ -105,6 +105,11 @@ class ExportedClassifier(nn.Module):
         self.__dict__["program"]._apply(fn)
         return super()._apply(fn, recurse)
 
+    def parameter_count(self) -> int:
+        """The exported program's parameters (frozen, in the .pt2): `parameters()` does not see them,
+        since the program is held outside the module tree."""
+        return sum(p.numel() for p in self.__dict__["program"].parameters())
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         logits = self.__dict__["program"](self.resample(x))
         if not (isinstance(logits, torch.Tensor) and logits.dim() == 2 and logits.shape[1] == len(self.model_labels)):

@@ -45,6 +45,7 @@ def run_baseline(
 ) -> pd.DataFrame:
     """Run one baseline (params: staa.settings.BaselineSettings) on the subset; writes `files`."""
     log = sys.stderr if log is None else log  # looked up per call: a redirected stderr is honoured
+    files.check({"--data-dir": data_dir, "--subset": subset_csv, "--threat-model": threat_path})
     cfg = BaselineSettings.from_params(params)
     settings = dict(cfg.settings)
     attack = make_attack(settings.pop("method"), **settings)

@@ -49,7 +49,7 @@ class CraftFiles(OutputFiles):
     mask: Path = output_file("mask.npy")
     attack_log: Path = output_file("attack_log.csv")
     craft: Path = output_file("craft.json")
-    examples_dir: Path = output_file("examples")
+    examples_dir: Path = output_file("examples", folder=True)
 
 
 def craft_staa(
@@ -64,6 +64,12 @@ def craft_staa(
     """Apply the generator to the test split (params: staa.settings.CraftSettings) and write `files`."""
     log = sys.stderr if log is None else log  # looked up per call: a redirected stderr is honoured
     cfg = CraftSettings.from_params(params)
+    ex = Path(files.examples_dir)
+    examples = [ex / f"example_{k}{end}" for k in range(cfg.n_examples) for end in ("_clean.wav", "_adv.wav", ".npz")]
+    files.check(
+        {"--data-dir": data_dir, "--generator": generator_path, "--threat-model": threat_path},
+        also={"listening example": examples},
+    )
     info = load_classes(data_dir)
     classes, sr = info["classes"], int(info["sample_rate"])
     x, table = load_split(data_dir, "test")

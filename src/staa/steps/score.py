@@ -124,6 +124,17 @@ def score_attack(
     (subset_metrics). `mask_path`: the attack's own perturbed-sample map (else x_adv != x);
     `craft_path`: the crafting job's eps and throughput."""
     log = sys.stderr if log is None else log  # looked up per call: a redirected stderr is honoured
+    files.check(
+        {
+            "--data-dir": data_dir,
+            "--adversarial": adv_path,
+            "--attack-log": attack_log,
+            "--victim-model": victim_path,
+            "--subset": subset_csv,
+            "--mask": mask_path,
+            "--craft": craft_path,
+        }
+    )
     cfg = ScoreSettings.from_params(params)
     fix = f"rerun the {craft_rule(cfg.method)} rule"
     info = load_classes(data_dir)

@@ -16,7 +16,7 @@ from staa.generator import load_generator
 from staa.models import load_victim, predict
 from staa.settings import TimingSettings
 from staa.timing import time_methods
-from staa.utils import write_csv
+from staa.utils import check_outputs, write_csv
 
 
 def run_timing(
@@ -31,6 +31,10 @@ def run_timing(
 ) -> pd.DataFrame:
     """Time STAA-Net and every baseline (params: staa.settings.TimingSettings); writes `out_csv`."""
     log = sys.stderr if log is None else log  # looked up per call: a redirected stderr is honoured
+    check_outputs(
+        {"--out": out_csv},
+        {"--data-dir": data_dir, "--subset": subset_csv, "--generator": generator_path, "--threat-model": threat_path},
+    )
     cfg = TimingSettings.from_params(params)
     x_all, _ = load_subset(data_dir, subset_csv)
     n = min(cfg.utterances, x_all.shape[0])

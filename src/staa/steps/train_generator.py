@@ -82,7 +82,7 @@ class GeneratorFiles(OutputFiles):
     """What a generator's training writes (the rule names each file); the resumable checkpoint goes
     to ckpt/last.pt beside the generator."""
 
-    generator: Path = output_file("generator.pt")
+    generator: Path = output_file("generator.pt", flag="--model")
     train_log: Path = output_file("train_log.csv")
     summary: Path = output_file("train_summary.json")
 
@@ -98,6 +98,8 @@ def train_generator(
     """Train one generator: params threat, variant, arch {...}, seed (staa.settings.GeneratorRun) and
     train {...}, variant_cfg {...} (staa.settings.GeneratorSettings); writes `files`."""
     log = sys.stderr if log is None else log  # looked up per call: a redirected stderr is honoured
+    ckpt_path = Path(files.generator).parent / "ckpt" / "last.pt"
+    files.check({"--data-dir": data_dir, "--threat-model": threat_path}, also={"its resume checkpoint": ckpt_path})
     run, train = GeneratorRun.from_params(params), resolve(params)
     tag = f"{run.threat}/{run.variant}"
     info = load_classes(data_dir)
@@ -136,7 +138,6 @@ def train_generator(
             "threat_model": file_digest(threat_path),
         }
     )
-    ckpt_path = Path(files.generator).parent / "ckpt" / "last.pt"
     start, rows = 0, []
     best: dict[str, Any] = {"epoch": 0, "fooling_rate": -1.0, "state": None}
     state = load_checkpoint(ckpt_path, fp, log)

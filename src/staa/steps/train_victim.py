@@ -49,6 +49,8 @@ def train_victim(
     `train: false` evaluates the model as it is (a user's fine-tuned checkpoint): no epoch runs, the
     dev split is scored once (epoch 0 in the log) and the test split as always."""
     log = sys.stderr if log is None else log  # looked up per call: a redirected stderr is honoured
+    ckpt_path = Path(files.model).parent / "ckpt" / "last.pt"
+    files.check({"--data-dir": data_dir}, also={"its resume checkpoint": ckpt_path})
     cfg = VictimSettings.from_params(params)
     info = load_classes(data_dir)
     classes, length = info["classes"], int(info["length"])
@@ -77,7 +79,6 @@ def train_victim(
             "expected train: false to evaluate it as it is"
         )
     fp = fingerprint({**dataclasses.asdict(cfg), "classes": classes, "length": length, "data": data_digest(data_dir)})
-    ckpt_path = Path(files.model).parent / "ckpt" / "last.pt"
     start, rows, best = 0, [], {"ua": -1.0, "epoch": -1, "state": None}
     state = load_checkpoint(ckpt_path, fp, log)
     if state is not None and opt is not None and int(state["epoch"]) <= epochs:
@@ -87,7 +88,10 @@ def train_victim(
         best = {"ua": float(state["best_ua"]), "epoch": int(state["best_epoch"]), "state": state["best_model"]}
         print(f"[{name}] resumed from {ckpt_path} after epoch {start}", file=log, flush=True)
 
-    n_params = sum(p.numel() for p in model.parameters())
+    # a foreign model may hold its weights outside the module tree (an exported program): it counts them
+    counter = getattr(model.net, "parameter_count", None)
+    n_params = counter() if callable(counter) else sum(p.numel() for p in model.parameters())
+    where = " (of the exported program, frozen)" if callable(counter) else ""
     dropped = list(getattr(model, "dropped_labels", []) or [])
     if dropped:
         print(
@@ -114,7 +118,7 @@ def train_victim(
             flush=True,
         )
     print(
-        f"[{name}] {cfg.family}: {n_params} parameters, {len(y_tr)} train / {len(t_dev)} dev / "
+        f"[{name}] {cfg.family}: {n_params} parameters{where}, {len(y_tr)} train / {len(t_dev)} dev / "
         f"{len(t_te)} test utterances, {epochs} epochs on {device}",
         file=log,
         flush=True,
