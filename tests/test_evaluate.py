@@ -112,7 +112,13 @@ def test_baseline_failure_is_recorded_and_run_goes_on(tiny_dataset, tmp_path, mo
         return run
 
     monkeypatch.setattr(ab, "make_attack", flaky_factory)
-    params = {"name": "pgd", "threat": "emo18", "seed": 0, "settings": {"method": "pgd", "eps": 0.01, "steps": 2}}
+    params = {
+        "name": "pgd",
+        "threat": "emo18",
+        "seed": 0,
+        "eps_mode": "absolute",
+        "settings": {"method": "pgd", "eps": 0.01, "steps": 2},
+    }
     log = ab.run_baseline(
         params,
         tiny_dataset,
@@ -157,7 +163,7 @@ def test_unknown_baseline_method_is_a_config_error(tiny_dataset, tmp_path):
     make_subset(tiny_dataset, 2, 0, tmp_path / "s.csv")
     with pytest.raises(ConfigError, match="cw"):
         run_baseline(
-            {"name": "x", "threat": "t", "seed": 0, "settings": {"method": "cw"}},
+            {"name": "x", "threat": "t", "seed": 0, "eps_mode": "absolute", "settings": {"method": "cw"}},
             tiny_dataset,
             tmp_path / "s.csv",
             tmp_path / "nomodel.pt",
@@ -262,39 +268,74 @@ def test_staa_generator_train_craft_score_and_time(tiny_dataset, tmp_path):
 
 
 def test_generator_best_dev_selection(tiny_dataset, tmp_path, monkeypatch):
-    """select=best_dev keeps the post-warm-up epoch with the best dev fooling rate within the
-    density budget, and that is the state saved in generator.pt (dev results scripted)."""
+    """select=best_dev keeps the post-warm-up epoch with the best dev fooling rate whose hard dev
+    density lies in the window (within the budget, and not collapsed under a quarter of it), and
+    that is the state saved in generator.pt (dev results scripted)."""
+    import staa.generator.training as gt
     import staa.steps.train_generator as tg
     from staa.generator import load_generator
 
-    script = iter([(0.9, 1.0), (0.8, 0.30), (0.7, 0.21), (0.6, 0.20)])  # (dev fooling, dev density)
+    # (dev fooling, dev density): warm-up; over budget; collapsed (best fooling, empty mask); in; in
+    script = iter([(0.9, 1.0), (0.8, 0.30), (0.95, 0.0), (0.7, 0.21), (0.6, 0.20)])
 
     def fake_dev(*args, **kwargs):
         f, d = next(script)
-        return {"fooling_rate": f, "mask_density": d}
+        return {"fooling_rate": f, "mask_density": d, "saturation": 0.1, "delta_cosine": 0.5, "mask_overlap": 0.5}
 
-    monkeypatch.setattr(tg, "evaluate_dev", fake_dev)
+    monkeypatch.setattr(gt, "evaluate_dev", fake_dev)
     model = _tiny_victim(tiny_dataset, tmp_path)
     params = _generator_params(
-        losses={"mag": 0.5, "qua": 0.05, "spa": 8.0}, epochs=4, lr=3e-3, sparsity_target=0.2, select="best_dev"
+        losses={"mag": 0.5, "qua": 0.05, "spa": 8.0}, epochs=5, lr=3e-3, sparsity_target=0.2, select="best_dev"
     )
     tg.train_generator(params, tiny_dataset, model, tg.GeneratorFiles.in_dir(tmp_path / "g"), torch.device("cpu"))
     summary = json.loads((tmp_path / "g" / "train_summary.json").read_text())
-    # epoch 1 is the warm-up, epoch 2 is over budget (0.30 > 0.22): epoch 3 wins over epoch 4
-    assert summary["selected_epoch"] == 3 and summary["selected"]["epoch"] == 3
+    # epoch 1 is the warm-up, 2 is over budget (0.30 > 0.22), 3 collapsed: epoch 4 wins over epoch 5
+    assert summary["selected_epoch"] == 4 and summary["selected"]["epoch"] == 4
+    assert summary["collapsed"] is False
     ckpt = torch.load(tmp_path / "g" / "ckpt" / "last.pt", weights_only=True)
     gen, meta = load_generator(tmp_path / "g" / "generator.pt")
-    assert meta["selected_epoch"] == 3
+    assert meta["selected_epoch"] == 4
     saved = gen.state_dict()
-    assert all(torch.equal(saved[k], v) for k, v in ckpt["best"]["state"].items())
-    assert not all(torch.equal(saved[k], v) for k, v in ckpt["model"].items())  # not the last epoch
+    assert all(torch.equal(saved[k], v) for k, v in ckpt["extra"]["best"]["state"].items())
+    assert not all(torch.equal(saved[k], v) for k, v in ckpt["states"]["model"].items())  # not the last epoch
     # the rules on their own
-    train = {"factorised": True, "losses": {"spa": 8.0}, "sparsity_target": 0.2}
-    assert tg.dev_budget(train) == pytest.approx(0.22)
-    assert tg.dev_budget({**train, "factorised": False}) is None
-    assert tg.dev_budget({**train, "losses": {"spa": 0.0}}) is None
+    settings = tg.resolve(params)
+    assert gt.density_window(settings) == (pytest.approx(0.22), pytest.approx(0.05))
     row = {"epoch": 3, "dev_mask_density": 0.21}
-    assert tg.selectable(row, 0.22, 1) and not tg.selectable(row, 0.20, 1) and not tg.selectable(row, None, 3)
+    assert gt.selectable(row, (0.22, 0.05), 1) and not gt.selectable(row, (0.20, 0.05), 1)
+    assert not gt.selectable(row, (None, 0.0), 3) and not gt.selectable(
+        {**row, "dev_mask_density": 0.01}, (0.22, 0.05), 1
+    )
+
+
+def test_a_generator_that_collapses_is_marked(tiny_dataset, tmp_path, monkeypatch):
+    """No epoch with a mask above the collapse floor: the generator is kept (a sweep point is a
+    result) but marked collapsed in its summary and checkpoint meta, never silently an attack."""
+    import staa.generator.training as gt
+    import staa.steps.train_generator as tg
+    from staa.generator import load_generator
+
+    monkeypatch.setattr(
+        gt,
+        "evaluate_dev",
+        lambda *a, **k: {
+            "fooling_rate": 0.5,
+            "mask_density": 0.0,
+            "saturation": 0.0,
+            "delta_cosine": None,
+            "mask_overlap": None,
+        },
+    )
+    model = _tiny_victim(tiny_dataset, tmp_path)
+    params = _generator_params(
+        losses={"mag": 0.5, "qua": 0.05, "spa": 8.0}, epochs=2, lr=3e-3, sparsity_target=0.1, select="best_dev"
+    )
+    meta = tg.train_generator(
+        params, tiny_dataset, model, tg.GeneratorFiles.in_dir(tmp_path / "g"), torch.device("cpu")
+    )
+    assert meta["collapsed"] is True
+    assert load_generator(tmp_path / "g" / "generator.pt")[1]["collapsed"] is True
+    assert "collapsed" in json.loads((tmp_path / "g" / "train_summary.json").read_text())["note"]
 
 
 def test_unknown_generator_select_is_a_config_error():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -295,3 +297,101 @@ def test_staanet_config_errors() -> None:
         _net(0)
     with pytest.raises(ConfigError, match="length=100"):
         net(torch.randn(1, 99), 0.1)
+
+
+# ---- the mask that is trained is the mask that is tested (ours) ----------------------------------
+
+HEAD_ARCH = {"channels": [4, 8], "kernel_size": 5, "stride": 4, "group_size": 4}
+
+
+def test_topk_budget_is_exact_per_utterance_in_training_and_at_test():
+    """budget 'topk': every utterance gets exactly round(rho * frames) frames, in training (hard
+    forward pass, straight-through gradient) as at test; the soft map still receives a gradient."""
+    from staa.generator.staa_net import STAANet
+
+    torch.manual_seed(0)
+    gen = STAANet(1000, mask_training="ste", budget="topk", density=0.1, frame_length=10, **HEAD_ARCH)
+    x = torch.randn(3, 1000) * 0.1
+    gen.train()
+    out = gen(x, 0.03)
+    assert torch.equal(out.m.detach(), out.m_hard)  # the training forward pass applies the test mask
+    assert (out.m_hard.sum(1) == 100).all()  # 10 of 100 frames of 10 samples
+    out.delta.pow(2).sum().backward()
+    loc_head = gen.backbone.decoders[0].output_conv.weight
+    assert loc_head.grad is not None and loc_head.grad.abs().sum() > 0  # gradient reaches the location head
+    gen.eval()
+    with torch.no_grad():
+        test = gen(x, 0.03)
+    assert (test.m.sum(1) == 100).all() and torch.equal(test.m, test.m_hard)
+
+
+def test_reference_mask_mixes_soft_and_hard_in_training_only():
+    from staa.generator.staa_net import STAANet
+
+    torch.manual_seed(0)
+    gen = STAANet(1000, mask_training="reference", loc_bias_init=0.2, **HEAD_ARCH).train()
+    out = gen(torch.randn(2, 1000) * 0.1, 0.03)
+    soft_kept = (out.m != out.m_hard).float().mean()
+    assert 0.2 < soft_kept < 0.8  # about half the elements keep their soft value
+
+
+def test_relative_bound_scales_with_the_utterance_level():
+    """eps_mode 'relative': |delta| <= eps * RMS(x) / ref_level, so a 10x louder utterance gets a
+    10x larger bound; 'absolute' keeps |delta| <= eps whatever the level."""
+    from staa.generator.staa_net import STAANet
+
+    torch.manual_seed(0)
+    x = torch.randn(1, 1000) * 0.01
+    x2 = torch.cat([x, 10 * x])
+    rel = STAANet(1000, mask_training="ste", eps_mode="relative", ref_level=0.05, **HEAD_ARCH).eval()
+    with torch.no_grad():
+        out = rel(x2, 0.03)
+    level = x2.pow(2).mean(1).sqrt()
+    bound = 0.03 * level / 0.05
+    assert (out.v.abs().max(1).values <= bound + 1e-7).all()
+    assert out.v[1].abs().max() > 5 * out.v[0].abs().max()
+    ab = STAANet(1000, mask_training="ste", **HEAD_ARCH).eval()
+    with torch.no_grad():
+        assert ab(x2, 0.03).v.abs().max() <= 0.03
+
+
+def test_universal_perturbation_is_the_same_for_every_utterance():
+    from staa.generator import build_generator
+
+    gen = build_generator({}, 800, True, 8, universal=True, mask_training="ste", budget="topk", density=0.25).eval()
+    with torch.no_grad():
+        out = gen(torch.randn(4, 800) * 0.1, 0.03)
+    assert torch.equal(out.delta[0], out.delta[3]) and (out.m.sum(1) == 200).all()
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"mask_training": "reference", "budget": "topk", "density": 0.1}, "budget 'topk' needs mask_training 'ste'"),
+        ({"mask_training": "ste", "budget": "topk", "density": None}, "needs a density in (0, 1]"),
+        ({"mask_training": "ste", "eps_mode": "relative"}, "needs ref_level > 0"),
+        ({"mask_training": "hard"}, "mask_training='hard'"),
+    ],
+)
+def test_bad_head_settings_are_named(kwargs, message):
+    from staa.errors import ConfigError
+    from staa.generator.staa_net import STAANet
+
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        STAANet(1000, **kwargs, **HEAD_ARCH)
+
+
+def test_dependence_measures():
+    """delta_cosine is 1 for one shared perturbation and about 0 for independent ones; the mask
+    overlap of independent random masks of density rho is about rho."""
+    import numpy as np
+
+    from staa.metrics import dependence
+
+    rng = np.random.default_rng(0)
+    shared = np.tile(rng.normal(size=4000), (20, 1))
+    assert dependence(shared, shared != 0)["delta_cosine"] == pytest.approx(1.0)
+    masks = rng.random((50, 4000)) < 0.1
+    dep = dependence(rng.normal(size=(50, 4000)) * masks, masks)
+    assert abs(dep["delta_cosine"]) < 0.05 and dep["mask_overlap"] == pytest.approx(0.1, abs=0.02)
+    assert dependence(np.zeros((3, 10)), np.zeros((3, 10), bool))["delta_cosine"] is None

@@ -479,7 +479,7 @@ def test_truncated_split_array_is_named(tiny_dataset, tmp_path):
         ),
         (
             "attack-baseline",
-            {"name": "pgd", "threat": "emo18", "settings": {}, "seed": 0},
+            {"name": "pgd", "threat": "emo18", "settings": {}, "seed": 0, "eps_mode": "absolute"},
             "--params lacks key 'settings.method'",
         ),
     ],

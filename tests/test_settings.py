@@ -89,7 +89,7 @@ def test_given_values_win_and_variants_override_train():
         ),
         (
             st.BaselineSettings,
-            {"name": "p", "threat": "t", "seed": 0, "settings": {"eps": 1}},
+            {"name": "p", "threat": "t", "seed": 0, "eps_mode": "absolute", "settings": {"eps": 1}},
             "--params lacks key 'settings.method' (a string)",
         ),
         (

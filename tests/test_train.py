@@ -210,5 +210,5 @@ def test_best_dev_ua_weights_are_the_best_epoch(tiny_dataset, tmp_path, monkeypa
     assert m["selected_epoch"] == 2
     saved = torch.load(tmp_path / "v" / "model.pt", weights_only=True)["state_dict"]
     ckpt = torch.load(tmp_path / "v" / "ckpt" / "last.pt", weights_only=True)
-    assert all(torch.equal(saved[k], v) for k, v in ckpt["best_model"].items())
-    assert not all(torch.equal(saved[k], v) for k, v in ckpt["model"].items())
+    assert all(torch.equal(saved[k], v) for k, v in ckpt["extra"]["best"]["state"].items())
+    assert not all(torch.equal(saved[k], v) for k, v in ckpt["states"]["model"].items())

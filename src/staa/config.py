@@ -526,6 +526,7 @@ def semantic_errors(config: dict[str, Any]) -> list[str]:
                 )
             if "frame_length" in var:
                 _check_frame(errs, f"generator.variants.{vname}.frame_length", var["frame_length"], min_len)
+            errs += mask_errors(f"generator.variants.{vname}", variant_settings(train, var))
     for ds in (config.get("baselines") or {}).get("datasets") or []:
         if ds not in datasets:
             errs.append(f"baselines.datasets names {ds!r}, which is not declared under datasets")
@@ -549,6 +550,20 @@ def semantic_errors(config: dict[str, Any]) -> list[str]:
         if problem:
             errs.append(f"baselines.methods.{bname}: {problem}")
     return errs + sweep_errs
+
+
+def mask_errors(key: str, settings: dict[str, Any]) -> list[str]:
+    """The mask settings that cannot work together (staa.generator.staa_net.STAANet)."""
+    if not settings["factorised"]:
+        return []
+    if settings["budget"] == "topk" and settings["mask_training"] == "reference":
+        return [
+            f"{key}: budget 'topk' needs mask_training 'ste' (the reference's soft/hard mix has no exact budget); "
+            "expected mask_training: ste, or budget: loss"
+        ]
+    if settings["budget"] == "topk" and settings["sparsity_target"] is None:
+        return [f"{key}: budget 'topk' keeps sparsity_target of the frames; expected a density in (0, 1], got null"]
+    return []
 
 
 def _check_eps(errs: list[str], key: str, eps: Any) -> None:

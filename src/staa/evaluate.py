@@ -16,6 +16,7 @@ import pandas as pd
 import soundfile as sf
 
 from staa.errors import DataError
+from staa.metrics import dependence
 from staa.metrics import l0_frames, si_sdr_db, snr_energy_db, snr_peak_db, stoi_by_speaker
 from staa.metrics_format import check_attack_metrics
 from staa.stats import bootstrap_ci
@@ -79,6 +80,7 @@ def attack_metrics(
         "length": int(length),
         "n_utterances": int(len(fooled)),
         "n_success": int(fooled.sum()),
+        **dependence(delta, perturbed),
     }
     # 95 % percentile bootstrap intervals of the means over successful utterances (docs/design.md §6)
     for key, values in (
@@ -151,10 +153,14 @@ def per_class(per: pd.DataFrame, length: int, classes: list[str]) -> dict[str, d
     for cls in classes:
         rows = per[per["label"] == cls]
         if len(rows):
+            succ = rows[rows["fooled"] == 1]
+            snr = succ["snr_peak_db"].to_numpy(dtype=float)
+            snr = snr[np.isfinite(snr)]
             out[cls] = {
                 "n": int(len(rows)),
                 "asr": float(rows["fooled"].mean()),
                 "l0_all_percent": float(100.0 * rows["l0"].mean() / length),
+                "snr_peak_db": float(snr.mean()) if snr.size else None,
             }
     return out
 

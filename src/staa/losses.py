@@ -69,6 +69,7 @@ def staa_losses(
     target: Optional[Tensor] = None,
     sparsity_target: Optional[float] = None,
     sparsity_scope: str = "example",
+    bound: Tensor | float | None = None,
 ) -> dict[str, Tensor]:
     """Return {'adv', 'mag', 'qua', 'spa', 'total'} (scalar tensors).
 
@@ -84,6 +85,12 @@ def staa_losses(
 
     adv = reduce(cw_margin); mag = ||v||_2; qua = ||m_hard - m_soft||_2 with m_hard = 1[m_soft>=0.5]
     (detached); spa = ||m||_1; total = adv + w_mag*mag + w_qua*qua + w_spa*spa.
+
+    bound (ours, with reduction='mean'): the per-sample magnitude bound (a number, or (B, 1) for a
+    level-relative bound). The magnitude term is then the RMS of the applied perturbation over the
+    masked samples as a share of the bound, mean_i sqrt(sum_j (v_ij m_ij)^2 / sum_j m_ij) / bound_i,
+    in [0, 1]: its weight means the same at any eps, density or level, and it acts only where the
+    perturbation is applied, leaving the unmasked magnitudes free for the mask to move onto.
 
     reduction='sum' is the reference: adv summed over the batch, norms over the whole flattened batch,
     so the balance of terms depends on batch size and clip length. reduction='mean' divides those
@@ -109,7 +116,13 @@ def staa_losses(
     else:
         length = v.shape[1]
         adv = margin.mean()
-        mag = (torch.linalg.vector_norm(v, 2, dim=1) / math.sqrt(length)).mean()
+        if bound is None:
+            mag = (torch.linalg.vector_norm(v, 2, dim=1) / math.sqrt(length)).mean()
+        else:
+            applied = (v * m).pow(2).sum(dim=1)
+            share = (applied / m.detach().abs().sum(dim=1).clamp_min(1.0)).sqrt()
+            b = bound if isinstance(bound, Tensor) else torch.tensor(float(bound), device=v.device)
+            mag = (share / b.reshape(-1)).mean() if b.dim() else (share / b).mean()
         qua = (torch.linalg.vector_norm(gap, 2, dim=1) / math.sqrt(length)).mean()
         density = m.abs().sum(dim=1) / length
         spa = density.mean()

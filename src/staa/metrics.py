@@ -95,3 +95,24 @@ def stoi_by_speaker(
         if score > STOI_SENTINEL:
             scores.append(score)
     return (float(np.mean(scores)) if scores else None), len(scores)
+
+
+def pairwise_cosine(rows: np.ndarray) -> float | None:
+    """Mean cosine between different rows (utterances): 1 for one perturbation shared by all."""
+    x = np.asarray(rows, dtype=np.float64)
+    norms = np.linalg.norm(x, axis=1)
+    keep = norms > 0
+    x = x[keep] / norms[keep, None]
+    n = x.shape[0]
+    if n < 2:
+        return None
+    s = x.sum(axis=0)
+    return float((s @ s - n) / (n * (n - 1)))
+
+
+def dependence(delta: np.ndarray, mask: np.ndarray) -> dict[str, float | None]:
+    """How input-dependent an attack is: the mean cosine between different utterances'
+    perturbations, and between their (binary) masks. Two independent random masks of density rho
+    have a mask cosine of about rho; one shared mask has 1. None with fewer than two perturbed
+    utterances."""
+    return {"delta_cosine": pairwise_cosine(delta), "mask_overlap": pairwise_cosine(mask.astype(np.float32))}

@@ -86,6 +86,9 @@ VARIANT_OVERRIDES = (
     "reduction",
     "warmup_epochs",
     "loc_bias_init",
+    "mask_training",
+    "budget",
+    "eps_mode",
 )
 
 
@@ -95,6 +98,7 @@ def variant_settings(train: dict[str, Any], var: dict[str, Any]) -> dict[str, An
     out = {**train, **{k: var[k] for k in VARIANT_OVERRIDES if k in var}}
     var = fill_defaults(var, "generator/variants/*")
     out["factorised"] = bool(var["factorised"])
+    out["universal"] = bool(var["universal"])
     out["losses"] = dict(var["losses"])
     return out
 
@@ -233,7 +237,11 @@ class GeneratorSettings:
     sparsity_target: float | None
     sparsity_scope: str
     select: str
+    mask_training: str
+    budget: str
+    eps_mode: str
     factorised: bool
+    universal: bool
     losses: dict
 
     @classmethod
@@ -323,6 +331,7 @@ class BaselineSettings:
     threat: str
     settings: dict
     seed: int
+    eps_mode: str
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> BaselineSettings:

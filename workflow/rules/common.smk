@@ -254,6 +254,8 @@ def baseline_params(wildcards) -> str:
             "threat": wildcards.threat,
             "settings": baseline_methods()[wildcards.method],
             "seed": int(wildcards.seed),
+            # the baselines take the bound STAA-Net's training uses: absolute, or level-relative
+            "eps_mode": config["generator"]["train"]["eps_mode"],
         }
     )
 

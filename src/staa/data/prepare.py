@@ -210,6 +210,17 @@ def load_split(data_dir: str | Path, split: str, mmap: bool = True) -> tuple[np.
 _RERUN = "rerun the data stage (snakemake --forcerun prepare_data)"
 
 
+def reference_level(x: np.ndarray, chunk: int = 256) -> float:
+    """The level a relative eps is measured against: the mean utterance RMS of `x` (the train
+    split), read in chunks so that a memory-mapped paper-scale split is never loaded whole."""
+    total, n = 0.0, 0
+    for i in range(0, x.shape[0], chunk):
+        block = np.asarray(x[i : i + chunk], dtype=np.float64)
+        total += float(np.sqrt((block**2).mean(axis=1)).sum())
+        n += block.shape[0]
+    return total / n if n else 0.0
+
+
 def check_array(npy: Path, shape: tuple[int | None, ...], source: str, fix: str) -> None:
     """DataError naming `npy` unless it is a whole float32 array of `shape` (None = any size on that
     axis), checked from its header and size without reading it; `source` says where the expected

@@ -11,14 +11,29 @@ import torch
 
 from staa.checkpoint import CHECKPOINT_FORMAT, first_sentence, safe_load
 from staa.errors import DataError, StaaError
-from staa.generator.staa_net import STAANet
+from staa.generator.staa_net import STAANet, UniversalPerturbation
 from staa.utils import atomic_path
 
 
+HEAD_KEYS = ("mask_training", "budget", "density", "eps_mode", "ref_level")
+
+
 def build_generator(
-    arch: dict[str, Any], length: int, factorised: bool, frame_length: int, loc_bias_init: float = 0.0
+    arch: dict[str, Any],
+    length: int,
+    factorised: bool,
+    frame_length: int,
+    loc_bias_init: float = 0.0,
+    universal: bool = False,
+    **head: Any,
 ) -> STAANet:
-    return STAANet(length, factorised=factorised, frame_length=int(frame_length), loc_bias_init=loc_bias_init, **arch)
+    """A generator (or, `universal`, the input-independent control) with the mask and bound
+    settings `head` (staa.generator.staa_net.STAANet: mask_training, budget, density, eps_mode,
+    ref_level); checkpoints made before these existed load with the paper's (reference) head."""
+    cls = UniversalPerturbation if universal else STAANet
+    return cls(
+        length, factorised=factorised, frame_length=int(frame_length), loc_bias_init=loc_bias_init, **head, **arch
+    )
 
 
 def save_generator(model: STAANet, path: Path, meta: dict[str, Any]) -> None:
@@ -46,7 +61,15 @@ def load_generator(path: str | Path, map_location: str | torch.device = "cpu") -
         eps = meta["eps"]
         if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps > 0:
             raise ValueError(f"eps={eps!r}, expected a positive number")
-        model = build_generator(meta["arch"], int(meta["length"]), bool(meta["factorised"]), int(meta["frame_length"]))
+        head = {k: meta[k] for k in HEAD_KEYS if meta.get(k) is not None}
+        model = build_generator(
+            meta["arch"],
+            int(meta["length"]),
+            bool(meta["factorised"]),
+            int(meta["frame_length"]),
+            universal=bool(meta.get("universal", False)),
+            **head,
+        )
         model.load_state_dict(payload["state_dict"])
     except (KeyError, TypeError, RuntimeError, ValueError, AttributeError, StaaError) as exc:
         reason = exc.args[0] if isinstance(exc, KeyError) and exc.args else first_sentence(exc, 200)

@@ -675,9 +675,17 @@ def provenance_section(config_name: str, config_sha256: str | None) -> str:
     )
 
 
-def paired_comparisons(attacks: pd.DataFrame, reference: str = "full") -> pd.DataFrame:
+CONTROLS = ("universal", "reference")  # STAA-Net variants `full` is tested against like a baseline
+
+
+def paired_comparisons(
+    attacks: pd.DataFrame, reference: str = "full", controls: Sequence[str] = CONTROLS
+) -> pd.DataFrame:
     """STAA-Net (`reference` variant) against every baseline with the same dataset, threat and
-    victim, on the utterances both were scored on (the baseline subset): fooled counts, exact
+    victim, and against the STAA-Net variants in `controls` (the universal perturbation: is the
+    attack input-dependent? the paper's mask training: what do our changes buy?), on the
+    utterances both were scored on (the baseline subset; the whole test split for a control):
+    fooled counts, exact
     McNemar p, Holm-corrected over all rows, and a verdict. Reads the per_utterance.csv beside
     each metrics.json. A seed whose generator collapsed (staa.report.flags) is not tested: its row
     says why in `skipped` (and in the verdict) and stays out of the Holm correction.
@@ -708,7 +716,7 @@ def paired_comparisons(attacks: pd.DataFrame, reference: str = "full") -> pd.Dat
         return pd.DataFrame(columns=cols)
     attacks = attacks.assign(collapsed=collapsed_column(attacks), victim_at_chance=victims_at_chance(attacks))
     st = attacks[(attacks["method_family"] == STAA) & (attacks["variant"] == reference)]
-    base = attacks[attacks["method_family"] != STAA]
+    base = attacks[(attacks["method_family"] != STAA) | attacks["variant"].isin(list(controls))]
     rows = []
     for b in base.itertuples():
         match = st[
@@ -719,7 +727,8 @@ def paired_comparisons(attacks: pd.DataFrame, reference: str = "full") -> pd.Dat
         ]
         if match.empty:
             continue
-        head = [b.dataset, b.threat, b.victim, bool(b.white_box), int(getattr(b, "seed", 0)), b.attack]
+        name = f"STAA-Net {b.variant}" if b.method_family == STAA else b.attack
+        head = [b.dataset, b.threat, b.victim, bool(b.white_box), int(getattr(b, "seed", 0)), name]
         if bool(match["collapsed"].iloc[0]):
             rows.append([*head, pd.NA, np.nan, np.nan, pd.NA, pd.NA, np.nan, bool(b.victim_at_chance), COLLAPSED_TEXT])
             continue

@@ -19,11 +19,22 @@ import pandas as pd
 import torch
 
 from staa.attacks import make_attack
-from staa.data.prepare import load_subset
+from staa.data.prepare import load_split, load_subset, reference_level
 from staa.models import load_victim, predict
 from staa.runtime import describe_device
 from staa.settings import BaselineSettings
 from staa.utils import OutputFiles, atomic_path, output_file, write_csv
+
+
+# settings that bound the perturbation's size, scaled per utterance under a level-relative eps (the
+# one-pixel attack's change is multiplicative, relative to the sample already)
+RELATIVE_KEYS = {"pgd": ("eps", "alpha"), "sparsefool": ("eps",)}
+
+
+def scaled_settings(settings: dict[str, Any], scale: float) -> dict[str, Any]:
+    """The attack's settings with its size bounds multiplied by `scale` (level / reference level)."""
+    keys = RELATIVE_KEYS.get(settings["method"], ())
+    return {k: v * scale if k in keys and v is not None else v for k, v in settings.items()}
 
 
 @dataclass(frozen=True)
@@ -47,10 +58,20 @@ def run_baseline(
     log = sys.stderr if log is None else log  # looked up per call: a redirected stderr is honoured
     files.check({"--data-dir": data_dir, "--subset": subset_csv, "--threat-model": threat_path})
     cfg = BaselineSettings.from_params(params)
-    settings = dict(cfg.settings)
-    attack = make_attack(settings.pop("method"), **settings)
     x, table = load_subset(data_dir, subset_csv)
-    attack.validate_for_length(x.shape[1])
+    relative = cfg.eps_mode == "relative"
+    ref = reference_level(load_split(data_dir, "train")[0]) if relative else 1.0
+
+    def attack_for(i: int):
+        """The attack for utterance i: its bounds scaled by the utterance's level when relative."""
+        settings = dict(cfg.settings)
+        if relative:
+            level = float(np.sqrt(np.mean(np.asarray(x[i], dtype=np.float64) ** 2)))
+            settings = scaled_settings(settings, max(level, 1e-6) / ref)
+        return make_attack(settings.pop("method"), **settings)
+
+    base = dict(cfg.settings)
+    make_attack(base.pop("method"), **base).validate_for_length(x.shape[1])
     model = load_victim(threat_path, device)
     clean = predict(model, x, device)
     gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
@@ -61,7 +82,7 @@ def run_baseline(
         t0 = time.perf_counter()
         status, err = "ok", ""
         try:
-            adv = attack(model, xi, yi, generator=gen)
+            adv = attack_for(i)(model, xi, yi, generator=gen)
             if device.type == "cuda":
                 torch.cuda.synchronize()
             advs[i] = adv.detach().cpu().numpy()[0]

@@ -115,6 +115,8 @@ def craft_staa(
             "variant": cfg.variant,
             "seed": cfg.seed,
             "eps": eps,
+            "eps_mode": meta.get("eps_mode", "absolute"),
+            "collapsed": bool(meta.get("collapsed", False)),
             "n_utterances": int(x.shape[0]),
             "length": int(x.shape[1]),
             "throughput_utt_per_s": float(x.shape[0] / seconds),

@@ -42,6 +42,7 @@ SUBSET_KEYS = (
     "stoi",
 )
 CRAFT_KEYS = ("eps", "throughput_utt_per_s", "throughput_batch")
+CRAFT_OPTIONAL = {"eps_mode": "absolute", "collapsed": False}  # crafting records before these existed
 
 
 def craft_rule(method: str) -> str:
@@ -76,6 +77,7 @@ def attack_record(
         "subset": cfg.scope,
         "seed": cfg.seed,
         **{k: craft.get(k) for k in CRAFT_KEYS},
+        **{k: craft.get(k, default) for k, default in CRAFT_OPTIONAL.items()},
         "seconds_per_utterance": float(sec.mean()) if sec.size else float("nan"),
         "seconds_per_utterance_median": float(np.median(sec)) if sec.size else float("nan"),
         "victim_seconds_per_utterance_median": float(np.median(victim_seconds)) if victim_seconds.size else None,

@@ -9,62 +9,25 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
 
-from staa.checkpoint import (
-    data_digest,
-    file_digest,
-    fingerprint,
-    load_checkpoint,
-    save_checkpoint,
-    to_cpu,
-)
-from staa.data.prepare import load_classes, load_split
-from staa.errors import ConfigError, TrainingError
-from staa.generator import STAANet, build_generator, save_generator
-from staa.losses import staa_losses
-from staa.models import load_victim, predict
-from staa.runtime import grad_context
+from staa.checkpoint import data_digest, file_digest, fingerprint
+from staa.data.prepare import load_classes, load_split, reference_level
+from staa.errors import ConfigError
+from staa.generator import build_generator, save_generator
+from staa.generator.training import clean_predictions, eps_at, train_staa
+from staa.models import load_victim
 from staa.settings import GeneratorRun, GeneratorSettings
-from staa.utils import OutputFiles, output_file, progress, write_csv, write_json
-
-
-def eps_at(epoch: int, eps: float, flex: dict[str, Any] | None) -> float:
-    """Magnitude bound at 0-based `epoch`. Flex-eps (reference option): flex.eps until epoch
-    `until_epoch`, `then` from `from_epoch`, linearly in between (ours)."""
-    if not flex:
-        return float(eps)
-    e = epoch + 1
-    if e <= flex["until_epoch"]:
-        return float(flex["eps"])
-    if e >= flex["from_epoch"]:
-        return float(flex["then"])
-    frac = (e - flex["until_epoch"]) / max(1, flex["from_epoch"] - flex["until_epoch"])
-    return float(flex["eps"] + frac * (flex["then"] - flex["eps"]))
+from staa.training import EpochLoop
+from staa.utils import OutputFiles, output_file, write_csv, write_json
 
 
 SELECTS = ("last", "best_dev")
-BUDGET_SLACK = 0.02  # the hinge holds density at the budget only on average: allow 2 points over
-
-
-def dev_budget(train: dict[str, Any]) -> float | None:
-    """Density a selectable epoch may not exceed on dev: the sparsity budget, for variants that have one."""
-    if not train["factorised"] or not train["losses"].get("spa") or train["sparsity_target"] is None:
-        return None
-    return float(train["sparsity_target"]) + BUDGET_SLACK
-
-
-def selectable(row: dict[str, Any], budget: float | None, after: int) -> bool:
-    """An epoch may be selected once the loss warm-up is over and its dev mask density is within
-    the budget (a dense epoch before pruning must not win)."""
-    return row["epoch"] > after and (budget is None or row["dev_mask_density"] <= budget)
 
 
 def resolve(params: dict[str, Any]) -> GeneratorSettings:
@@ -114,20 +77,15 @@ def train_generator(
         target_idx = classes.index(target)
     x_tr, _ = load_split(data_dir, "train")
     x_dev, _ = load_split(data_dir, "dev")
-    seed = run.seed
 
     threat = load_victim(threat_path, map_location=device)
     threat.eval()
-    for p in threat.parameters():
-        p.requires_grad_(False)
-    y_tr = predict(threat, x_tr, device)  # the threat model's clean predictions are the labels to leave
-    y_dev = predict(threat, x_dev, device)
+    y_tr = clean_predictions(threat, x_tr, device)  # the threat model's clean predictions are the labels to leave
+    y_dev = clean_predictions(threat, x_dev, device)
 
-    torch.manual_seed(seed)
-    gen = build_generator(run.arch, length, train.factorised, train.frame_length, train.loc_bias_init).to(device)
-    opt = torch.optim.Adam(gen.parameters(), lr=train.lr)
-    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=train.step_size, gamma=train.gamma)
-    epochs, bs = train.epochs, train.batch_size
+    head = head_settings(train, reference_level(x_tr))
+    torch.manual_seed(run.seed)
+    gen = build_generator(run.arch, length, train.factorised, train.frame_length, train.loc_bias_init, **head)
     settings = {k: v for k, v in dataclasses.asdict(train).items() if k != "epochs"}  # more epochs resume
     fp = fingerprint(
         {
@@ -138,124 +96,38 @@ def train_generator(
             "threat_model": file_digest(threat_path),
         }
     )
-    start, rows = 0, []
-    best: dict[str, Any] = {"epoch": 0, "fooling_rate": -1.0, "state": None}
-    state = load_checkpoint(ckpt_path, fp, log)
-    if state is not None and int(state["epoch"]) <= epochs:
-        gen.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        start, rows = int(state["epoch"]), list(state["rows"])
-        best = dict(state.get("best") or best)
-        print(f"[{tag}] resumed from {ckpt_path} after epoch {start}", file=log, flush=True)
+    kind = "universal perturbation" if train.universal else "generator"
     print(
-        f"[{tag}] generator: {gen.count_parameters()} parameters, input {gen.input_length} -> {length} samples, "
-        f"factorised={train.factorised}, losses={train.losses}, {epochs} epochs on {device}",
+        f"[{tag}] {kind}: {gen.count_parameters()} parameters, input {gen.input_length} -> {length} samples, "
+        f"factorised={train.factorised}, mask {train.mask_training}/{train.budget}, eps {train.eps} "
+        f"({train.eps_mode}), losses={train.losses}, {train.epochs} epochs on {device}",
         file=log,
         flush=True,
     )
-    warmup, select = train.warmup_epochs, train.select
-    budget = dev_budget(dataclasses.asdict(train))
-    for epoch in range(start, epochs):
-        t0 = time.time()
-        eps = eps_at(epoch, train.eps, train.flex_eps)
-        # ours: ramp the auxiliary weights from 0 so magnitudes find an adversarial direction
-        # before the sparsity term prunes the mask (without it the mask collapses to all-zero)
-        ramp = min(1.0, epoch / warmup) if warmup > 0 else 1.0
-        weights = {k: w * ramp for k, w in train.losses.items()}
-        gen.train()
-        torch.manual_seed(seed * 100003 + epoch)  # quantisation coin flips, reproducible on resume
-        order = np.random.default_rng([seed, epoch]).permutation(x_tr.shape[0])
-        sums = {k: 0.0 for k in ("total", "adv", "mag", "qua", "spa")}
-        fooled = density = seen = 0
-        n_batches = -(-len(order) // bs)
-        for b, i in enumerate(range(0, len(order), bs)):
-            idx = np.sort(order[i : i + bs])
-            xb = torch.from_numpy(np.array(x_tr[idx], dtype=np.float32)).to(device)
-            yb = torch.from_numpy(y_tr[idx]).long().to(device)
-            out = gen(xb, eps)
-            with grad_context(device):
-                logits = threat(out.x_adv)
-            tgt = None if target_idx is None else torch.full_like(yb, target_idx)
-            terms = staa_losses(
-                logits,
-                yb,
-                out.v,
-                out.m_soft,
-                out.m,
-                weights,
-                kappa=train.kappa,
-                target=tgt,
-                reduction=train.reduction,
-                sparsity_target=train.sparsity_target,
-                sparsity_scope=train.sparsity_scope,
-            )
-            if not torch.isfinite(terms["total"]):
-                raise TrainingError(
-                    f"generator {tag}: loss is {terms['total'].item()} at epoch {epoch + 1}, "
-                    f"batch {b + 1}; the last good checkpoint ({ckpt_path}) was kept"
-                )
-            opt.zero_grad(set_to_none=True)
-            terms["total"].backward()
-            if train.grad_clip:
-                torch.nn.utils.clip_grad_norm_(gen.parameters(), train.grad_clip)
-            opt.step()
-            for k in sums:
-                sums[k] += float(terms[k].detach()) * len(idx)
-            fooled += int((logits.argmax(1) != yb).sum())
-            density += float(out.m_hard.mean()) * len(idx)
-            seen += len(idx)
-            progress(log, tag, epoch, epochs, b, n_batches, t0)
-        sched.step()
-        dev = evaluate_dev(gen, threat, x_dev, y_dev, eps, device, bs)
-        row = {
-            "epoch": epoch + 1,
-            "loss": sums["total"] / seen,
-            **{k: sums[k] / seen for k in ("adv", "mag", "qua", "spa")},
-            "fooling_rate": fooled / seen,
-            "mask_density": density / seen,
-            "dev_fooling_rate": dev["fooling_rate"],
-            "dev_mask_density": dev["mask_density"],
-            "eps": eps,
-            "lr": opt.param_groups[0]["lr"],
-            "seconds": round(time.time() - t0, 3),
-        }
-        rows.append(row)
-        if selectable(row, budget, min(warmup, epochs - 1)) and dev["fooling_rate"] >= best["fooling_rate"]:
-            best = {"epoch": epoch + 1, "fooling_rate": dev["fooling_rate"], "state": to_cpu(gen.state_dict())}
-        save_checkpoint(
-            ckpt_path,
-            {
-                "fingerprint": fp,
-                "epoch": epoch + 1,
-                "model": to_cpu(gen.state_dict()),
-                "optimizer": to_cpu(opt.state_dict()),
-                "scheduler": sched.state_dict(),
-                "rows": rows,
-                "best": best,
-            },
-        )
-        print(
-            f"[{tag}] epoch {epoch + 1}/{epochs} loss {row['loss']:.4f} adv {row['adv']:.3f} mag {row['mag']:.4f} "
-            f"qua {row['qua']:.3f} spa {row['spa']:.3f} | train fool {row['fooling_rate']:.3f} "
-            f"density {row['mask_density']:.3f} | dev fool {dev['fooling_rate']:.3f} density "
-            f"{dev['mask_density']:.3f} | eps {eps:.4f} ({row['seconds']:.1f}s)",
-            file=log,
-            flush=True,
-        )
-    chosen = epochs
-    if select == "best_dev" and best["state"] is not None:
-        gen.load_state_dict(best["state"])
-        chosen = int(best["epoch"])
-    elif select == "best_dev":
-        print(f"[{tag}] no epoch met the dev density budget ({budget}); keeping the last epoch", file=log, flush=True)
-    print(f"[{tag}] selected epoch {chosen} ({select})", file=log, flush=True)
+    loop = EpochLoop(train.epochs, ckpt_path, fp)
+    result = train_staa(
+        gen,
+        threat,
+        x_tr,
+        y_tr,
+        x_dev,
+        y_dev,
+        train,
+        seed=run.seed,
+        device=device,
+        target_idx=target_idx,
+        tag=tag,
+        log=log,
+        loop=loop,
+    )
+    gen, rows, chosen = result.generator, result.rows, result.selected_epoch
     final_eps = eps_at(chosen - 1, train.eps, train.flex_eps)
     meta = {
         "arch": run.arch,
         "length": length,
         "factorised": train.factorised,
         "frame_length": train.frame_length,
+        **head,
         "eps": final_eps,
         "threat": run.threat,
         "variant": run.variant,
@@ -263,28 +135,34 @@ def train_generator(
         "dataset": info["dataset"],
         "losses": train.losses,
         "target": target,
-        "warmup_epochs": warmup,
-        "select": select,
+        "warmup_epochs": train.warmup_epochs,
+        "select": train.select,
         "selected_epoch": chosen,
+        "collapsed": result.collapsed,
         "sample_rate": int(info["sample_rate"]),
         "seed": run.seed,
     }
     write_csv(files.train_log, pd.DataFrame(rows))
     save_generator(gen.cpu(), files.generator, meta)
-    write_json(files.summary, {**meta, "final": rows[-1] if rows else {}, "selected": rows[chosen - 1] if rows else {}})
+    write_json(
+        files.summary,
+        {
+            **meta,
+            "note": result.note,
+            "final": rows[-1] if rows else {},
+            "selected": rows[chosen - 1] if rows else {},
+        },
+    )
     return meta
 
 
-@torch.no_grad()
-def evaluate_dev(gen: STAANet, threat, x: np.ndarray, y: np.ndarray, eps: float, device, bs: int) -> dict[str, float]:
-    """Fooling rate and hard-mask density on the dev split (eval mode, hard quantisation)."""
-    gen.eval()
-    fooled, density = 0, 0.0
-    for i in range(0, x.shape[0], bs):
-        xb = torch.from_numpy(np.array(x[i : i + bs], dtype=np.float32)).to(device)
-        out = gen(xb, eps)
-        pred = predict(threat, out.x_adv, device, batch_size=xb.shape[0])
-        fooled += int((pred != y[i : i + bs]).sum())
-        density += float(out.m.mean()) * xb.shape[0]
-    gen.train()
-    return {"fooling_rate": fooled / max(1, x.shape[0]), "mask_density": density / max(1, x.shape[0])}
+def head_settings(train: GeneratorSettings, ref_level: float) -> dict[str, Any]:
+    """The mask and bound settings a generator is built with (and saved with, in its meta)."""
+    return {
+        "universal": train.universal,
+        "mask_training": train.mask_training,
+        "budget": train.budget,
+        "density": train.sparsity_target if train.budget == "topk" else None,
+        "eps_mode": train.eps_mode,
+        "ref_level": ref_level if train.eps_mode == "relative" else None,
+    }

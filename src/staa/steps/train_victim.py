@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from staa.checkpoint import data_digest, fingerprint, load_checkpoint, save_checkpoint, to_cpu
+from staa.checkpoint import data_digest, fingerprint, to_cpu
 from staa.data.prepare import load_classes, load_split
 from staa.errors import ConfigError, TrainingError
 from staa.metrics import classification_report
@@ -28,6 +28,7 @@ from staa.models import build_victim, predict, save_victim
 from staa.provenance import provenance
 from staa.runtime import describe_device
 from staa.settings import VictimSettings
+from staa.training import EpochLoop
 from staa.utils import OutputFiles, output_file, progress, write_csv, write_json
 
 
@@ -79,14 +80,11 @@ def train_victim(
             "expected train: false to evaluate it as it is"
         )
     fp = fingerprint({**dataclasses.asdict(cfg), "classes": classes, "length": length, "data": data_digest(data_dir)})
-    start, rows, best = 0, [], {"ua": -1.0, "epoch": -1, "state": None}
-    state = load_checkpoint(ckpt_path, fp, log)
-    if state is not None and opt is not None and int(state["epoch"]) <= epochs:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        start, rows = int(state["epoch"]), list(state["rows"])
-        best = {"ua": float(state["best_ua"]), "epoch": int(state["best_epoch"]), "state": state["best_model"]}
-        print(f"[{name}] resumed from {ckpt_path} after epoch {start}", file=log, flush=True)
+    loop = EpochLoop(epochs, ckpt_path, fp)
+    rows, best = [], {"ua": -1.0, "epoch": -1, "state": None}
+    if opt is not None:
+        saved = loop.resume({"model": model, "optimizer": opt}, log=log, tag=name)
+        rows, best = list(saved.get("rows", rows)), dict(saved.get("best") or best)
 
     # a foreign model may hold its weights outside the module tree (an exported program): it counts them
     counter = getattr(model.net, "parameter_count", None)
@@ -123,7 +121,8 @@ def train_victim(
         file=log,
         flush=True,
     )
-    for epoch in range(start, epochs):
+
+    def run_epoch(epoch: int) -> dict[str, Any]:
         t0 = time.time()
         model.train()
         torch.manual_seed(seed * 100003 + epoch)  # dropout/SpecAugment stream, reproducible on resume
@@ -137,8 +136,8 @@ def train_victim(
             loss = F.cross_entropy(logits, yb)
             if not torch.isfinite(loss):
                 raise TrainingError(
-                    f"victim {name}: loss is {loss.item()} at epoch {epoch + 1}, batch {b + 1}; "
-                    f"the last good checkpoint ({ckpt_path}) was kept. Lower the learning rate."
+                    f"victim {name}: loss is {loss.item()} at epoch {epoch + 1}, batch {b + 1}"
+                    f"{loop.kept_note()}. Lower the learning rate."
                 )
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -161,26 +160,17 @@ def train_victim(
         }
         rows.append(row)
         if dev["ua"] > best["ua"]:
-            best = {"ua": dev["ua"], "epoch": epoch + 1, "state": to_cpu(model.state_dict())}
-        save_checkpoint(
-            ckpt_path,
-            {
-                "fingerprint": fp,
-                "epoch": epoch + 1,
-                "model": to_cpu(model.state_dict()),
-                "optimizer": to_cpu(opt.state_dict()),
-                "rows": rows,
-                "best_ua": best["ua"],
-                "best_epoch": best["epoch"],
-                "best_model": best["state"],
-            },
-        )
+            best.update(ua=dev["ua"], epoch=epoch + 1, state=to_cpu(model.state_dict()))
         print(
             f"[{name}] epoch {epoch + 1}/{epochs} loss {row['train_loss']:.4f} train_acc {row['train_acc']:.3f} "
             f"dev_wa {dev['wa']:.3f} dev_ua {dev['ua']:.3f} ({row['seconds']:.1f}s)",
             file=log,
             flush=True,
         )
+        return {"rows": rows, "best": best}
+
+    if opt is not None:
+        loop.run(run_epoch, {"model": model, "optimizer": opt})
 
     if select == "best_dev_ua" and best["state"] is not None:
         model.load_state_dict(best["state"])
