@@ -54,6 +54,18 @@ LOSS_TERMS = ("mag", "qua", "spa")
 CORPUS_VERSION = 3
 SYNTH_EMOTIONS = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 BASELINE_METHODS = ("pgd", "sparsefool", "onepixel")
+# The largest seed (the schema's `definitions.seed` maximum; tests/test_hardening_make.py keeps the
+# two equal): every seed a step derives from it stays valid for torch and numpy with room to spare
+# (torch.manual_seed(seed * 100003 + epoch) per epoch needs < 2^64; numpy's default_rng([seed, ...])
+# and np.random.seed(seed % 2^32) take any), and 32-bit seed consumers take it too.
+SEED_MAX = 2**31 - 1
+# Snakemake's planning grows linearly with the seeds: `snakemake -n` on the default config took
+# 1.8 s with 1 seed, 8 s with 40, 29 s with 100 and 58 s with 200 (about 0.3 s per seed; 2 cores):
+# past this many seeds, planning alone takes more than about 30 s, which is worth a warning.
+SEEDS_SLOW_PLANNING = 100
+SECONDS_PER_SEED = 0.3
+# The most seeds `make SEEDS=N` writes (about 5 minutes of planning); more go under run.seeds by hand.
+SEEDS_OVERLAY_MAX = 1000
 
 
 def schema_errors(config: dict[str, Any], schema_path: str | Path) -> list[str]:
@@ -372,6 +384,35 @@ def sweep_errors(config: dict[str, Any]) -> list[str]:
     return errs
 
 
+def config_warnings(config: dict[str, Any]) -> list[str]:
+    """What is valid but worth a line on stderr before the DAG is planned: a seed list so long that
+    planning alone takes more than about 30 s."""
+    seeds = (config.get("run") or {}).get("seeds")
+    if isinstance(seeds, list) and len(seeds) > SEEDS_SLOW_PLANNING:
+        return [
+            f"warning: run.seeds lists {len(seeds)} seeds; Snakemake plans about {SECONDS_PER_SEED:g} s per seed "
+            f"(default config), so expect about {len(seeds) * SECONDS_PER_SEED:.0f} s of planning before the first job"
+        ]
+    return []
+
+
+def seeds_overlay(value: Any) -> str:
+    """The config overlay of `make SEEDS=N`: `run.seeds: [0, ..., N-1]` as YAML text. `value` is the
+    text the user gave (N, a positive integer of at most SEEDS_OVERLAY_MAX)."""
+    text = str(value)
+    if not re.fullmatch(r"[0-9]+", text) or int(text) < 1:
+        raise ConfigError(
+            f"SEEDS={text!r}: expected a positive integer, the number of seeds (SEEDS=3 runs seeds 0, 1 and 2)"
+        )
+    n = int(text)
+    if n > SEEDS_OVERLAY_MAX:
+        raise ConfigError(
+            f"SEEDS={n}: expected at most {SEEDS_OVERLAY_MAX} seeds (Snakemake plans about {SECONDS_PER_SEED:g} s "
+            "per seed); list more under run.seeds in a config if you mean it"
+        )
+    return "# written by `make SEEDS=N` (staa seeds-overlay)\nrun:\n  seeds: [" + ", ".join(map(str, range(n))) + "]\n"
+
+
 def run_seeds(config: dict[str, Any]) -> list[int]:
     """The seeds the stochastic stages run with (`run.seeds`; default: the global `seed`)."""
     return [int(s) for s in (config["run"].get("seeds") or [config["seed"]])]
@@ -457,6 +498,13 @@ def semantic_errors(config: dict[str, Any]) -> list[str]:
                 errs.append(
                     f"datasets.{name}.synthetic.emotions: unknown {bad}; expected some of {list(SYNTH_EMOTIONS)}"
                 )
+        split_seed = (ds.get("reader_options") or {}).get("split_seed")  # DEMoS' own split (free-form options)
+        if split_seed is not None and not (
+            isinstance(split_seed, int) and not isinstance(split_seed, bool) and 0 <= split_seed <= SEED_MAX
+        ):
+            errs.append(
+                f"datasets.{name}.reader_options.split_seed: expected an integer from 0 to {SEED_MAX}, got {split_seed!r}"
+            )
         split = ds["split"]
         if split["dev_fraction"] + split["test_fraction"] >= 1:
             errs.append(f"datasets.{name}.split: dev_fraction + test_fraction must be < 1")

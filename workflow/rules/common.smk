@@ -9,6 +9,7 @@ sys.path.insert(0, str(Path(workflow.basedir).parent / "src"))
 from staa.config import (  # noqa: E402  (torch-free: keeps `snakemake -n` fast)
     CORPUS_VERSION,
     clip_length,
+    config_warnings,
     dataset_victims,
     expand_sweeps,
     load_config_file,
@@ -33,6 +34,9 @@ _errors = schema_errors(config, _schema) or schema_errors(expand_sweeps(config),
 if _errors:
     raise ValueError("invalid configuration:\n  - " + "\n  - ".join(_errors))
 validate(config, schema="../schemas/config.schema.yaml")
+if workflow.is_main_process:  # once, not again in every cluster job that rereads the workflow
+    for _line in config_warnings(config):
+        print(_line, file=sys.stderr)
 # a sweep's points become variants like any other (docs/design.md: the sparsity trade-off)
 SWEEPS = sweep_points(config)
 DECLARED_VARIANTS = list((config.get("generator") or {}).get("variants") or {})
