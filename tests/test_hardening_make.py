@@ -7,8 +7,11 @@ lists these cases with their messages."""
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +21,9 @@ import yaml
 from conftest import REPO, SCHEMA, SNAKEFILE, load_default_config, tiny_config
 from staa.config import (
     SEED_MAX,
+    SEEDS_OVERLAY_MAX,
     SEEDS_SLOW_PLANNING,
+    load_config_file,
     validate_config,
 )
 from staa.errors import ConfigError
@@ -36,6 +41,197 @@ def _config_error(cfg: dict) -> str:
 
 def _no_pwned(*roots: Path) -> bool:
     return not any(list(r.rglob("PWNED*")) for r in roots) and not list(REPO.glob("PWNED*"))
+
+
+# ---- make: variables checked at parse time, quoted in every recipe -------------------------------
+
+
+def _fake_venv(path: Path) -> Path:
+    """A VENV for make that is the running environment (its bin/ linked, the install stamp fresh):
+    make then never builds an environment, and its recipes run this interpreter's tools."""
+    path.mkdir(parents=True)
+    (path / "bin").symlink_to(Path(sys.executable).parent)
+    (path / ".staa-installed").touch()
+    return path
+
+
+@pytest.fixture
+def make_dir(tmp_path) -> Path:
+    """A copy of the repository's make entry point (Makefile, its prerequisites, links to config/,
+    workflow/ and src/) in a temp folder, so that make's outputs (results/) stay there."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    for name in ("Makefile", "requirements.txt", "pyproject.toml"):
+        shutil.copy2(REPO / name, root / name)
+    for name in ("config", "workflow", "src"):
+        (root / name).symlink_to(REPO / name)
+    time.sleep(0.01)  # the stamp is newer than the prerequisites
+    _fake_venv(root / "venv")
+    return root
+
+
+def _make(root: Path, *args: str, venv: str = "venv", timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["make", "--no-print-directory", "-C", str(root), f"VENV={venv}", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=ENV,
+    )
+
+
+def _make_error(res: subprocess.CompletedProcess) -> str:
+    """make's one line for a variable refused at parse time (`Makefile:N: *** MESSAGE.  Stop.`)."""
+    assert res.returncode != 0, res.stdout + res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1, res.stderr
+    m = re.fullmatch(r"Makefile:\d+: \*\*\* (.*)\.  Stop\.", lines[0])
+    assert m, lines[0]
+    return m.group(1)
+
+
+def test_seeds_injection_runs_nothing_and_fails(make_dir):
+    """The reported case: `make dry-run SEEDS='1;touch PWNED'` ran the touch and returned 0."""
+    res = _make(make_dir, "dry-run", "SEEDS=1;touch PWNED")
+    msg = _make_error(res)
+    assert msg.startswith("SEEDS='1;touch PWNED': expected a positive integer")
+    assert _no_pwned(make_dir)
+    assert not (make_dir / "results").exists()  # nothing written before the check
+
+
+@pytest.mark.parametrize("value", ["abc", "2.5", "0", "-1", "1 2", "$(shell touch PWNED)", "3;touch${IFS}PWNED"])
+def test_bad_seeds_is_one_line_naming_seeds(make_dir, value):
+    """SEEDS=abc used to say `config key 'run.seeds': [] should be non-empty` and leave
+    results/seeds-abc.yaml; SEEDS=2.5 printed a shell arithmetic error."""
+    msg = _make_error(_make(make_dir, "dry-run", f"SEEDS={value}"))
+    assert msg == (f"SEEDS='{value}': expected a positive integer, the number of seeds (SEEDS=3 runs seeds 0, 1 and 2)")
+    assert not (make_dir / "results").exists() and _no_pwned(make_dir)
+
+
+@pytest.mark.parametrize(
+    "args,expected",
+    [
+        (["CORES=x"], "CORES='x': expected a positive integer or all (CORES=4)"),
+        (["CORES=0"], "CORES='0': expected a positive integer or all (CORES=4)"),
+        (["CORES=2;touch PWNED"], "CORES='2;touch PWNED': expected a positive integer or all (CORES=4)"),
+        (
+            ["CONFIG=nope.yaml"],
+            "CONFIG: 'nope.yaml' is not a file; expected one or more existing config files (CONFIG=config/paper.yaml)",
+        ),
+        (
+            ["CONFIG=config"],  # a folder
+            "CONFIG: 'config' is not a file; expected one or more existing config files (CONFIG=config/paper.yaml)",
+        ),
+        (
+            ["CONFIG=config/*.yaml"],  # a pattern is not expanded
+            "CONFIG: 'config/*.yaml' is not a file; expected one or more existing config files "
+            "(CONFIG=config/paper.yaml)",
+        ),
+        (["VENV="], "VENV='': expected one folder path of letters, digits and . _ - / + ~ (VENV=.venv)"),
+        (
+            ["PYTHON=python3 -c 1"],
+            "PYTHON='python3 -c 1': expected one interpreter, a name on PATH or a path (PYTHON=python3.11)",
+        ),
+    ],
+)
+def test_bad_make_variable_is_one_line_naming_it(make_dir, args, expected):
+    """-n: nothing would run even if a check were missing (`make reproduce` runs the whole DAG)."""
+    res = _make(make_dir, "-n", "reproduce", *args)  # a later VENV= overrides _make's
+    assert _make_error(res) == expected
+    assert _no_pwned(make_dir)
+
+
+def test_config_with_shell_syntax_is_taken_verbatim(make_dir):
+    """An existing config file whose name holds shell syntax: quoted, it is read as named and nothing
+    is executed (the old recipes expanded CONFIG unquoted)."""
+    cfg = make_dir / "c;touch${IFS}PWNED;x.yaml"
+    shutil.copy(REPO / "config" / "config.yaml", cfg)
+    res = _make(make_dir, "dry-run", f"CONFIG={cfg.name}", "SEEDS=2")
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert f"{cfg.name} + results/seeds-2.yaml: valid" in res.stdout
+    assert "This was a dry-run" in res.stdout + res.stderr
+    assert (make_dir / "results" / "seeds-2.yaml").read_text().endswith("run:\n  seeds: [0, 1]\n")
+    assert _no_pwned(make_dir)
+
+
+@pytest.mark.parametrize("venv", ["v;touch${IFS}PWNED", "v$(touch PWNED)", "v'x", "v#x", "v:x"])
+def test_venv_with_shell_or_make_syntax_is_refused(make_dir, venv):
+    """VENV names make's install-stamp target and every tool's path: it used to reach the recipes
+    unquoted (`v;touch PWNED/bin/staa`)."""
+    msg = _make_error(_make(make_dir, "dry-run", venv=venv))
+    assert msg == f"VENV='{venv}': expected one folder path of letters, digits and . _ - / + ~ (VENV=.venv)"
+    assert _no_pwned(make_dir)
+
+
+def test_venv_and_config_with_a_tilde_are_home_paths(make_dir, tmp_path):
+    home = tmp_path / "home"
+    _fake_venv(home / "venv")
+    shutil.copy(REPO / "config" / "config.yaml", home / "c.yaml")
+    env = {**ENV, "HOME": str(home)}
+    res = subprocess.run(
+        ["make", "--no-print-directory", "-C", str(make_dir), "VENV=~/venv", "CONFIG=~/c.yaml", "-n", "dry-run"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert res.returncode == 0, res.stderr
+    assert f"'{home}/venv/bin'/staa validate-config '{home}/c.yaml'" in res.stdout
+
+
+def test_snakemake_args_are_words_not_shell(make_dir):
+    """SNAKEMAKE_ARGS is split at spaces and each word is passed as it is: `;` ends no command."""
+    res = _make(make_dir, "reproduce", "CORES=1", "SNAKEMAKE_ARGS=-n --quiet;touch${IFS}PWNED")
+    assert res.returncode != 0  # Snakemake refuses the option `--quiet;touch${IFS}PWNED`
+    assert "--quiet;touch${IFS}PWNED" in res.stderr
+    assert _no_pwned(make_dir)
+
+
+def test_a_failing_step_fails_the_target(make_dir):
+    """Each recipe line stops at its first failure, a pipe's included (`staa paper-bench | tee`)."""
+    res = _make(make_dir, "-p", "-n", "gpu-check")
+    assert re.search(r"^\.SHELLFLAGS := -euo pipefail -c$", res.stdout, re.M), res.stdout[-2000:]
+    assert re.search(r"^SHELL := bash$", res.stdout, re.M)
+    # a failing config check stops the target before Snakemake (exit status of the target: non-zero)
+    (make_dir / "dup.yaml").write_text("seed: 0\nseed: 1\n")
+    res = _make(make_dir, "dry-run", "CONFIG=dup.yaml")
+    assert res.returncode != 0 and "duplicate key 'seed'" in res.stderr and "snakemake -n" not in res.stdout
+
+
+def test_too_many_seeds_for_the_overlay(make_dir):
+    res = _make(make_dir, "dry-run", f"SEEDS={SEEDS_OVERLAY_MAX + 1}")
+    assert res.returncode != 0
+    assert res.stderr.splitlines()[0] == (
+        f"staa seeds-overlay: error: SEEDS={SEEDS_OVERLAY_MAX + 1}: expected at most {SEEDS_OVERLAY_MAX} seeds "
+        "(Snakemake plans about 0.3 s per seed); list more under run.seeds in a config if you mean it"
+    )
+    assert not (make_dir / "results" / f"seeds-{SEEDS_OVERLAY_MAX + 1}.yaml").exists()
+
+
+def test_seeds_overlay_subcommand(tmp_path):
+    out = tmp_path / "sub" / "seeds-3.yaml"
+    ok = subprocess.run(STAA + ["seeds-overlay", "--seeds", "3", "--out", str(out)], capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert load_config_file(out) == {"run": {"seeds": [0, 1, 2]}}
+    assert [p.name for p in out.parent.iterdir()] == ["seeds-3.yaml"]  # written atomically: no temp file left
+    for bad in ("", "x", " 3", "3_0", "+3", "٣"):  # int() would take some of these
+        res = subprocess.run(
+            STAA + ["seeds-overlay", "--seeds", bad, "--out", str(tmp_path / "b.yaml")], capture_output=True, text=True
+        )
+        assert res.returncode == 2
+        assert res.stderr.strip() == (
+            f"staa seeds-overlay: error: SEEDS={bad!r}: expected a positive integer, the number of seeds "
+            "(SEEDS=3 runs seeds 0, 1 and 2)"
+        )
+        assert not (tmp_path / "b.yaml").exists()
+    (tmp_path / "file").write_text("x")
+    res = subprocess.run(
+        STAA + ["seeds-overlay", "--seeds", "2", "--out", str(tmp_path / "file" / "x.yaml")],
+        capture_output=True,
+        text=True,
+    )
+    assert res.returncode == 2
+    assert res.stderr.strip().startswith(f"staa seeds-overlay: error: {tmp_path / 'file' / 'x.yaml'}: cannot write")
 
 
 # ---- seeds: bounded in the schema, a long list warned about ---------------------------------------
