@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -20,6 +21,7 @@ import yaml
 
 from conftest import REPO, SCHEMA, SNAKEFILE, load_default_config, tiny_config
 from staa.config import (
+    ALIAS_EXPANSION_LIMIT,
     SEED_MAX,
     SEEDS_OVERLAY_MAX,
     SEEDS_SLOW_PLANNING,
@@ -331,6 +333,104 @@ def test_long_seed_list_warns_in_the_workflow(tmp_path):
     )
     assert res.returncode == 0, res.stderr[-3000:]
     assert f"warning: run.seeds lists {n} seeds; Snakemake plans about 0.3 s per seed" in res.stderr
+
+
+# ---- YAML: aliases that expand too far, recursive aliases, deep nesting ----------------------------
+
+
+def _bomb(levels: int = 9) -> str:
+    """A "billion laughs" value: `levels` anchors, each a list of nine aliases of the one before."""
+    parts = ['&a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    parts += [f"&a{i} [" + ",".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, levels)]
+    return "[" + ", ".join(parts) + "]"
+
+
+def _bomb_config(tmp_path: Path) -> tuple[Path, int]:
+    """The default config with the bomb as its `name`, and the line of that key."""
+    lines = (REPO / "config" / "config.yaml").read_text().splitlines()
+    line = next(i for i, ln in enumerate(lines) if ln.startswith("name: "))
+    lines[line] = f"name: {_bomb()}"
+    path = tmp_path / "bomb.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path, line + 1
+
+
+def _limited_memory():  # 3 GB of address space: the old reader needed 3.8 GB before its MemoryError
+    resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+
+
+def test_alias_bomb_is_refused_in_one_line(tmp_path):
+    """Used to take 3.8 GB and 49 s before a MemoryError traceback."""
+    path, line = _bomb_config(tmp_path)
+    t0 = time.perf_counter()
+    res = subprocess.run(
+        STAA + ["validate-config", str(path)], capture_output=True, text=True, timeout=120, preexec_fn=_limited_memory
+    )
+    assert time.perf_counter() - t0 < 30
+    assert res.returncode == 2
+    assert res.stderr.strip() == (
+        f"staa validate-config: error: {path}: line {line}: alias *a3 makes the aliases expand to more than "
+        f"{ALIAS_EXPANSION_LIMIT} nodes (an alias bomb?); expected aliases that repeat a few small blocks"
+    )
+
+
+def test_alias_bomb_is_refused_by_the_workflow_before_its_checks(tmp_path):
+    """Snakemake reads the file first (its reader keeps aliases shared, which is cheap); the workflow
+    then reads it with ours before the schema check would walk the expansion."""
+    path, line = _bomb_config(tmp_path)
+    res = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--directory", str(tmp_path), "-n"]
+        + ["--configfile", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=ENV,
+        preexec_fn=_limited_memory,
+    )
+    assert res.returncode != 0
+    assert f"{path}: line {line}: alias *a3 makes the aliases expand to more than" in res.stdout + res.stderr
+    assert "MemoryError" not in res.stdout + res.stderr
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        (
+            "seed: 0\nrun: &r\n  datasets: [*r]\n",
+            "line 3: alias *r refers to the node it is part of (a recursive structure); expected a tree of keys",
+        ),
+        (
+            "seed: " + "[" * 5000 + "]" * 5000 + "\n",
+            "refused: its collections nest too deeply to read; expected a config",
+        ),
+    ],
+)
+def test_recursive_alias_and_deep_nesting_are_one_line(tmp_path, text, expected):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as exc:
+        load_config_file(path)
+    assert str(exc.value) == f"{path}: {expected}"
+
+
+def test_small_aliases_within_the_limit_load(tmp_path):
+    """The limit counts what aliases add: four levels of nine (6561 leaves) pass, five do not."""
+    (tmp_path / "ok.yaml").write_text(f"x: {_bomb(4)}\n")
+    assert len(load_config_file(tmp_path / "ok.yaml")["x"]) == 4
+    (tmp_path / "big.yaml").write_text(f"x: {_bomb(5)}\n")
+    with pytest.raises(ConfigError, match="alias bomb"):
+        load_config_file(tmp_path / "big.yaml")
+
+
+@pytest.mark.parametrize(
+    "name", sorted(p.name for p in (REPO / "config").glob("*.yaml")) + ["../tests/slurm_tiny.yaml"]
+)
+def test_shipped_configs_still_load(name):
+    data = load_config_file(REPO / "config" / name)
+    if name == "config.yaml":  # its `*small_ssl` alias still reads as the anchored block
+        assert data["victims"]["wavlm"]["arch"]["small_config"] == data["victims"]["wav2vec2"]["arch"]["small_config"]
+    if "seed" in data and "victims" in data:  # a complete config (the others are overlays)
+        validate_config(data, SCHEMA)
 
 
 @pytest.mark.parametrize("value", [-1, 2.5, "7", True, SEED_MAX + 1])

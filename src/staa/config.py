@@ -608,9 +608,20 @@ def _check_frame(errs: list[str], key: str, frame: Any, length: int | None) -> N
         errs.append(f"{key} = {frame} is larger than the clip length ({length} samples)")
 
 
+# The most nodes that aliases (`*name`) may add to a config when expanded: the shipped configs'
+# `*small_ssl` adds about 40; a "billion laughs" document adds 10^9 (4 GB and a MemoryError later,
+# in the schema check or Snakemake's validation, which walk the expanded tree).
+ALIAS_EXPANSION_LIMIT = 10_000
+
+
+class _AliasRefused(Exception):
+    """An alias the strict loader refuses (too large an expansion, or a recursive structure)."""
+
+
 def load_config_file(path: str | Path) -> dict[str, Any]:
     """Read a YAML config strictly: a missing file, bad YAML (with its line), a duplicate key (YAML
-    would silently keep the last one) or a top level that is not a mapping is a ConfigError."""
+    would silently keep the last one), aliases that expand past ALIAS_EXPANSION_LIMIT nodes or
+    into a recursive structure, or a top level that is not a mapping is a ConfigError."""
     import yaml
 
     path = Path(path)
@@ -620,6 +631,10 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=_strict_loader())  # noqa: S506 (SafeLoader subclass)
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not a text file ({exc.reason}); expected a YAML config") from None
+    except _AliasRefused as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: refused: its collections nest too deeply to read; expected a config") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -632,9 +647,61 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
 
 def _strict_loader():
     import yaml
+    from yaml.events import AliasEvent
+    from yaml.nodes import MappingNode, SequenceNode
 
     class StrictLoader(yaml.SafeLoader):
-        """SafeLoader that refuses duplicate keys in a mapping (merge keys `<<` still work)."""
+        """SafeLoader that refuses duplicate keys in a mapping (merge keys `<<` still work), aliases
+        that expand past ALIAS_EXPANSION_LIMIT nodes in all, and an alias inside its own anchor."""
+
+        def __init__(self, stream):
+            super().__init__(stream)
+            self._open_anchors: list[str] = []  # anchors of the collections being composed
+            self._sizes: dict[int, int] = {}  # id(node) -> nodes in its expanded tree
+            self._expanded = 0  # nodes the aliases read so far add
+
+        def compose_node(self, parent, index):
+            if self.check_event(AliasEvent):
+                event = self.peek_event()
+                where = f"line {event.start_mark.line + 1}: alias *{event.anchor}"
+                if event.anchor in self._open_anchors:
+                    raise _AliasRefused(
+                        f"{where} refers to the node it is part of (a recursive structure); expected a tree of keys"
+                    )
+                if event.anchor in self.anchors:
+                    self._expanded += self._tree_size(self.anchors[event.anchor]) - 1
+                    if self._expanded > ALIAS_EXPANSION_LIMIT:
+                        raise _AliasRefused(
+                            f"{where} makes the aliases expand to more than {ALIAS_EXPANSION_LIMIT} nodes "
+                            "(an alias bomb?); expected aliases that repeat a few small blocks"
+                        )
+            return super().compose_node(parent, index)
+
+        def compose_sequence_node(self, anchor):
+            return self._compose_collection(super().compose_sequence_node, anchor)
+
+        def compose_mapping_node(self, anchor):
+            return self._compose_collection(super().compose_mapping_node, anchor)
+
+        def _compose_collection(self, compose, anchor):
+            self._open_anchors.append(anchor)
+            try:
+                return compose(anchor)
+            finally:
+                self._open_anchors.pop()
+
+        def _tree_size(self, node) -> int:
+            """Nodes of `node` expanded (each alias counted as a copy), memoised per node."""
+            key = id(node)
+            if key not in self._sizes:
+                if isinstance(node, SequenceNode):
+                    size = 1 + sum(self._tree_size(n) for n in node.value)
+                elif isinstance(node, MappingNode):
+                    size = 1 + sum(self._tree_size(k) + self._tree_size(v) for k, v in node.value)
+                else:
+                    size = 1
+                self._sizes[key] = size
+            return self._sizes[key]
 
     def construct_mapping(loader, node, deep=False):
         seen: dict[Any, int] = {}
