@@ -60,8 +60,6 @@ override CONFIG := $(or $(CONFIG),config/config.yaml) $(SEEDS_FILE)
 endif
 BIN := $(VENV)/bin
 Q_BIN := $(call q,$(BIN))
-# rules call the `staa` CLI: put the environment first on PATH for Snakemake and its jobs
-export PATH := $(abspath $(VENV))/bin:$(PATH)
 STAMP := $(VENV)/.staa-installed
 # the extra Snakemake options: split at spaces, each word quoted (no shell syntax reaches a shell)
 SNAKEMAKE_EXTRA := $(call qwords,$(SNAKEMAKE_ARGS))

@@ -433,6 +433,41 @@ def test_shipped_configs_still_load(name):
         validate_config(data, SCHEMA)
 
 
+# ---- the workflow's jobs run with the workflow's interpreter ---------------------------------------
+
+
+def test_jobs_run_without_the_environment_on_path(tmp_path):
+    """`.venv/bin/snakemake` without activating the environment used to plan the DAG and then fail
+    every job with `staa: command not found`."""
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(tiny_config()))
+    bare = os.pathsep.join(d for d in ("/usr/bin", "/bin") if Path(d) != Path(sys.executable).parent)
+    assert shutil.which("staa", path=bare) is None  # the environment's tools are not on this PATH
+    env = {"HOME": os.environ.get("HOME", str(tmp_path)), "PATH": bare, "PYTHONPATH": ENV["PYTHONPATH"]}
+    res = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--directory", str(tmp_path), "--cores", "1", "-p"]
+        + ["results/corpora/synth/metadata.csv", "--configfile", str(tmp_path / "c.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    log = tmp_path / "results" / "logs" / "synth_corpus" / "synth.log"
+    assert res.returncode == 0, res.stderr[-3000:] + (log.read_text() if log.exists() else "")
+    assert (tmp_path / "results" / "corpora" / "synth" / "metadata.csv").is_file()
+    assert "command not found" not in log.read_text()
+
+
+def test_every_rule_runs_staa_through_the_workflow_interpreter():
+    """No shell command calls a bare `staa` (found on PATH only)."""
+    found = 0
+    for smk in sorted((REPO / "workflow").rglob("*.smk")) + [SNAKEFILE]:
+        for block in re.findall(r"\n    shell:\n((?:        .*\n?)+)", smk.read_text()):
+            found += 1
+            assert block.lstrip().startswith("staa_cli("), f"{smk.name}: {block}"
+            assert not re.search(r"(^|[\s;&|(])staa\s", block.replace("staa_cli(", "")), block
+    assert found >= 10
+
+
 @pytest.mark.parametrize("value", [-1, 2.5, "7", True, SEED_MAX + 1])
 def test_demos_split_seed_is_checked_like_a_seed(value):
     """DEMoS' `reader_options.split_seed` (free-form reader options): -1 used to pass the config

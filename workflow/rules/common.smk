@@ -1,9 +1,49 @@
 # Config access, validation, parameter builders and target lists shared by every stage.
+import importlib.util
 import json
+import os
+import shlex
+import shutil
 import sys
 from pathlib import Path
 
 from snakemake.utils import validate
+
+
+def staa_command() -> str:
+    """The command that runs the `staa` CLI in the jobs (see staa_cli): the interpreter that runs
+    this workflow (its `staa` script beside it, or `python -m staa.cli`), so `.venv/bin/snakemake`
+    works without activating the environment, locally and under SLURM (whose jobs rerun Snakemake
+    with this same interpreter, on the same filesystem). Under `--sdm conda`: the python of the
+    job's conda environment (workflow/envs/staa.yaml installs staa). Asked before src/ is put on
+    sys.path, since the jobs import the installed package, not that path."""
+    methods = {getattr(m, "name", str(m)) for m in workflow.deployment_settings.deployment_method}
+    if "CONDA" in methods:
+        return "python -m staa.cli"
+    if importlib.util.find_spec("staa") is not None:
+        script = Path(sys.executable).with_name("staa")  # its console script (`pip install` writes it)
+        if script.is_file() and os.access(script, os.X_OK):
+            return shlex.quote(str(script))
+        return shlex.quote(sys.executable) + " -m staa.cli"
+    on_path = shutil.which("staa")
+    if on_path:
+        return shlex.quote(on_path)
+    raise ValueError(
+        f"the interpreter running Snakemake ({sys.executable}) cannot import staa and no `staa` is on PATH; "
+        "run `make env` and then .venv/bin/snakemake, or install the project into this environment (pip install -e .)"
+    )
+
+
+# How every shell command of the workflow starts: shell words, each quoted, braces doubled (Snakemake
+# formats the command). Prefixed by staa_cli(), not a {STAA} placeholder: Snakemake's linter flags a
+# value from outside the rules, and as a param it would rerun every job when the environment moves.
+STAA = staa_command().replace("{", "{{").replace("}", "}}")
+
+
+def staa_cli(args: str) -> str:
+    """A rule's shell command: `staa` (STAA) with `args`, Snakemake placeholders and all."""
+    return f"{STAA} {args}"
+
 
 sys.path.insert(0, str(Path(workflow.basedir).parent / "src"))
 from staa.config import (  # noqa: E402  (torch-free: keeps `snakemake -n` fast)

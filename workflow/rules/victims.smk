@@ -24,9 +24,11 @@ rule train_victim:
     params:
         p=victim_params,
     shell:
-        "staa train-victim --name {wildcards.victim:q} --data-dir results/data/{wildcards.dataset:q} "
-        "--model {output.model:q} --metrics {output.metrics:q} --train-log {output.log_csv:q} --params {params.p:q} "
-        "--threads {threads} --gpus {resources.gpu} > {log:q} 2>&1"
+        staa_cli(
+            "train-victim --name {wildcards.victim:q} --data-dir results/data/{wildcards.dataset:q} "
+            "--model {output.model:q} --metrics {output.metrics:q} --train-log {output.log_csv:q} --params {params.p:q} "
+            "--threads {threads} --gpus {resources.gpu} > {log:q} 2>&1"
+        )
 
 
 rule victims_table:
@@ -42,4 +44,4 @@ rule victims_table:
     params:
         out_dir=lambda wc, output: str(Path(output[0]).parent),
     shell:
-        "staa victims-table --out-dir {params.out_dir:q} {input:q} > {log:q} 2>&1"
+        staa_cli("victims-table --out-dir {params.out_dir:q} {input:q} > {log:q} 2>&1")
