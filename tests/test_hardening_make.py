@@ -22,10 +22,12 @@ import yaml
 from conftest import REPO, SCHEMA, SNAKEFILE, load_default_config, tiny_config
 from staa.config import (
     ALIAS_EXPANSION_LIMIT,
+    NAME_PATTERN,
     SEED_MAX,
     SEEDS_OVERLAY_MAX,
     SEEDS_SLOW_PLANNING,
     load_config_file,
+    sweep_value_name,
     validate_config,
 )
 from staa.errors import ConfigError
@@ -466,6 +468,30 @@ def test_every_rule_runs_staa_through_the_workflow_interpreter():
             assert block.lstrip().startswith("staa_cli("), f"{smk.name}: {block}"
             assert not re.search(r"(^|[\s;&|(])staa\s", block.replace("staa_cli(", "")), block
     assert found >= 10
+
+
+# ---- sweeps: a name collision is named as one ------------------------------------------------------
+
+
+def test_sweep_values_that_share_a_name_are_named():
+    cfg = tiny_config()
+    cfg["generator"]["sweeps"]["density"]["values"] = [0.05, 0.1, 0.1000000001]
+    msg = _config_error(cfg)
+    assert (
+        "generator.sweeps.density.values: 0.1 and 0.1000000001 share the variant name density_0p1; "
+        "expected values that differ in their first 6 significant digits"
+    ) in msg
+    assert "repeats" not in msg
+    cfg["generator"]["sweeps"]["density"]["values"] = [0.05, 0.1, 0.1]
+    msg = _config_error(cfg)  # a true repeat is still called one, once
+    assert msg.count("generator.sweeps.density.values: [0.05, 0.1, 0.1] repeats a value; expected distinct values") == 1
+
+
+def test_sweep_value_names_are_valid_names():
+    """1e+06 used to make a variant name with '+' that the name check then refused."""
+    for value in (1e6, 1e-7, -2.5, 0.05, 3, None, "last"):
+        assert re.match(NAME_PATTERN, "s_" + sweep_value_name(value)), value
+    assert sweep_value_name(1e6) == "1e06" and sweep_value_name(1e-5) == "1em05"
 
 
 @pytest.mark.parametrize("value", [-1, 2.5, "7", True, SEED_MAX + 1])

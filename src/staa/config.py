@@ -289,7 +289,9 @@ def sweep_value_name(value: Any) -> str:
     """A sweep value as part of a variant name (names allow letters, digits, '_' and '-')."""
     if value is None:
         return "none"
-    return f"{value:g}".replace(".", "p").replace("-", "m") if isinstance(value, (int, float)) else str(value)
+    if isinstance(value, (int, float)):  # 6 significant digits; 1e+06 -> 1e06, 1e-05 -> 1em05
+        return f"{value:g}".replace(".", "p").replace("-", "m").replace("+", "")
+    return str(value)
 
 
 def sweep_points(config: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
@@ -368,7 +370,21 @@ def sweep_errors(config: dict[str, Any]) -> list[str]:
                 f"{list(VARIANT_OVERRIDES)}"
             )
         names = [sweep_value_name(v) for v in sw["values"]]
-        if len(set(names)) != len(names):
+        first: dict[str, Any] = {}
+        repeated = False
+        for value, vname in zip(sw["values"], names):
+            if vname not in first:
+                first[vname] = value
+                continue
+            other = first[vname]
+            if other == value and isinstance(other, bool) == isinstance(value, bool):
+                repeated = True
+            else:  # distinct values that print alike (6 significant digits): their variants would be one
+                errs.append(
+                    f"generator.sweeps.{sname}.values: {other!r} and {value!r} share the variant name "
+                    f"{sname}_{vname}; expected values that differ in their first 6 significant digits"
+                )
+        if repeated:
             errs.append(f"generator.sweeps.{sname}.values: {sw['values']} repeats a value; expected distinct values")
         for t in sw.get("threats") or []:
             if t not in gen.get("threats", []):
