@@ -494,6 +494,93 @@ def test_sweep_value_names_are_valid_names():
     assert sweep_value_name(1e6) == "1e06" and sweep_value_name(1e-5) == "1em05"
 
 
+# ---- a user's model file is an input of its victim's job --------------------------------------------
+
+
+def _exported_workdir(tmp_path: Path) -> tuple[Path, list[str]]:
+    import torch
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(1, 2)
+
+        def forward(self, x):
+            return self.lin(x.mean(-1, keepdim=True))
+
+    wd = tmp_path / "wd"
+    (wd / "models").mkdir(parents=True)
+    batch = torch.export.Dim("batch", min=1, max=1024)
+    prog = torch.export.export(Net().eval(), (torch.randn(2, 4000),), dynamic_shapes=({0: batch},))
+    torch.export.save(prog, wd / "models" / "m.pt2")
+    (wd / "models" / "m.classes.json").write_text('["angry", "sad"]')  # the sidecar: no arch.classes
+    cfg = tiny_config()
+    cfg["victims"]["mine"] = {"family": "exported", "train": False, "arch": {"program": "models/m.pt2"}}
+    cfg["datasets"]["synth"]["victims"].append("mine")
+    (wd / "c.yaml").write_text(yaml.safe_dump(cfg))
+    data = ["results/corpora/synth/metadata.csv"]
+    data += [f"results/data/synth/{s}.{e}" for s in ("train", "dev", "test") for e in ("npy", "csv")]
+    data += ["results/data/synth/classes.json", "results/data/synth/card.md"]
+    victim = [f"results/victims/synth/mine/seed0/{n}" for n in ("model.pt", "metrics.json", "train_log.csv")]
+    return wd, data + victim
+
+
+def _set_up_to_date(wd: Path, outputs: list[str]) -> None:
+    """Every output newer than every model file, in DAG order (what a finished run leaves)."""
+    t = time.time() - 1000
+    for f in (wd / "models").rglob("*"):
+        os.utime(f, (t, t))
+    for i, f in enumerate(outputs, start=1):
+        p = wd / f
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text("x")
+        os.utime(p, (t + 10 * i, t + 10 * i))
+
+
+def _dry_run(wd: Path, victim: str = "mine") -> str:
+    res = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--directory", str(wd), "-n"]
+        + [f"results/victims/synth/{victim}/seed0/metrics.json", "--configfile", str(wd / "c.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=ENV,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    return res.stdout + res.stderr
+
+
+def test_a_changed_exported_program_reruns_its_victim(tmp_path):
+    """Used to say nothing to do; the next job then refused the changed file's sha256."""
+    wd, outputs = _exported_workdir(tmp_path)
+    _set_up_to_date(wd, outputs)
+    assert "rule train_victim:" not in _dry_run(wd)
+    for changed in ("models/m.pt2", "models/m.classes.json"):
+        _set_up_to_date(wd, outputs)
+        (wd / changed).touch()
+        out = _dry_run(wd)
+        assert "rule train_victim:" in out and f"Updated input files: {changed}" in out, out[-3000:]
+
+
+def test_a_changed_local_pretrained_checkpoint_reruns_its_victim(tmp_path):
+    """The files of a local `pretrained` folder (here a wav2vec2 victim's) are inputs of its job too."""
+    wd, outputs = _exported_workdir(tmp_path)
+    local = wd / "models" / "w2v"
+    local.mkdir()
+    for name in ("config.json", "preprocessor_config.json"):
+        (local / name).write_text("{}")
+    (local / "model.safetensors").write_bytes(b"x")
+    cfg = yaml.safe_load((wd / "c.yaml").read_text())
+    cfg["victims"]["wav2vec2"]["arch"] = {"pretrained": "models/w2v"}
+    (wd / "c.yaml").write_text(yaml.safe_dump(cfg))
+    outputs = [o.replace("/mine/", "/wav2vec2/") for o in outputs]
+    _set_up_to_date(wd, outputs)
+    assert "rule train_victim:" not in _dry_run(wd, "wav2vec2")
+    (local / "model.safetensors").touch()
+    out = _dry_run(wd, "wav2vec2")
+    assert "rule train_victim:" in out and "Updated input files: models/w2v/model.safetensors" in out, out[-3000:]
+
+
 @pytest.mark.parametrize("value", [-1, 2.5, "7", True, SEED_MAX + 1])
 def test_demos_split_seed_is_checked_like_a_seed(value):
     """DEMoS' `reader_options.split_seed` (free-form reader options): -1 used to pass the config

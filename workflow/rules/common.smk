@@ -162,6 +162,26 @@ def victim_params(wildcards) -> str:
     return as_json({**config["victims"][wildcards.victim], "seed": int(wildcards.seed)})
 
 
+def victim_model_files(wildcards) -> list[str]:
+    """The model files on disk a victim's job reads: an exported program (and its class-name sidecar,
+    when arch.classes does not list them), or the files of a local `pretrained` checkpoint folder.
+    As inputs, a changed file reruns the job (an exported victim's checkpoint pins its program by
+    sha256: without this the next job would refuse the changed file, and Snakemake saw nothing to do).
+    A hub name is no file; a missing program is reported by Snakemake as a missing input."""
+    v = config["victims"][wildcards.victim]
+    arch = v.get("arch") or {}
+    if v["family"] == "exported":
+        if not isinstance(arch.get("program"), str) or not arch["program"]:
+            return []
+        program = Path(arch["program"]).expanduser()
+        sidecar = program.with_suffix(".classes.json")  # staa.models.exported.sidecar_path
+        return [str(program)] + ([str(sidecar)] if arch.get("classes") is None and sidecar.is_file() else [])
+    local = Path(arch["pretrained"]).expanduser() if isinstance(arch.get("pretrained"), str) else None
+    if v["family"] in ("hf", "wav2vec2", "wavlm") and local is not None and local.is_dir():
+        return sorted(str(f) for f in local.iterdir() if f.is_file() and not f.name.startswith("."))
+    return []
+
+
 def victim_model(dataset: str, victim: str, seed) -> str:
     """The checkpoint of `victim` that run `seed` uses (one per seed only under run.victim_seeds)."""
     return f"{RESULTS}/victims/{dataset}/{victim}/seed{victim_seed(config, victim, int(seed))}/model.pt"

@@ -8,6 +8,8 @@ rule train_victim:
         multiext("results/data/{dataset}/train", ".npy", ".csv"),
         multiext("results/data/{dataset}/dev", ".npy", ".csv"),
         multiext("results/data/{dataset}/test", ".npy", ".csv"),
+        # a user's model on disk (an exported .pt2, a local checkpoint folder): a changed file reruns the job
+        model_files=victim_model_files,
     output:
         model="results/victims/{dataset}/{victim}/seed{seed}/model.pt",
         metrics="results/victims/{dataset}/{victim}/seed{seed}/metrics.json",
