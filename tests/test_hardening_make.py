@@ -591,3 +591,31 @@ def test_demos_split_seed_is_checked_like_a_seed(value):
         f"datasets.synth.reader_options.split_seed: expected an integer from 0 to {SEED_MAX}, got {value!r}"
         in _config_error(cfg)
     )
+
+
+# ---- names Snakemake refuses once planning has begun ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name,expected",
+    [
+        (
+            "a" * 25,
+            "name 'aaaaaaaaaaaaaaaaaaaaaaaaa' ends in 'a' repeated 25 times, which Snakemake refuses as a "
+            "periodic wildcard; expected a name without such a repetition",
+        ),
+        ("emo" + "ab" * 20, "ends in 'ab' repeated 20 times, which Snakemake refuses as a periodic wildcard"),
+        ("v" + "x1" * 60, "is 121 characters long; expected at most 100 (it names a folder of every job)"),
+    ],
+)
+def test_names_snakemake_cannot_plan_are_refused_up_front(tmp_path, name, expected):
+    """A victim named with 25 a's passed the check and ended in Snakemake's PeriodicWildcardError
+    while planning (like a 20-digit seed); a 300-character name in `File name too long`."""
+    cfg = tiny_config()
+    cfg["victims"][name] = cfg["victims"].pop("zhao19")
+    cfg["datasets"]["synth"]["victims"] = ["emo18", name, "wav2vec2"]
+    assert "config section 'victims': " in _config_error(cfg) and expected in _config_error(cfg)
+    ok = tiny_config()
+    ok["victims"]["emo18_" + "1" * 19] = ok["victims"].pop("zhao19")  # 19 repeats: Snakemake takes it
+    ok["datasets"]["synth"]["victims"] = ["emo18", "emo18_" + "1" * 19, "wav2vec2"]
+    validate_config(ok, SCHEMA)

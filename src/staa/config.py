@@ -20,6 +20,11 @@ from staa.settings import VARIANT_OVERRIDES, fill_defaults, variant_settings
 # a letter or digit first (a leading '-' would read as an option), then letters, digits, '_', '-'.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
 NAME_RULE = "a letter or digit first, then letters, digits, '_' or '-'"
+# A name is a folder name in every path of its jobs (at most 255 bytes with the prefixes added), and
+# Snakemake refuses, once planning has begun, a wildcard value that ends in one substring repeated
+# 20 or more times (snakemake.io.PeriodicityDetector: "PeriodicWildcardError ... infinite recursion").
+NAME_MAX = 100
+_PERIODIC = re.compile(r"(?P<value>.+?)(?P=value){19,99}$")
 # Where the synth_corpus rule writes a synthetic dataset's corpus.
 SYNTH_ROOT = "results/corpora/{name}"
 # Architecture options each victim family accepts (models.build_victim uses the same sets).
@@ -487,6 +492,17 @@ def semantic_errors(config: dict[str, Any]) -> list[str]:
         for n in entries:
             if not re.match(NAME_PATTERN, str(n)):
                 errs.append(f"config section '{section}': name {n!r} is not allowed; expected {NAME_RULE}")
+            elif len(str(n)) > NAME_MAX:
+                errs.append(
+                    f"config section '{section}': name {str(n)[:20]}... is {len(str(n))} characters long; "
+                    f"expected at most {NAME_MAX} (it names a folder of every job)"
+                )
+            elif m := _PERIODIC.search(str(n)):
+                errs.append(
+                    f"config section '{section}': name {n!r} ends in {m['value']!r} repeated "
+                    f"{len(m[0]) // len(m['value'])} times, which Snakemake refuses as a periodic wildcard; "
+                    "expected a name without such a repetition"
+                )
     if errs:
         return errs  # names reach paths and shell commands: nothing else is checked with a bad one
     for vname, v in victims.items():
