@@ -58,8 +58,10 @@ done
 PY="$VENV/bin/python"
 "$PY" -c "import snakemake_executor_plugin_slurm" 2>/dev/null \
     || fail "snakemake-executor-plugin-slurm is not installed in $VENV (rerun 'make env')"
-# rules call the `staa` CLI: the venv goes first on PATH (SLURM jobs inherit it via --export=ALL)
-export PATH="$VENV/bin:$PATH"
+# The venv is NOT put on PATH: the rules run the steps with the interpreter that runs Snakemake
+# (STAA in workflow/rules/common.smk), and a SLURM job reruns Snakemake with that same interpreter,
+# so both runs below also check that no job needs an activated environment.
+SNAKEMAKE="$VENV/bin/snakemake"
 export MPLBACKEND=Agg
 
 # the static tiny config should still be tests/conftest.py:tiny_config() (warn only: it is what runs)
@@ -283,7 +285,7 @@ PYEOF
 LOCAL_DIR="$T/local"
 SLURM_DIR="$T/slurm-run"
 mkdir -p "$LOCAL_DIR" "$SLURM_DIR"
-COMMON=(snakemake -s "$SNAKEFILE" --configfile "$TINY" "${EXTRA[@]}")
+COMMON=("$SNAKEMAKE" -s "$SNAKEFILE" --configfile "$TINY" "${EXTRA[@]}")
 
 LOCAL_CMD=("${COMMON[@]}" --directory "$LOCAL_DIR" --cores 2 "${TARGETS[@]}")
 SLURM_CMD=("${COMMON[@]}" --directory "$SLURM_DIR" --workflow-profile "$PROFILE" --jobs 4
@@ -486,7 +488,7 @@ PYEOF
             cp -a "$LOCAL_DIR/results/$sub/$R_DS" "$d/results/$sub/"
         done
     done
-    R_COMMON=(snakemake -s "$SNAKEFILE" --configfile "$R_CFG" "${EXTRA[@]}")
+    R_COMMON=("$SNAKEMAKE" -s "$SNAKEFILE" --configfile "$R_CFG" "${EXTRA[@]}")
     R_REF_CMD=("${R_COMMON[@]}" --directory "$R_REF_DIR" --cores 2 "$R_TARGET")
     R_SLURM_CMD=("${R_COMMON[@]}" --directory "$R_SLURM_DIR" --workflow-profile "$PROFILE" --jobs 4
         "${OVERRIDES[@]}"

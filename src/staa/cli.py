@@ -48,7 +48,7 @@ def _params(ns: argparse.Namespace, *checks: str) -> dict[str, Any]:
 
 @command("validate-config", "check config files (merged in order) against the schema and cross-references")
 def _validate(ns):
-    from staa.config import load_config_file, merge_configs, validate_config
+    from staa.config import config_warnings, load_config_file, merge_configs, validate_config
     from staa.settings import schema_path
 
     schema = Path(ns.schema) if ns.schema else schema_path()
@@ -58,7 +58,21 @@ def _validate(ns):
         )
     cfg = merge_configs([load_config_file(c) for c in ns.config])
     validate_config(cfg, schema)
+    for line in config_warnings(cfg):
+        print(line, file=sys.stderr)
     print(f"{' + '.join(ns.config)}: valid")
+
+
+@command("seeds-overlay", "write the config overlay of `make SEEDS=N`: run.seeds 0 .. N-1")
+def _seeds_overlay(ns):
+    from staa.config import seeds_overlay
+    from staa.utils import write_text
+
+    text = seeds_overlay(ns.seeds)  # checked before anything is written
+    try:
+        write_text(ns.out, text)
+    except OSError as exc:
+        raise StaaError(f"{ns.out}: cannot write the seeds overlay ({exc.strerror or exc})") from None
 
 
 @command("synth-corpus", "generate the procedural emotional-speech corpus (WAVs + metadata.csv)")
@@ -399,6 +413,9 @@ def _add_args(name: str, sp: argparse.ArgumentParser) -> None:
     elif name == "validate-config":
         sp.add_argument("config", nargs="+", help="config file(s); several are deep-merged in order, as by Snakemake")
         sp.add_argument("--schema", default=None, help="default: the repository's workflow/schemas/config.schema.yaml")
+    elif name == "seeds-overlay":
+        sp.add_argument("--seeds", required=True, help="N: the overlay lists seeds 0 .. N-1")
+        sp.add_argument("--out", required=True, help="the overlay file to write (YAML)")
     elif name == "synth-corpus":
         sp.add_argument("--out", required=True)
         sp.add_argument("--params", **common["--params"])

@@ -20,6 +20,11 @@ from staa.settings import VARIANT_OVERRIDES, fill_defaults, variant_settings
 # a letter or digit first (a leading '-' would read as an option), then letters, digits, '_', '-'.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
 NAME_RULE = "a letter or digit first, then letters, digits, '_' or '-'"
+# A name is a folder name in every path of its jobs (at most 255 bytes with the prefixes added), and
+# Snakemake refuses, once planning has begun, a wildcard value that ends in one substring repeated
+# 20 or more times (snakemake.io.PeriodicityDetector: "PeriodicWildcardError ... infinite recursion").
+NAME_MAX = 100
+_PERIODIC = re.compile(r"(?P<value>.+?)(?P=value){19,99}$")
 # Where the synth_corpus rule writes a synthetic dataset's corpus.
 SYNTH_ROOT = "results/corpora/{name}"
 # Architecture options each victim family accepts (models.build_victim uses the same sets).
@@ -54,6 +59,18 @@ LOSS_TERMS = ("mag", "qua", "spa")
 CORPUS_VERSION = 3
 SYNTH_EMOTIONS = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 BASELINE_METHODS = ("pgd", "sparsefool", "onepixel")
+# The largest seed (the schema's `definitions.seed` maximum; tests/test_hardening_make.py keeps the
+# two equal): every seed a step derives from it stays valid for torch and numpy with room to spare
+# (torch.manual_seed(seed * 100003 + epoch) per epoch needs < 2^64; numpy's default_rng([seed, ...])
+# and np.random.seed(seed % 2^32) take any), and 32-bit seed consumers take it too.
+SEED_MAX = 2**31 - 1
+# Snakemake's planning grows linearly with the seeds: `snakemake -n` on the default config took
+# 1.8 s with 1 seed, 8 s with 40, 29 s with 100 and 58 s with 200 (about 0.3 s per seed; 2 cores):
+# past this many seeds, planning alone takes more than about 30 s, which is worth a warning.
+SEEDS_SLOW_PLANNING = 100
+SECONDS_PER_SEED = 0.3
+# The most seeds `make SEEDS=N` writes (about 5 minutes of planning); more go under run.seeds by hand.
+SEEDS_OVERLAY_MAX = 1000
 
 
 def schema_errors(config: dict[str, Any], schema_path: str | Path) -> list[str]:
@@ -277,7 +294,9 @@ def sweep_value_name(value: Any) -> str:
     """A sweep value as part of a variant name (names allow letters, digits, '_' and '-')."""
     if value is None:
         return "none"
-    return f"{value:g}".replace(".", "p").replace("-", "m") if isinstance(value, (int, float)) else str(value)
+    if isinstance(value, (int, float)):  # 6 significant digits; 1e+06 -> 1e06, 1e-05 -> 1em05
+        return f"{value:g}".replace(".", "p").replace("-", "m").replace("+", "")
+    return str(value)
 
 
 def sweep_points(config: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
@@ -356,7 +375,21 @@ def sweep_errors(config: dict[str, Any]) -> list[str]:
                 f"{list(VARIANT_OVERRIDES)}"
             )
         names = [sweep_value_name(v) for v in sw["values"]]
-        if len(set(names)) != len(names):
+        first: dict[str, Any] = {}
+        repeated = False
+        for value, vname in zip(sw["values"], names):
+            if vname not in first:
+                first[vname] = value
+                continue
+            other = first[vname]
+            if other == value and isinstance(other, bool) == isinstance(value, bool):
+                repeated = True
+            else:  # distinct values that print alike (6 significant digits): their variants would be one
+                errs.append(
+                    f"generator.sweeps.{sname}.values: {other!r} and {value!r} share the variant name "
+                    f"{sname}_{vname}; expected values that differ in their first 6 significant digits"
+                )
+        if repeated:
             errs.append(f"generator.sweeps.{sname}.values: {sw['values']} repeats a value; expected distinct values")
         for t in sw.get("threats") or []:
             if t not in gen.get("threats", []):
@@ -370,6 +403,35 @@ def sweep_errors(config: dict[str, Any]) -> list[str]:
                 "generator.variants; rename the sweep or the variant"
             )
     return errs
+
+
+def config_warnings(config: dict[str, Any]) -> list[str]:
+    """What is valid but worth a line on stderr before the DAG is planned: a seed list so long that
+    planning alone takes more than about 30 s."""
+    seeds = (config.get("run") or {}).get("seeds")
+    if isinstance(seeds, list) and len(seeds) > SEEDS_SLOW_PLANNING:
+        return [
+            f"warning: run.seeds lists {len(seeds)} seeds; Snakemake plans about {SECONDS_PER_SEED:g} s per seed "
+            f"(default config), so expect about {len(seeds) * SECONDS_PER_SEED:.0f} s of planning before the first job"
+        ]
+    return []
+
+
+def seeds_overlay(value: Any) -> str:
+    """The config overlay of `make SEEDS=N`: `run.seeds: [0, ..., N-1]` as YAML text. `value` is the
+    text the user gave (N, a positive integer of at most SEEDS_OVERLAY_MAX)."""
+    text = str(value)
+    if not re.fullmatch(r"[0-9]+", text) or int(text) < 1:
+        raise ConfigError(
+            f"SEEDS={text!r}: expected a positive integer, the number of seeds (SEEDS=3 runs seeds 0, 1 and 2)"
+        )
+    n = int(text)
+    if n > SEEDS_OVERLAY_MAX:
+        raise ConfigError(
+            f"SEEDS={n}: expected at most {SEEDS_OVERLAY_MAX} seeds (Snakemake plans about {SECONDS_PER_SEED:g} s "
+            "per seed); list more under run.seeds in a config if you mean it"
+        )
+    return "# written by `make SEEDS=N` (staa seeds-overlay)\nrun:\n  seeds: [" + ", ".join(map(str, range(n))) + "]\n"
 
 
 def run_seeds(config: dict[str, Any]) -> list[int]:
@@ -430,6 +492,17 @@ def semantic_errors(config: dict[str, Any]) -> list[str]:
         for n in entries:
             if not re.match(NAME_PATTERN, str(n)):
                 errs.append(f"config section '{section}': name {n!r} is not allowed; expected {NAME_RULE}")
+            elif len(str(n)) > NAME_MAX:
+                errs.append(
+                    f"config section '{section}': name {str(n)[:20]}... is {len(str(n))} characters long; "
+                    f"expected at most {NAME_MAX} (it names a folder of every job)"
+                )
+            elif m := _PERIODIC.search(str(n)):
+                errs.append(
+                    f"config section '{section}': name {n!r} ends in {m['value']!r} repeated "
+                    f"{len(m[0]) // len(m['value'])} times, which Snakemake refuses as a periodic wildcard; "
+                    "expected a name without such a repetition"
+                )
     if errs:
         return errs  # names reach paths and shell commands: nothing else is checked with a bad one
     for vname, v in victims.items():
@@ -460,6 +533,13 @@ def semantic_errors(config: dict[str, Any]) -> list[str]:
                 errs.append(
                     f"datasets.{name}.synthetic.emotions: unknown {bad}; expected some of {list(SYNTH_EMOTIONS)}"
                 )
+        split_seed = (ds.get("reader_options") or {}).get("split_seed")  # DEMoS' own split (free-form options)
+        if split_seed is not None and not (
+            isinstance(split_seed, int) and not isinstance(split_seed, bool) and 0 <= split_seed <= SEED_MAX
+        ):
+            errs.append(
+                f"datasets.{name}.reader_options.split_seed: expected an integer from 0 to {SEED_MAX}, got {split_seed!r}"
+            )
         split = ds["split"]
         if split["dev_fraction"] + split["test_fraction"] >= 1:
             errs.append(f"datasets.{name}.split: dev_fraction + test_fraction must be < 1")
@@ -578,9 +658,20 @@ def _check_frame(errs: list[str], key: str, frame: Any, length: int | None) -> N
         errs.append(f"{key} = {frame} is larger than the clip length ({length} samples)")
 
 
+# The most nodes that aliases (`*name`) may add to a config when expanded: the shipped configs'
+# `*small_ssl` adds about 40; a "billion laughs" document adds 10^9 (4 GB and a MemoryError later,
+# in the schema check or Snakemake's validation, which walk the expanded tree).
+ALIAS_EXPANSION_LIMIT = 10_000
+
+
+class _AliasRefused(Exception):
+    """An alias the strict loader refuses (too large an expansion, or a recursive structure)."""
+
+
 def load_config_file(path: str | Path) -> dict[str, Any]:
     """Read a YAML config strictly: a missing file, bad YAML (with its line), a duplicate key (YAML
-    would silently keep the last one) or a top level that is not a mapping is a ConfigError."""
+    would silently keep the last one), aliases that expand past ALIAS_EXPANSION_LIMIT nodes or
+    into a recursive structure, or a top level that is not a mapping is a ConfigError."""
     import yaml
 
     path = Path(path)
@@ -590,6 +681,10 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
         data = yaml.load(path.read_text(encoding="utf-8"), Loader=_strict_loader())  # noqa: S506 (SafeLoader subclass)
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not a text file ({exc.reason}); expected a YAML config") from None
+    except _AliasRefused as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: refused: its collections nest too deeply to read; expected a config") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -602,9 +697,61 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
 
 def _strict_loader():
     import yaml
+    from yaml.events import AliasEvent
+    from yaml.nodes import MappingNode, SequenceNode
 
     class StrictLoader(yaml.SafeLoader):
-        """SafeLoader that refuses duplicate keys in a mapping (merge keys `<<` still work)."""
+        """SafeLoader that refuses duplicate keys in a mapping (merge keys `<<` still work), aliases
+        that expand past ALIAS_EXPANSION_LIMIT nodes in all, and an alias inside its own anchor."""
+
+        def __init__(self, stream):
+            super().__init__(stream)
+            self._open_anchors: list[str] = []  # anchors of the collections being composed
+            self._sizes: dict[int, int] = {}  # id(node) -> nodes in its expanded tree
+            self._expanded = 0  # nodes the aliases read so far add
+
+        def compose_node(self, parent, index):
+            if self.check_event(AliasEvent):
+                event = self.peek_event()
+                where = f"line {event.start_mark.line + 1}: alias *{event.anchor}"
+                if event.anchor in self._open_anchors:
+                    raise _AliasRefused(
+                        f"{where} refers to the node it is part of (a recursive structure); expected a tree of keys"
+                    )
+                if event.anchor in self.anchors:
+                    self._expanded += self._tree_size(self.anchors[event.anchor]) - 1
+                    if self._expanded > ALIAS_EXPANSION_LIMIT:
+                        raise _AliasRefused(
+                            f"{where} makes the aliases expand to more than {ALIAS_EXPANSION_LIMIT} nodes "
+                            "(an alias bomb?); expected aliases that repeat a few small blocks"
+                        )
+            return super().compose_node(parent, index)
+
+        def compose_sequence_node(self, anchor):
+            return self._compose_collection(super().compose_sequence_node, anchor)
+
+        def compose_mapping_node(self, anchor):
+            return self._compose_collection(super().compose_mapping_node, anchor)
+
+        def _compose_collection(self, compose, anchor):
+            self._open_anchors.append(anchor)
+            try:
+                return compose(anchor)
+            finally:
+                self._open_anchors.pop()
+
+        def _tree_size(self, node) -> int:
+            """Nodes of `node` expanded (each alias counted as a copy), memoised per node."""
+            key = id(node)
+            if key not in self._sizes:
+                if isinstance(node, SequenceNode):
+                    size = 1 + sum(self._tree_size(n) for n in node.value)
+                elif isinstance(node, MappingNode):
+                    size = 1 + sum(self._tree_size(k) + self._tree_size(v) for k, v in node.value)
+                else:
+                    size = 1
+                self._sizes[key] = size
+            return self._sizes[key]
 
     def construct_mapping(loader, node, deep=False):
         seen: dict[Any, int] = {}

@@ -30,10 +30,12 @@ rule craft_staa:
         # the folder of the declared listening examples
         examples_dir=lambda wc, output: str(Path(output.adv).parent / "examples"),
     shell:
-        "staa craft-staa --data-dir results/data/{wildcards.dataset:q} --generator {input.generator:q} "
-        "--threat-model {input.threat:q} --adversarial {output.adv:q} --mask {output.mask:q} "
-        "--attack-log {output.alog:q} --craft {output.craft:q} --examples-dir {params.examples_dir:q} "
-        "--params {params.p:q} --threads {threads} --gpus {resources.gpu} > {log:q} 2>&1"
+        staa_cli(
+            "craft-staa --data-dir results/data/{wildcards.dataset:q} --generator {input.generator:q} "
+            "--threat-model {input.threat:q} --adversarial {output.adv:q} --mask {output.mask:q} "
+            "--attack-log {output.alog:q} --craft {output.craft:q} --examples-dir {params.examples_dir:q} "
+            "--params {params.p:q} --threads {threads} --gpus {resources.gpu} > {log:q} 2>&1"
+        )
 
 
 rule score_staa:
@@ -59,7 +61,9 @@ rule score_staa:
         mask=lambda wc, input: input.mask if "mask" in input.keys() else "",
         craft=lambda wc, input: input.craft if "craft" in input.keys() else "",
     shell:
-        "staa score --data-dir results/data/{wildcards.dataset:q} --adversarial {input.adv:q} "
-        "--attack-log {input.alog:q} --mask {params.mask:q} --craft {params.craft:q} --subset {params.subset:q} "
-        "--victim-model {input.victim:q} --metrics {output.metrics:q} --per-utterance {output.per_utt:q} "
-        "--params {params.p:q} --threads {threads} --gpus {resources.gpu} > {log:q} 2>&1"
+        staa_cli(
+            "score --data-dir results/data/{wildcards.dataset:q} --adversarial {input.adv:q} "
+            "--attack-log {input.alog:q} --mask {params.mask:q} --craft {params.craft:q} --subset {params.subset:q} "
+            "--victim-model {input.victim:q} --metrics {output.metrics:q} --per-utterance {output.per_utt:q} "
+            "--params {params.p:q} --threads {threads} --gpus {resources.gpu} > {log:q} 2>&1"
+        )

@@ -16,7 +16,9 @@ rule make_subset:
     params:
         p=subset_params,
     shell:
-        "staa make-subset --data-dir results/data/{wildcards.dataset:q} --out {output:q} --params {params.p:q} > {log:q} 2>&1"
+        staa_cli(
+            "make-subset --data-dir results/data/{wildcards.dataset:q} --out {output:q} --params {params.p:q} > {log:q} 2>&1"
+        )
 
 
 rule attack_baseline:
@@ -41,9 +43,11 @@ rule attack_baseline:
     params:
         p=baseline_params,
     shell:
-        "staa attack-baseline --data-dir results/data/{wildcards.dataset:q} --subset {input.subset:q} "
-        "--threat-model {input.threat:q} --adversarial {output.adv:q} --attack-log {output.alog:q} "
-        "--params {params.p:q} --threads {threads} --gpus {resources.gpu} > {log:q} 2>&1"
+        staa_cli(
+            "attack-baseline --data-dir results/data/{wildcards.dataset:q} --subset {input.subset:q} "
+            "--threat-model {input.threat:q} --adversarial {output.adv:q} --attack-log {output.alog:q} "
+            "--params {params.p:q} --threads {threads} --gpus {resources.gpu} > {log:q} 2>&1"
+        )
 
 
 use rule score_staa as score_baseline with:

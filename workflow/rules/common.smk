@@ -1,14 +1,55 @@
 # Config access, validation, parameter builders and target lists shared by every stage.
+import importlib.util
 import json
+import os
+import shlex
+import shutil
 import sys
 from pathlib import Path
 
 from snakemake.utils import validate
 
+
+def staa_command() -> str:
+    """The command that runs the `staa` CLI in the jobs (see staa_cli): the interpreter that runs
+    this workflow (its `staa` script beside it, or `python -m staa.cli`), so `.venv/bin/snakemake`
+    works without activating the environment, locally and under SLURM (whose jobs rerun Snakemake
+    with this same interpreter, on the same filesystem). Under `--sdm conda`: the python of the
+    job's conda environment (workflow/envs/staa.yaml installs staa). Asked before src/ is put on
+    sys.path, since the jobs import the installed package, not that path."""
+    methods = {getattr(m, "name", str(m)) for m in workflow.deployment_settings.deployment_method}
+    if "CONDA" in methods:
+        return "python -m staa.cli"
+    if importlib.util.find_spec("staa") is not None:
+        script = Path(sys.executable).with_name("staa")  # its console script (`pip install` writes it)
+        if script.is_file() and os.access(script, os.X_OK):
+            return shlex.quote(str(script))
+        return shlex.quote(sys.executable) + " -m staa.cli"
+    on_path = shutil.which("staa")
+    if on_path:
+        return shlex.quote(on_path)
+    raise ValueError(
+        f"the interpreter running Snakemake ({sys.executable}) cannot import staa and no `staa` is on PATH; "
+        "run `make env` and then .venv/bin/snakemake, or install the project into this environment (pip install -e .)"
+    )
+
+
+# How every shell command of the workflow starts: shell words, each quoted, braces doubled (Snakemake
+# formats the command). Prefixed by staa_cli(), not a {STAA} placeholder: Snakemake's linter flags a
+# value from outside the rules, and as a param it would rerun every job when the environment moves.
+STAA = staa_command().replace("{", "{{").replace("}", "}}")
+
+
+def staa_cli(args: str) -> str:
+    """A rule's shell command: `staa` (STAA) with `args`, Snakemake placeholders and all."""
+    return f"{STAA} {args}"
+
+
 sys.path.insert(0, str(Path(workflow.basedir).parent / "src"))
 from staa.config import (  # noqa: E402  (torch-free: keeps `snakemake -n` fast)
     CORPUS_VERSION,
     clip_length,
+    config_warnings,
     dataset_victims,
     expand_sweeps,
     load_config_file,
@@ -33,6 +74,9 @@ _errors = schema_errors(config, _schema) or schema_errors(expand_sweeps(config),
 if _errors:
     raise ValueError("invalid configuration:\n  - " + "\n  - ".join(_errors))
 validate(config, schema="../schemas/config.schema.yaml")
+if workflow.is_main_process:  # once, not again in every cluster job that rereads the workflow
+    for _line in config_warnings(config):
+        print(_line, file=sys.stderr)
 # a sweep's points become variants like any other (docs/design.md: the sparsity trade-off)
 SWEEPS = sweep_points(config)
 DECLARED_VARIANTS = list((config.get("generator") or {}).get("variants") or {})
@@ -116,6 +160,26 @@ def data_input(wildcards) -> list[str]:
 
 def victim_params(wildcards) -> str:
     return as_json({**config["victims"][wildcards.victim], "seed": int(wildcards.seed)})
+
+
+def victim_model_files(wildcards) -> list[str]:
+    """The model files on disk a victim's job reads: an exported program (and its class-name sidecar,
+    when arch.classes does not list them), or the files of a local `pretrained` checkpoint folder.
+    As inputs, a changed file reruns the job (an exported victim's checkpoint pins its program by
+    sha256: without this the next job would refuse the changed file, and Snakemake saw nothing to do).
+    A hub name is no file; a missing program is reported by Snakemake as a missing input."""
+    v = config["victims"][wildcards.victim]
+    arch = v.get("arch") or {}
+    if v["family"] == "exported":
+        if not isinstance(arch.get("program"), str) or not arch["program"]:
+            return []
+        program = Path(arch["program"]).expanduser()
+        sidecar = program.with_suffix(".classes.json")  # staa.models.exported.sidecar_path
+        return [str(program)] + ([str(sidecar)] if arch.get("classes") is None and sidecar.is_file() else [])
+    local = Path(arch["pretrained"]).expanduser() if isinstance(arch.get("pretrained"), str) else None
+    if v["family"] in ("hf", "wav2vec2", "wavlm") and local is not None and local.is_dir():
+        return sorted(str(f) for f in local.iterdir() if f.is_file() and not f.name.startswith("."))
+    return []
 
 
 def victim_model(dataset: str, victim: str, seed) -> str:

@@ -14,7 +14,7 @@ rule synth_corpus:
     params:
         p=synth_params,
     shell:
-        "staa synth-corpus --out results/corpora/{wildcards.dataset:q} --params {params.p:q} > {log:q} 2>&1"
+        staa_cli("synth-corpus --out results/corpora/{wildcards.dataset:q} --params {params.p:q} > {log:q} 2>&1")
 
 
 rule prepare_data:
@@ -38,5 +38,7 @@ rule prepare_data:
         # the dataset's folder: its arrays, tables, classes.json and card.md (each declared above)
         out_dir=lambda wc, output: str(Path(output.classes).parent),
     shell:
-        "staa prepare-data --dataset {wildcards.dataset:q} --out-dir {params.out_dir:q} "
-        "--params {params.p:q} > {log:q} 2>&1"
+        staa_cli(
+            "prepare-data --dataset {wildcards.dataset:q} --out-dir {params.out_dir:q} "
+            "--params {params.p:q} > {log:q} 2>&1"
+        )

@@ -24,6 +24,8 @@ rule train_generator:
     params:
         p=generator_params,
     shell:
-        "staa train-generator --data-dir results/data/{wildcards.dataset:q} --threat-model {input.threat:q} "
-        "--model {output.model:q} --train-log {output.log_csv:q} --summary {output.summary:q} "
-        "--params {params.p:q} --threads {threads} --gpus {resources.gpu} > {log:q} 2>&1"
+        staa_cli(
+            "train-generator --data-dir results/data/{wildcards.dataset:q} --threat-model {input.threat:q} "
+            "--model {output.model:q} --train-log {output.log_csv:q} --summary {output.summary:q} "
+            "--params {params.p:q} --threads {threads} --gpus {resources.gpu} > {log:q} 2>&1"
+        )

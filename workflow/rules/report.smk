@@ -28,7 +28,9 @@ rule report:
         p=report_params,
         tables_dir=lambda wc, output: str(Path(output.tables[0]).parent),
     shell:
-        "staa report --tables-dir {params.tables_dir:q} --figures-dir {output.figures:q} --summary {output.summary:q} "
-        "--victims {input.victims:q} --attacks {input.attacks:q} --timing {input.timing:q} "
-        "--victim-logs {input.victim_logs:q} --generator-logs {input.generator_logs:q} "
-        "--examples {input.examples:q} --params {params.p:q} > {log:q} 2>&1"
+        staa_cli(
+            "report --tables-dir {params.tables_dir:q} --figures-dir {output.figures:q} --summary {output.summary:q} "
+            "--victims {input.victims:q} --attacks {input.attacks:q} --timing {input.timing:q} "
+            "--victim-logs {input.victim_logs:q} --generator-logs {input.generator_logs:q} "
+            "--examples {input.examples:q} --params {params.p:q} > {log:q} 2>&1"
+        )

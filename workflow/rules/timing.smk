@@ -23,6 +23,8 @@ rule timing:
     params:
         p=timing_params,
     shell:
-        "staa timing --data-dir results/data/{wildcards.dataset:q} --subset {input.subset:q} "
-        "--generator {input.generator:q} --threat-model {input.threat:q} --out {output:q} "
-        "--params {params.p:q} --threads {threads} --gpus {resources.gpu} > {log:q} 2>&1"
+        staa_cli(
+            "timing --data-dir results/data/{wildcards.dataset:q} --subset {input.subset:q} "
+            "--generator {input.generator:q} --threat-model {input.threat:q} --out {output:q} "
+            "--params {params.p:q} --threads {threads} --gpus {resources.gpu} > {log:q} 2>&1"
+        )

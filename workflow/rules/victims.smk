@@ -8,6 +8,8 @@ rule train_victim:
         multiext("results/data/{dataset}/train", ".npy", ".csv"),
         multiext("results/data/{dataset}/dev", ".npy", ".csv"),
         multiext("results/data/{dataset}/test", ".npy", ".csv"),
+        # a user's model on disk (an exported .pt2, a local checkpoint folder): a changed file reruns the job
+        model_files=victim_model_files,
     output:
         model="results/victims/{dataset}/{victim}/seed{seed}/model.pt",
         metrics="results/victims/{dataset}/{victim}/seed{seed}/metrics.json",
@@ -24,9 +26,11 @@ rule train_victim:
     params:
         p=victim_params,
     shell:
-        "staa train-victim --name {wildcards.victim:q} --data-dir results/data/{wildcards.dataset:q} "
-        "--model {output.model:q} --metrics {output.metrics:q} --train-log {output.log_csv:q} --params {params.p:q} "
-        "--threads {threads} --gpus {resources.gpu} > {log:q} 2>&1"
+        staa_cli(
+            "train-victim --name {wildcards.victim:q} --data-dir results/data/{wildcards.dataset:q} "
+            "--model {output.model:q} --metrics {output.metrics:q} --train-log {output.log_csv:q} --params {params.p:q} "
+            "--threads {threads} --gpus {resources.gpu} > {log:q} 2>&1"
+        )
 
 
 rule victims_table:
@@ -42,4 +46,4 @@ rule victims_table:
     params:
         out_dir=lambda wc, output: str(Path(output[0]).parent),
     shell:
-        "staa victims-table --out-dir {params.out_dir:q} {input:q} > {log:q} 2>&1"
+        staa_cli("victims-table --out-dir {params.out_dir:q} {input:q} > {log:q} 2>&1")
