@@ -52,15 +52,15 @@ def tiny_config() -> dict:
     cfg["victims"]["zhao19"]["arch"].update(channels=[4, 4, 4, 4], hidden=8)
     for fam in ("wav2vec2", "wavlm"):
         cfg["victims"][fam]["arch"]["small_config"] = dict(TINY_SSL)
-    # three victims, one ablation, one baseline: every rule of the DAG runs, in about 30 jobs
+    # three victims, the universal control, one baseline: every rule of the DAG runs, in about 30 jobs
     del cfg["victims"]["wavlm"]
     ds["victims"] = ["emo18", "zhao19", "wav2vec2"]
     cfg["generator"]["arch"]["channels"] = [4, 8]
     cfg["generator"]["train"].update(epochs=1, batch_size=4)
-    cfg["generator"]["variants"] = {
-        k: v for k, v in cfg["generator"]["variants"].items() if k in ("full", "no_sparsity_loss")
-    }
-    cfg["generator"]["sweeps"]["density"]["values"] = [0.05, 0.2]  # one new point, one reusing `full`
+    cfg["generator"]["variants"] = {k: v for k, v in cfg["generator"]["variants"].items() if k in ("full", "universal")}
+    cfg["generator"]["variants"]["universal"]["threats"] = ["emo18"]
+    cfg["generator"]["sweeps"] = {"density": {**cfg["generator"]["sweeps"]["density"], "values": [0.05, 0.15]}}
+    # one new point, one reusing `full`
     cfg["attack_eval"].update(timing_utterances=2)
     cfg["baselines"]["subset_size"] = 3
     cfg["baselines"]["methods"] = {"pgd": {**cfg["baselines"]["methods"]["pgd"], "steps": 3}}

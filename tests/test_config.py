@@ -123,13 +123,19 @@ def test_default_density_sweep_reuses_full_and_names_the_new_points():
     assert [(p["value"], p["variant"], p["generated"]) for p in pts] == [
         (0.05, "density_0p05", True),
         (0.1, "density_0p1", True),
-        (0.2, "full", False),
+        (0.15, "full", False),
+        (0.2, "density_0p2", True),
         (0.4, "density_0p4", True),
-        (None, "density_none", True),
+    ]
+    assert [(p["value"], p["variant"]) for p in sweep_points(cfg)["budget"]] == [
+        ("topk", "full"),
+        ("loss", "budget_loss"),
     ]
     variants = expand_sweeps(cfg)["generator"]["variants"]
     assert variants["density_0p4"]["sparsity_target"] == 0.4 and variants["density_0p4"]["threats"] == ["emo18"]
-    assert list(variants)[:5] == list(cfg["generator"]["variants"])  # declared variants first, unchanged
+    assert variants["budget_loss"]["budget"] == "loss"
+    n = len(cfg["generator"]["variants"])
+    assert list(variants)[:n] == list(cfg["generator"]["variants"])  # declared variants first, unchanged
 
 
 @pytest.mark.parametrize(

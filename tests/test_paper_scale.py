@@ -72,7 +72,7 @@ def test_smoke_overlay_plans_every_rule_on_a_thinned_grid(fixtures):
     assert res.returncode == 0, res.stderr[-3000:]
     counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", res.stdout, re.M)}
     # every rule of the paper DAG runs; ablations and the reference's losses on IEMOCAP against Emo18 only
-    assert counts["train_generator"] == 2 + 2 + 5 and counts["train_victim"] == 2 + 4
+    assert counts["train_generator"] == 2 + 2 + 6 and counts["train_victim"] == 2 + 4
     assert counts["attack_baseline"] == 6 * 2 and counts["timing"] == 2  # baselines on IEMOCAP only
     for rule in (
         "prepare_data",

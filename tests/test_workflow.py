@@ -322,7 +322,7 @@ def test_victim_learning_rate_reruns_that_victim_and_downstream(built):
 
 def test_paper_config_dry_runs_the_full_paper_dag(tmp_path):
     """config/paper.yaml validates and, with corpora at its paths, plans the whole paper grid:
-    2 corpora x 4 victims, 2 threats x 5 variants (+ the reference's losses against Emo18), 6 baselines,
+    2 corpora x 4 victims, 2 threats x 6 variants (+ the reference's losses against Emo18), 6 baselines,
     transfer to every victim."""
     from test_readers import _make_demos, _make_iemocap
 
@@ -332,8 +332,8 @@ def test_paper_config_dry_runs_the_full_paper_dag(tmp_path):
     res = smk(tmp_path, cfg, "-n", "--quiet", "rules")
     out = res.stdout + res.stderr
     counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", out, re.M)}
-    assert counts["train_victim"] == 8 and counts["train_generator"] == 2 * (2 * 5 + 1)
-    assert counts["craft_staa"] == 2 * (2 * 5 + 1) and counts["score_staa"] == 2 * (2 * 5 + 1) * 4
+    assert counts["train_victim"] == 8 and counts["train_generator"] == 2 * (2 * 6 + 1)
+    assert counts["craft_staa"] == 2 * (2 * 6 + 1) and counts["score_staa"] == 2 * (2 * 6 + 1) * 4
     assert counts["attack_baseline"] == 2 * 2 * 6 and counts["score_baseline"] == 2 * 2 * 6 * 4
     res = smk(tmp_path / "data", cfg, "-n", check=False)  # no corpora here: named before anything runs
     assert res.returncode != 0 and "data/DEMoS" in res.stdout + res.stderr

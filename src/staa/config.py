@@ -507,8 +507,6 @@ def semantic_errors(config: dict[str, Any]) -> list[str]:
         return errs  # names reach paths and shell commands: nothing else is checked with a bad one
     for vname, v in victims.items():
         errs += arch_errors(vname, v)
-    from staa.user_models import config_user_model_errors  # torch-free: the files a user's model names
-
     errs += config_user_model_errors(config)
     for ds in config["run"]["datasets"]:
         if ds not in datasets:
@@ -630,6 +628,24 @@ def semantic_errors(config: dict[str, Any]) -> list[str]:
         if problem:
             errs.append(f"baselines.methods.{bname}: {problem}")
     return errs + sweep_errs
+
+
+def config_user_model_errors(config: dict[str, Any]) -> list[str]:
+    """`user_model_errors` of every hf/exported victim of a config (schema defaults filled) whose
+    arch passed its own checks, with the classes of each dataset it runs on."""
+    from staa.user_models import dataset_classes, user_model_errors  # torch-free
+
+    errs: list[str] = []
+    known: dict[str, list[str] | None] = {}
+    for name, victim in config["victims"].items():
+        if victim.get("family") not in ("hf", "exported") or arch_errors(name, victim):
+            continue
+        used = [ds for ds in config["datasets"] if name in dataset_victims(config, ds)]
+        for ds in used:
+            if ds not in known:
+                known[ds] = dataset_classes(config["datasets"][ds])
+        errs += user_model_errors(name, victim, {ds: known[ds] for ds in used})
+    return errs
 
 
 def mask_errors(key: str, settings: dict[str, Any]) -> list[str]:

@@ -154,7 +154,7 @@ def per_class(per: pd.DataFrame, length: int, classes: list[str]) -> dict[str, d
         rows = per[per["label"] == cls]
         if len(rows):
             succ = rows[rows["fooled"] == 1]
-            snr = succ["snr_peak_db"].to_numpy(dtype=float)
+            snr = succ["snr_peak_db"].to_numpy(dtype=float) if "snr_peak_db" in succ else np.zeros(0)
             snr = snr[np.isfinite(snr)]
             out[cls] = {
                 "n": int(len(rows)),

@@ -89,6 +89,7 @@ VARIANT_OVERRIDES = (
     "mask_training",
     "budget",
     "eps_mode",
+    "input_norm",
 )
 
 
@@ -240,6 +241,7 @@ class GeneratorSettings:
     mask_training: str
     budget: str
     eps_mode: str
+    input_norm: bool
     factorised: bool
     universal: bool
     losses: dict

@@ -595,21 +595,3 @@ def user_model_errors(
     if family == "exported":
         return exported_errors(key, arch, classes)
     return []
-
-
-def config_user_model_errors(config: dict[str, Any]) -> list[str]:
-    """`user_model_errors` of every hf/exported victim of a config (schema defaults filled) whose
-    arch passed its own checks, with the classes of each dataset it runs on."""
-    from staa.config import arch_errors, dataset_victims
-
-    errs: list[str] = []
-    known: dict[str, list[str] | None] = {}
-    for name, victim in config["victims"].items():
-        if victim.get("family") not in ("hf", "exported") or arch_errors(name, victim):
-            continue
-        used = [ds for ds in config["datasets"] if name in dataset_victims(config, ds)]
-        for ds in used:
-            if ds not in known:
-                known[ds] = dataset_classes(config["datasets"][ds])
-        errs += user_model_errors(name, victim, {ds: known[ds] for ds in used})
-    return errs

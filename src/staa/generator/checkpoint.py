@@ -15,7 +15,7 @@ from staa.generator.staa_net import STAANet, UniversalPerturbation
 from staa.utils import atomic_path
 
 
-HEAD_KEYS = ("mask_training", "budget", "density", "eps_mode", "ref_level")
+HEAD_KEYS = ("mask_training", "budget", "density", "eps_mode", "ref_level", "input_norm")
 
 
 def build_generator(

@@ -278,6 +278,7 @@ class UniversalPerturbation(STAANet):
         density: float | None = None,
         eps_mode: str = "absolute",
         ref_level: float | None = None,
+        input_norm: bool = False,
         **_arch: Any,
     ) -> None:
         nn.Module.__init__(self)

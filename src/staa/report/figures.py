@@ -36,7 +36,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.patches import Patch, Rectangle
+from matplotlib.patches import Rectangle
 
 from staa.report.collect import (
     STAA,
@@ -670,47 +670,58 @@ def fig_victim_training(logs: pd.DataFrame, dataset: str) -> Figure | None:
 
 
 def fig_generator_training(logs: pd.DataFrame, dataset: str, colours: MethodColours, reference: str) -> Figure | None:
+    """Training curves against Adam steps: fooling rate (train, dev), hard dev mask density,
+    saturated magnitudes, and the input dependence of the dev perturbations (cosine between
+    utterances, mask overlap). Each variant has its own colour (a qualitative palette, not shades
+    of one colour), each threat model its own line style."""
     d = logs[logs["dataset"] == dataset]
     if d.empty:
         return None
     panels = [
-        ("loss", "total loss", 1),
+        ("dev_fooling_rate", "dev fooling rate (%)", 100),
+        ("fooling_rate", "train fooling rate (%)", 100),
+        ("dev_mask_density", "dev hard mask density (%)", 100),
+        ("saturation", "saturated magnitudes (% of masked, |v| ≥ 0.95 eps)", 100),
+        ("dev_delta_cosine", "cosine between utterances' perturbations", 1),
+        ("dev_mask_overlap", "mask overlap between utterances", 1),
         ("adv", "adversarial loss $L_{adv}$", 1),
-        ("mag", "magnitude loss $L_{mag}$", 1),
-        ("qua", "quantisation loss $L_{qua}$", 1),
-        ("spa", "sparsity loss $L_{spa}$", 1),
-        ("fooling_rate", "fooling rate (%)", 100),
-        ("mask_density", "mask density (% of samples)", 100),
     ]
+    panels = [p for p in panels if p[0] in d.columns]
+    xcol = "step" if "step" in d.columns and d["step"].notna().all() else "epoch"
     threats = sorted(d["threat"].unique())
     variants = sorted(d["variant"].unique(), key=lambda v: _variant_key(v, reference))
+    palette = sns.color_palette("tab10", max(10, len(variants)))
+    colour = {v: mcolors.to_hex(palette[i % len(palette)]) for i, v in enumerate(variants)}
     fig = Figure(figsize=(12, 5.6), layout="constrained")
     axes = fig.subplots(2, 4).ravel()
     for ax, (col, title, scale) in zip(axes, panels):
         for v in variants:
-            c = colours.run(STAA, STAA, v)
             for i, thr in enumerate(threats):
                 g = d[(d["threat"] == thr) & (d["variant"] == v)].sort_values("epoch")
                 if g.empty:
                     continue
                 ax.plot(
-                    g["epoch"],
-                    scale * g[col],
-                    color=c,
+                    g[xcol],
+                    scale * g[col].astype(float),
+                    color=colour[v],
                     ls=LINESTYLES[i % len(LINESTYLES)],
-                    marker=None if i < len(LINESTYLES) else ".",
-                    lw=1.4,
+                    marker="o" if len(g) < 12 else None,
+                    ms=2.5,
+                    lw=1.3,
                 )
-        ax.set(xlabel="epoch", ylabel=title.split(" $")[0], title=title)
+        ax.set(xlabel="Adam steps" if xcol == "step" else "epoch", ylabel=title.split(" $")[0].split(" (")[0])
+        ax.set_title(title, fontsize="small")
         ax.xaxis.get_major_locator().set_params(integer=True)
+    for ax in axes[len(panels) : -1]:
+        ax.axis("off")
     leg_ax = axes[-1]
     leg_ax.axis("off")
-    handles = [Patch(color=colours.run(STAA, STAA, v), label=f"variant: {v}") for v in variants]
+    handles = [Line2D([], [], color=colour[v], lw=2, label=v) for v in variants]
     handles += [
         Line2D([], [], color="0.3", ls=LINESTYLES[i % len(LINESTYLES)], label=f"threat: {t}")
         for i, t in enumerate(threats)
     ]
-    leg_ax.legend(handles=handles, loc="center", frameon=False, title="generator run")
+    leg_ax.legend(handles=handles, loc="center", frameon=False, title="variant / threat", fontsize="small")
     fig.suptitle(f"STAA-Net generator training on {dataset}")
     return fig
 

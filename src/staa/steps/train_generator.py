@@ -165,4 +165,5 @@ def head_settings(train: GeneratorSettings, ref_level: float) -> dict[str, Any]:
         "density": train.sparsity_target if train.budget == "topk" else None,
         "eps_mode": train.eps_mode,
         "ref_level": ref_level if train.eps_mode == "relative" else None,
+        "input_norm": train.input_norm,
     }
