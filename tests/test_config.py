@@ -172,3 +172,21 @@ def test_victim_seed_follows_the_switch():
     assert [victim_seed(cfg, "emo18", s) for s in run_seeds(cfg)] == [cfg["seed"], cfg["seed"]]
     cfg["run"]["victim_seeds"] = True
     assert [victim_seed(cfg, "emo18", s) for s in run_seeds(cfg)] == [3, 4]
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        (
+            {"mask_training": "reference", "budget": "topk"},
+            "generator.variants.full: budget 'topk' needs mask_training 'ste'",
+        ),
+        ({"budget": "topk", "sparsity_target": None}, "generator.variants.full: budget 'topk' keeps sparsity_target"),
+        ({"eps_mode": "relativ"}, "generator.variants.full.eps_mode"),
+        ({"mask_training": "hard"}, "generator.variants.full.mask_training"),
+    ],
+)
+def test_mask_settings_that_cannot_work_together_are_named(override, message):
+    cfg = load_default_config()
+    cfg["generator"]["variants"]["full"].update(override)
+    assert message in _err(cfg)

@@ -3,11 +3,11 @@
 `train_staa` takes a generator, a threat model, tensors and settings and returns the trained
 generator with its per-epoch log; it reads and writes no file (`staa.steps.train_generator` is the
 file I/O around it, and `staa.training.EpochLoop` the resumable loop it runs in). A notebook can
-train a generator against an in-memory model in a few lines::
+train a generator against an in-memory model in a few lines (docs/design.md §4)::
 
-    gen = build_generator(arch, length, factorised=True, frame_length=1, mask_training="ste",
-                          budget="topk", density=0.1)
-    result = train_staa(gen, threat, x_train, y_train, x_dev, y_dev, settings)
+    settings = GeneratorSettings.from_params({"train": {...}, "variant_cfg": {...}})
+    gen = generator_for(settings, {"channels": [8, 8, 16, 32, 64], "group_size": 4}, x_train)
+    result = train_staa(gen, my_model, x_train, None, x_dev, None, settings)
 
 The adversarial loss is the Carlini-Wagner margin against the threat model's *clean prediction*;
 magnitude, quantisation and sparsity losses are weighted per variant (staa.losses).
@@ -129,9 +129,9 @@ def train_staa(
     gen: STAANet,
     threat: torch.nn.Module,
     x_tr: np.ndarray,
-    y_tr: np.ndarray,
+    y_tr: np.ndarray | None,
     x_dev: np.ndarray,
-    y_dev: np.ndarray,
+    y_dev: np.ndarray | None,
     train: Any,
     *,
     seed: int = 0,
@@ -143,7 +143,8 @@ def train_staa(
 ) -> TrainResult:
     """Train `gen` against the frozen `threat` (staa.settings.GeneratorSettings as `train`).
 
-    `y_tr`/`y_dev` are the threat model's clean predictions (the labels to move away from).
+    `y_tr`/`y_dev` are the threat model's clean predictions (the labels to move away from); None
+    computes them.
     `loop` carries checkpointing and resumption (staa.training.EpochLoop); without one, training
     runs in memory from epoch 0. Returns the selected epoch's generator (train.select) and whether
     its mask collapsed (no epoch had a non-empty mask within the budget window)."""
@@ -153,6 +154,8 @@ def train_staa(
     for p in threat.parameters():
         p.requires_grad_(False)
     gen.to(device)
+    y_tr = clean_predictions(threat, x_tr, device) if y_tr is None else y_tr
+    y_dev = clean_predictions(threat, x_dev, device) if y_dev is None else y_dev
     opt = torch.optim.Adam(gen.parameters(), lr=train.lr)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=train.step_size, gamma=train.gamma)
     loop = loop or EpochLoop(train.epochs)
@@ -292,6 +295,36 @@ def _select(gen, rows, best, train, window, tag: str, log) -> TrainResult:
         print(f"[{tag}] {note}", file=log, flush=True)
     print(f"[{tag}] selected epoch {chosen} ({train.select})", file=log, flush=True)
     return TrainResult(gen, rows, chosen, collapsed, note)
+
+
+def head_settings(train: Any, ref_level: float | None = None) -> dict[str, Any]:
+    """The mask and bound settings a generator is built with (and saved with, in its meta)."""
+    return {
+        "universal": train.universal,
+        "mask_training": train.mask_training,
+        "budget": train.budget,
+        "density": train.sparsity_target if train.budget == "topk" else None,
+        "eps_mode": train.eps_mode,
+        "ref_level": ref_level if train.eps_mode == "relative" else None,
+        "input_norm": train.input_norm,
+    }
+
+
+def generator_for(train: Any, arch: dict[str, Any], x_train: np.ndarray) -> STAANet:
+    """A fresh generator for clips like `x_train` (N, L) with the settings `train` (its mask, budget
+    and bound; a relative bound is measured against x_train's mean RMS) and the Wave-U-Net `arch`."""
+    from staa.data.prepare import reference_level
+    from staa.generator.checkpoint import build_generator
+
+    ref = reference_level(x_train) if train.eps_mode == "relative" else None
+    return build_generator(
+        arch,
+        int(x_train.shape[1]),
+        train.factorised,
+        train.frame_length,
+        train.loc_bias_init,
+        **head_settings(train, ref),
+    )
 
 
 def clean_predictions(threat, x: np.ndarray, device) -> np.ndarray:

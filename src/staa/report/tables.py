@@ -454,6 +454,8 @@ ABLATION_COLS = [
     "transfer_victims_at_chance",
     "collapsed",
     "n_collapsed",
+    "delta_cosine",
+    "mask_overlap",
 ]
 
 
@@ -491,6 +493,8 @@ def variant_summary(attacks: pd.DataFrame, transfer: pd.DataFrame) -> pd.DataFra
         )
         row["collapsed"] = bool(_bool(g["collapsed"]).all()) if "collapsed" in g else False
         row["n_collapsed"] = int(pd.to_numeric(g["n_collapsed"]).max()) if "n_collapsed" in g else 0
+        for c in ("delta_cosine", "mask_overlap"):  # input dependence of the white-box perturbations
+            row[c] = float(wb[c].iloc[0]) if len(wb) and c in wb and pd.notna(wb[c].iloc[0]) else np.nan
         rows.append(row)
     return pd.DataFrame(
         rows,
@@ -528,7 +532,8 @@ def ablation_table(
         df,
         f"STAA-Net ablation (reference variant '{reference}'): white-box ASR (0-1), "
         "peak SNR (dB), perturbed fraction (% of samples) and mean transfer ASR over "
-        "the non-threat victims. " + INTERVAL_CAPTION,
+        "the non-threat victims; delta_cosine and mask_overlap: mean cosine between different test "
+        "utterances' perturbations and masks (1 = one perturbation for all). " + INTERVAL_CAPTION,
         intervals=_ci("asr", "snr_peak_db", "l0_percent", "transfer_asr_mean"),
     )
     _flag(table, ("asr", "l0_percent", "transfer_asr_mean"), ("snr_peak_db",), ("asr",))
@@ -545,17 +550,18 @@ def per_class_table(attacks: pd.DataFrame, reference: str = "full") -> Table:
 
     Emotions differ in loudness while every attack's per-sample bound is absolute, so the budget an
     attack needs differs by class; a single mean ASR hides that."""
-    wb = reference_whitebox(attacks, reference)
+    wb = attacks[attacks["white_box"]]  # every STAA-Net variant: the controls and sweep points too
     rows: list[dict[str, Any]] = []
     classes: list[str] = []
     for _, r in wb.iterrows():
         pc = r.get("per_class")
         if not isinstance(pc, dict):
             continue
+        staa = r["method_family"] == STAA
         row: dict[str, Any] = {
             "dataset": r["dataset"],
             "threat": r["threat"],
-            "attack": r["attack"],
+            "attack": f"staa {r['variant']}" if staa else r["attack"],
             "method_family": r["method_family"],
             "evaluated_on": r["subset"],
             "n_utterances": int(r["n_utterances"]),
@@ -568,6 +574,7 @@ def per_class_table(attacks: pd.DataFrame, reference: str = "full") -> Table:
                 classes.append(cls)
             row[f"asr_{cls}"] = d["asr"]
             row[f"l0_all_percent_{cls}"] = d["l0_all_percent"]
+            row[f"snr_peak_db_{cls}"] = d.get("snr_peak_db", np.nan)
         rows.append(row)
     cols = [
         "dataset",
@@ -579,24 +586,27 @@ def per_class_table(attacks: pd.DataFrame, reference: str = "full") -> Table:
         "asr",
         *[f"asr_{c}" for c in classes],
         *[f"l0_all_percent_{c}" for c in classes],
+        *[f"snr_peak_db_{c}" for c in classes],
         "victim_at_chance",
         "collapsed",
     ]
     df = pd.DataFrame(rows, columns=cols)
+    df["_ref"] = [0 if a == f"staa {reference}" else 1 for a in df["attack"]]
     if len(df):
         df = df.sort_values(
-            by=["dataset", "threat", "method_family", "attack"],
+            by=["dataset", "threat", "method_family", "_ref", "attack"],
             key=lambda s: s.map(family_rank) if s.name == "method_family" else s,
             kind="stable",
         ).reset_index(drop=True)
+    df = df.drop(columns="_ref")
     table = Table(
         "per_class",
         df,
-        f"White-box attacks per true emotion (STAA-Net variant '{reference}' on the test split, "
-        "baselines on their subset): fooling rate (asr_*) and % of samples perturbed over all "
-        "utterances of the class (l0_all_percent_*).",
+        f"White-box attacks per true emotion (every STAA-Net variant on the test split, '{reference}' "
+        "first; baselines on their subset): fooling rate (asr_*), % of samples perturbed over all "
+        "utterances of the class (l0_all_percent_*) and peak SNR over its fooled ones (snr_peak_db_*, dB).",
     )
-    per_class_cols = [c for c in df.columns if c.startswith(("asr_", "l0_all_percent_"))]
+    per_class_cols = [c for c in df.columns if c.startswith(("asr_", "l0_all_percent_", "snr_peak_db_"))]
     return _flag(table, ("asr",), per_class_cols, ("asr",))
 
 

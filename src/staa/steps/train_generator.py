@@ -20,7 +20,7 @@ from staa.checkpoint import data_digest, file_digest, fingerprint
 from staa.data.prepare import load_classes, load_split, reference_level
 from staa.errors import ConfigError
 from staa.generator import build_generator, save_generator
-from staa.generator.training import clean_predictions, eps_at, train_staa
+from staa.generator.training import clean_predictions, eps_at, head_settings, train_staa
 from staa.models import load_victim
 from staa.settings import GeneratorRun, GeneratorSettings
 from staa.training import EpochLoop
@@ -154,16 +154,3 @@ def train_generator(
         },
     )
     return meta
-
-
-def head_settings(train: GeneratorSettings, ref_level: float) -> dict[str, Any]:
-    """The mask and bound settings a generator is built with (and saved with, in its meta)."""
-    return {
-        "universal": train.universal,
-        "mask_training": train.mask_training,
-        "budget": train.budget,
-        "density": train.sparsity_target if train.budget == "topk" else None,
-        "eps_mode": train.eps_mode,
-        "ref_level": ref_level if train.eps_mode == "relative" else None,
-        "input_norm": train.input_norm,
-    }
