@@ -140,3 +140,15 @@ def test_sparsity_scope_batch_hand_computed():
     )
     with pytest.raises(ConfigError, match="sparsity_scope"):
         _budget_total(m, sparsity_target=0.5, sparsity_scope="utt")
+
+
+def test_bounded_magnitude_term_has_a_finite_gradient_on_an_empty_mask():
+    """The magnitude term as a share of the bound: an utterance whose hard mask is empty (possible
+    with a loss-based budget) must not turn the gradient into NaN."""
+    v = torch.full((2, 50), 0.01, requires_grad=True)
+    m = torch.zeros(2, 50)
+    m[1, :10] = 1.0
+    logits = torch.tensor([[2.0, 0.0], [0.0, 1.0]], requires_grad=True)
+    out = staa_losses(logits, torch.tensor([0, 1]), v, m, m, {"mag": 1.0}, reduction="mean", bound=0.03)
+    out["total"].backward()
+    assert torch.isfinite(v.grad).all() and out["mag"].item() == pytest.approx((0 + 1 / 3) / 2, rel=1e-4)

@@ -120,7 +120,8 @@ def staa_losses(
             mag = (torch.linalg.vector_norm(v, 2, dim=1) / math.sqrt(length)).mean()
         else:
             applied = (v * m).pow(2).sum(dim=1)
-            share = (applied / m.detach().abs().sum(dim=1).clamp_min(1.0)).sqrt()
+            # + tiny: an utterance with an empty mask has no applied perturbation, and sqrt'(0) is inf
+            share = (applied / m.detach().abs().sum(dim=1).clamp_min(1.0) + 1e-12).sqrt()
             b = bound if isinstance(bound, Tensor) else torch.tensor(float(bound), device=v.device)
             mag = (share / b.reshape(-1)).mean() if b.dim() else (share / b).mean()
         qua = (torch.linalg.vector_norm(gap, 2, dim=1) / math.sqrt(length)).mean()
