@@ -53,6 +53,8 @@ ATTACK_REQUIRED: dict[str, type | tuple[type, ...]] = {
 ATTACK_NULLABLE: tuple[str, ...] = ("snr_peak_db", "snr_energy_db", "l0", "l0_percent")
 # may be absent or null
 ATTACK_OPTIONAL: tuple[str, ...] = (
+    "delta_cosine",  # input dependence (newer records)
+    "mask_overlap",
     "asr_ci_low",
     "asr_ci_high",
     "l0_percent_ci_low",
@@ -263,6 +265,8 @@ def _per_class(path: PathLike, obj: Any) -> dict[str, dict[str, float]] | None:
         if not isinstance(d, dict) or not {"n", "asr", "l0_all_percent"} <= set(d):
             raise DataError(f"{path}: per_class.{cls} must have keys n, asr, l0_all_percent")
         out[str(cls)] = {k: float(d[k]) for k in ("n", "asr", "l0_all_percent")}
+        snr = d.get("snr_peak_db")  # per-class peak SNR over the class's fooled utterances (newer records)
+        out[str(cls)]["snr_peak_db"] = float(snr) if isinstance(snr, (int, float)) else float("nan")
     return out
 
 

@@ -134,6 +134,12 @@ def over_seeds(attacks: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _nanmean(values: list) -> float:
+    """Mean over the seeds that have a value (a class no seed fooled has no SNR: NaN)."""
+    a = np.asarray(values, dtype=float)
+    return float(a[np.isfinite(a)].mean()) if np.isfinite(a).any() else math.nan
+
+
 def _mean_per_class(items: list) -> dict | None:
     """Per-class breakdowns averaged over seeds (None if any seed lacks one)."""
     if not items or any(not isinstance(d, dict) for d in items):
@@ -143,7 +149,7 @@ def _mean_per_class(items: list) -> dict | None:
         vals = [d.get(cls) for d in items]
         if any(v is None for v in vals):
             continue
-        out[cls] = {k: float(np.mean([v[k] for v in vals])) for k in vals[0]}
+        out[cls] = {k: _nanmean([v.get(k, math.nan) for v in vals]) for k in vals[0]}
     return out
 
 
