@@ -41,7 +41,8 @@ STAA = staa_command().replace("{", "{{").replace("}", "}}")
 
 
 def staa_cli(args: str) -> str:
-    """A rule's shell command: `staa` (STAA) with `args`, Snakemake placeholders and all."""
+    """A rule's shell command: the STAA prefix (the `staa` CLI of this interpreter), then `args`
+    verbatim, Snakemake placeholders included."""
     return f"{STAA} {args}"
 
 

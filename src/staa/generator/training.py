@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
+from staa.checkpoint import to_cpu
 from staa.errors import TrainingError
 from staa.generator.staa_net import STAANet, eps_bound
 from staa.losses import staa_losses
@@ -85,7 +86,6 @@ class TrainResult:
     selected_epoch: int
     collapsed: bool
     note: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @torch.no_grad()
@@ -154,8 +154,8 @@ def train_staa(
     for p in threat.parameters():
         p.requires_grad_(False)
     gen.to(device)
-    y_tr = clean_predictions(threat, x_tr, device) if y_tr is None else y_tr
-    y_dev = clean_predictions(threat, x_dev, device) if y_dev is None else y_dev
+    y_tr = predict(threat, x_tr, device) if y_tr is None else y_tr
+    y_dev = predict(threat, x_dev, device) if y_dev is None else y_dev
     opt = torch.optim.Adam(gen.parameters(), lr=train.lr)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=train.step_size, gamma=train.gamma)
     loop = loop or EpochLoop(train.epochs)
@@ -246,7 +246,7 @@ def train_staa(
         }
         rows.append(row)
         if selectable(row, window, min(warmup, loop.epochs - 1)) and dev["fooling_rate"] >= best["fooling_rate"]:
-            best.update(epoch=epoch + 1, fooling_rate=dev["fooling_rate"], state=_cpu_state(gen))
+            best.update(epoch=epoch + 1, fooling_rate=dev["fooling_rate"], state=to_cpu(gen.state_dict()))
         print(
             f"[{tag}] epoch {epoch + 1}/{loop.epochs} loss {row['loss']:.4f} adv {row['adv']:.3f} "
             f"mag {row['mag']:.3f} spa {row['spa']:.3f} | train fool {row['fooling_rate']:.3f} "
@@ -266,31 +266,26 @@ def _num(value: float | None) -> str:
     return "n/a" if value is None or value != value else f"{value:.2f}"
 
 
-def _cpu_state(gen: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().cpu().clone() for k, v in gen.state_dict().items()}
-
-
 def _select(gen, rows, best, train, window, tag: str, log) -> TrainResult:
     """Keep the selected epoch (best dev fooling rate in the window, or the last) and say whether
-    the mask collapsed: no epoch was selectable, or (select: last) the last epoch is not."""
-    epochs = len(rows)
-    last_ok = bool(rows) and selectable(rows[-1], window, -1)
-    note = ""
+    the mask collapsed: its dev density is under the window's floor (for best_dev without a
+    selectable epoch: every epoch's is)."""
+    floor, note = window[1], ""
     if train.select == "best_dev" and best["state"] is not None:
         gen.load_state_dict(best["state"])
         chosen, collapsed = int(best["epoch"]), False
     else:
-        chosen = epochs
-        collapsed = bool(rows) and not last_ok and window[1] > 0 and rows[-1]["dev_mask_density"] < window[1]
+        chosen = len(rows)
+        kept = rows if train.select == "best_dev" else rows[-1:]
+        collapsed = bool(kept) and all(r["dev_mask_density"] < floor for r in kept)
         if train.select == "best_dev":
-            collapsed = bool(rows) and all(r["dev_mask_density"] < window[1] for r in rows)
             note = f"no epoch had a dev mask density within {window}; keeping the last epoch"
             print(f"[{tag}] {note}", file=log, flush=True)
     if collapsed:
-        density = rows[chosen - 1]["dev_mask_density"] if rows else 0.0
+        density = rows[chosen - 1]["dev_mask_density"]
         note = (
             f"collapsed: the selected epoch's dev mask perturbs {100 * density:.2f} % of samples, "
-            f"under the {100 * window[1]:.2f} % floor"
+            f"under the {100 * floor:.2f} % floor"
         )
         print(f"[{tag}] {note}", file=log, flush=True)
     print(f"[{tag}] selected epoch {chosen} ({train.select})", file=log, flush=True)
@@ -327,14 +322,8 @@ def generator_for(train: Any, arch: dict[str, Any], x_train: np.ndarray) -> STAA
     )
 
 
-def clean_predictions(threat, x: np.ndarray, device) -> np.ndarray:
-    """The threat model's clean predictions: the labels an untargeted attack moves away from."""
-    return predict(threat, x, device)
-
-
 __all__: list[str] = [
     "TrainResult",
-    "clean_predictions",
     "density_window",
     "eps_at",
     "evaluate_dev",

@@ -17,11 +17,11 @@ import pandas as pd
 import torch
 
 from staa.checkpoint import data_digest, file_digest, fingerprint
-from staa.data.prepare import load_classes, load_split, reference_level
+from staa.data.prepare import load_classes, load_split
 from staa.errors import ConfigError
-from staa.generator import build_generator, save_generator
-from staa.generator.training import clean_predictions, eps_at, head_settings, train_staa
-from staa.models import load_victim
+from staa.generator import save_generator
+from staa.generator.training import eps_at, generator_for, head_settings, train_staa
+from staa.models import load_victim, predict
 from staa.settings import GeneratorRun, GeneratorSettings
 from staa.training import EpochLoop
 from staa.utils import OutputFiles, output_file, write_csv, write_json
@@ -80,12 +80,12 @@ def train_generator(
 
     threat = load_victim(threat_path, map_location=device)
     threat.eval()
-    y_tr = clean_predictions(threat, x_tr, device)  # the threat model's clean predictions are the labels to leave
-    y_dev = clean_predictions(threat, x_dev, device)
+    y_tr = predict(threat, x_tr, device)  # the threat model's clean predictions are the labels to leave
+    y_dev = predict(threat, x_dev, device)
 
-    head = head_settings(train, reference_level(x_tr))
     torch.manual_seed(run.seed)
-    gen = build_generator(run.arch, length, train.factorised, train.frame_length, train.loc_bias_init, **head)
+    gen = generator_for(train, run.arch, x_tr)  # a relative bound is measured against x_tr's level
+    head = head_settings(train, gen.ref_level)
     settings = {k: v for k, v in dataclasses.asdict(train).items() if k != "epochs"}  # more epochs resume
     fp = fingerprint(
         {
